@@ -1,0 +1,301 @@
+//! The output table: [`Column`]s, [`Schema`], [`Row`]s of [`Value`]s, and the [`Sink`] trait.
+//!
+//! The built-in columns and their order are a public interface (SPEC.md "Columns"): the seed
+//! columns first, then the further built-in columns, then metrics of other analyzers (plugins).
+
+use std::collections::HashMap;
+
+use crate::error::Result;
+
+/// The type of a column's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ColumnType {
+    /// Signed integer.
+    Int,
+    /// Floating point (NaN and +/-Inf allowed).
+    Float,
+    /// Text.
+    Str,
+}
+
+/// One column of the output table.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Column {
+    /// The column name (a public interface: `mean`, `rank`, `kurtosis.l2_norm`...).
+    pub name: String,
+    /// The value type.
+    pub ty: ColumnType,
+}
+
+impl Column {
+    /// A column named `name` of type `ty`.
+    pub fn new(name: impl Into<String>, ty: ColumnType) -> Self {
+        Column { name: name.into(), ty }
+    }
+}
+
+/// One cell. `Null` is "not applicable" and is written as an empty cell / JSON null.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Value {
+    /// Not applicable.
+    #[default]
+    Null,
+    /// An integer.
+    Int(i64),
+    /// A float (NaN and infinities are legitimate values).
+    Float(f64),
+    /// A string.
+    Str(String),
+}
+
+impl Value {
+    /// The value as an integer, if it is one.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The value as a float (integers widen).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Float(v) => Some(*v),
+            Value::Int(v) => Some(*v as f64),
+            _ => None,
+        }
+    }
+
+    /// The value as a string, if it is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// True for [`Value::Null`].
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+}
+
+impl From<Option<f64>> for Value {
+    fn from(v: Option<f64>) -> Self {
+        v.map_or(Value::Null, Value::Float)
+    }
+}
+
+impl From<Option<u64>> for Value {
+    fn from(v: Option<u64>) -> Self {
+        match v.and_then(|v| i64::try_from(v).ok()) {
+            Some(v) => Value::Int(v),
+            None => Value::Null,
+        }
+    }
+}
+
+/// Names of the built-in columns, in table order.
+pub mod columns {
+    #![allow(missing_docs)]
+    pub const MODEL_PATH: &str = "model_path";
+    pub const MODEL_ID: &str = "model_id";
+    pub const REVISION: &str = "revision";
+    pub const PARAM_NAME: &str = "param_name";
+    pub const LAYER_INDEX: &str = "layer_index";
+    pub const BLOCK_TYPE: &str = "block_type";
+    pub const SHAPE: &str = "shape";
+    pub const ROWS: &str = "rows";
+    pub const COLS: &str = "cols";
+    pub const RANK: &str = "rank";
+    pub const MEAN: &str = "mean";
+    pub const STD: &str = "std";
+    pub const VAR: &str = "var";
+    pub const SPARSITY: &str = "sparsity";
+    pub const DTYPE: &str = "dtype";
+    pub const CREATED_AT: &str = "created_at";
+    pub const FRAMEWORK: &str = "framework";
+    pub const DEVICE: &str = "device";
+    pub const NUMEL: &str = "numel";
+    pub const MIN: &str = "min";
+    pub const MAX: &str = "max";
+    pub const NAN_COUNT: &str = "nan_count";
+    pub const INF_COUNT: &str = "inf_count";
+    pub const FINITE_MEAN: &str = "finite_mean";
+    pub const RANK_METHOD: &str = "rank_method";
+    pub const FILE: &str = "file";
+}
+
+/// The built-in columns in table order: the seed columns exactly as SPEC.md lists them, then the
+/// further built-in columns. Adding a built-in column means adding it here (and filling it where
+/// rows are built or in a built-in analyzer).
+pub const BUILTIN_COLUMNS: &[(&str, ColumnType)] = {
+    use columns::*;
+    use ColumnType::*;
+    &[
+        (MODEL_PATH, Str),
+        (MODEL_ID, Str),
+        (REVISION, Str),
+        (PARAM_NAME, Str),
+        (LAYER_INDEX, Int),
+        (BLOCK_TYPE, Str),
+        (SHAPE, Str),
+        (ROWS, Int),
+        (COLS, Int),
+        (RANK, Int),
+        (MEAN, Float),
+        (STD, Float),
+        (VAR, Float),
+        (SPARSITY, Float),
+        (DTYPE, Str),
+        (CREATED_AT, Str),
+        (FRAMEWORK, Str),
+        (DEVICE, Str),
+        (NUMEL, Int),
+        (MIN, Float),
+        (MAX, Float),
+        (NAN_COUNT, Int),
+        (INF_COUNT, Int),
+        (FINITE_MEAN, Float),
+        (RANK_METHOD, Str),
+        (FILE, Str),
+    ]
+};
+
+/// The number of seed columns at the start of [`BUILTIN_COLUMNS`].
+pub const SEED_COLUMN_COUNT: usize = 16;
+
+/// An ordered list of columns with lookup by name.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Schema {
+    columns: Vec<Column>,
+    index: HashMap<String, usize>,
+}
+
+impl Schema {
+    /// A schema of `columns`; a repeated name keeps its first position.
+    pub fn new(columns: impl IntoIterator<Item = Column>) -> Self {
+        let mut schema = Schema::default();
+        for c in columns {
+            schema.push(c);
+        }
+        schema
+    }
+
+    /// The built-in columns followed by `extra` (analyzer/plugin columns not built in).
+    pub fn builtin_with(extra: impl IntoIterator<Item = Column>) -> Self {
+        let builtin = BUILTIN_COLUMNS.iter().map(|(n, t)| Column::new(*n, *t));
+        Schema::new(builtin.chain(extra))
+    }
+
+    /// Appends `column` unless a column of that name exists; returns its index either way.
+    pub fn push(&mut self, column: Column) -> usize {
+        if let Some(&i) = self.index.get(&column.name) {
+            return i;
+        }
+        let i = self.columns.len();
+        self.index.insert(column.name.clone(), i);
+        self.columns.push(column);
+        i
+    }
+
+    /// The columns in order.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// The number of columns.
+    pub fn len(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// True when there are no columns.
+    pub fn is_empty(&self) -> bool {
+        self.columns.is_empty()
+    }
+
+    /// The position of the column named `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+}
+
+/// One row: a value per schema column.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Row {
+    /// The values, aligned with the schema's columns.
+    pub values: Vec<Value>,
+}
+
+impl Row {
+    /// A row of `len` nulls.
+    pub fn nulls(len: usize) -> Self {
+        Row { values: vec![Value::Null; len] }
+    }
+
+    /// The value of column `name` under `schema`.
+    pub fn get<'r>(&'r self, schema: &Schema, name: &str) -> Option<&'r Value> {
+        self.values.get(schema.index_of(name)?)
+    }
+
+    /// Sets column `name` (ignored when the schema has no such column).
+    pub fn set(&mut self, schema: &Schema, name: &str, value: Value) {
+        if let Some(slot) = schema.index_of(name).and_then(|i| self.values.get_mut(i)) {
+            *slot = value;
+        }
+    }
+}
+
+/// Sorts rows as SPEC.md "Order" says: numeric `layer_index` ascending, rows without one last,
+/// ties in their current order (the sort is stable).
+pub fn sort_rows(schema: &Schema, rows: &mut [Row]) {
+    let Some(i) = schema.index_of(columns::LAYER_INDEX) else { return };
+    rows.sort_by_key(|r| match r.values.get(i).and_then(Value::as_i64) {
+        Some(layer) => (0u8, layer),
+        None => (1u8, 0),
+    });
+}
+
+/// Where rows go: a table file, a terminal, a test buffer.
+///
+/// `finish` commits the output (for files: the temporary file is renamed into place); a sink
+/// dropped without `finish` leaves no output behind.
+pub trait Sink {
+    /// Starts the output with `schema`.
+    fn begin(&mut self, schema: &Schema) -> Result<()>;
+    /// Writes one row.
+    fn write_row(&mut self, row: &Row) -> Result<()>;
+    /// Writes every row of `rows` (override to batch).
+    fn write_rows(&mut self, rows: &[Row]) -> Result<()> {
+        rows.iter().try_for_each(|r| self.write_row(r))
+    }
+    /// Completes and commits the output.
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_columns_come_first_in_spec_order() {
+        let schema = Schema::builtin_with([]);
+        let names: Vec<&str> = schema.columns()[..SEED_COLUMN_COUNT].iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names.join(","),
+            "model_path,model_id,revision,param_name,layer_index,block_type,shape,rows,cols,rank,mean,std,var,sparsity,dtype,created_at"
+        );
+    }
+
+    #[test]
+    fn rows_sort_numerically_with_non_layer_rows_last() {
+        let schema = Schema::new([Column::new("layer_index", ColumnType::Int), Column::new("n", ColumnType::Str)]);
+        let row =
+            |l: Option<i64>, n: &str| Row { values: vec![l.map_or(Value::Null, Value::Int), Value::Str(n.into())] };
+        let mut rows =
+            vec![row(None, "emb"), row(Some(10), "a"), row(Some(2), "b"), row(None, "head"), row(Some(2), "c")];
+        sort_rows(&schema, &mut rows);
+        let order: Vec<&str> = rows.iter().map(|r| r.values[1].as_str().unwrap()).collect();
+        assert_eq!(order, ["b", "c", "a", "emb", "head"]);
+    }
+}

@@ -1,0 +1,337 @@
+//! [`TensorInfo`] (what a header says about a tensor) and [`TensorView`] (its bytes, borrowed).
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::decode::{decode_plain_f32, decode_plain_f64};
+use crate::dtype::{ByteOrder, Dtype, QuantType};
+use crate::error::{Error, Result};
+use crate::source::Framework;
+
+/// What a file's header says about one tensor. Cheap to produce: no tensor data is read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorInfo {
+    /// The tensor's name (SPEC.md "Names").
+    pub name: String,
+    /// The element type.
+    pub dtype: Dtype,
+    /// The storage type as the file names it (`BF16`, `bfloat16`, `Q4_K`, `complex64`...).
+    pub dtype_name: Cow<'static, str>,
+    /// The shape in row-major order (GGUF's `ne` reversed).
+    pub shape: Vec<u64>,
+    /// The file holding the data (one shard of a sharded model).
+    pub file: Arc<Path>,
+    /// Absolute byte offset of the tensor's data (or storage) in `file`.
+    pub offset: u64,
+    /// Bytes of data in `file` (compressed size for deflated archive members).
+    pub len: u64,
+}
+
+impl TensorInfo {
+    /// A tensor whose dtype name follows `framework`'s vocabulary.
+    pub fn new(
+        name: impl Into<String>,
+        dtype: Dtype,
+        framework: Framework,
+        shape: Vec<u64>,
+        file: Arc<Path>,
+        offset: u64,
+        len: u64,
+    ) -> Self {
+        TensorInfo {
+            name: name.into(),
+            dtype,
+            dtype_name: Cow::Borrowed(dtype.name_in(framework)),
+            shape,
+            file,
+            offset,
+            len,
+        }
+    }
+
+    /// The number of elements, or `None` if the product of the dimensions overflows `u64`.
+    pub fn numel(&self) -> Option<u64> {
+        self.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))
+    }
+
+    /// `(rows, cols)` of the matrix view: `rows = shape[0]`, `cols = product(shape[1..])`;
+    /// `None` for 0-d and 1-d tensors (SPEC.md).
+    pub fn matrix_dims(&self) -> Option<(u64, u64)> {
+        let (&rows, rest) = self.shape.split_first()?;
+        if rest.is_empty() {
+            return None;
+        }
+        let cols = rest.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))?;
+        Some((rows, cols))
+    }
+
+    /// The shape as SPEC.md writes it: `[11008, 4096]`, `[]` for a scalar.
+    pub fn shape_string(&self) -> String {
+        let dims: Vec<String> = self.shape.iter().map(u64::to_string).collect();
+        format!("[{}]", dims.join(", "))
+    }
+
+    fn error(&self, message: impl Into<String>) -> Error {
+        Error::tensor(self.file.as_ref(), self.name.clone(), message)
+    }
+}
+
+/// Decodes whole blocks of a quantized type to `f32`.
+///
+/// Implemented by readers of quantized formats. `src` holds `n` whole blocks and `dst` exactly
+/// `n * block_elems` elements; implementations must not panic on any byte content.
+pub trait BlockDecoder: Send + Sync {
+    /// Decodes `src` into `dst`, or says why it cannot (e.g. an unsupported type).
+    fn decode_blocks(&self, quant: &QuantType, src: &[u8], dst: &mut [f32]) -> Result<(), String>;
+}
+
+#[derive(Clone)]
+enum ViewData<'a> {
+    Plain { bytes: Cow<'a, [u8]>, dtype: Dtype, order: ByteOrder },
+    Blocks { bytes: Cow<'a, [u8]>, quant: &'static QuantType, decoder: &'a dyn BlockDecoder },
+}
+
+/// The bytes of one tensor, borrowed from its source (or owned when the reader had to decode,
+/// decompress or gather them), in row-major element order.
+#[derive(Clone)]
+pub struct TensorView<'a> {
+    info: &'a TensorInfo,
+    numel: usize,
+    data: ViewData<'a>,
+}
+
+impl std::fmt::Debug for TensorView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TensorView")
+            .field("name", &self.info.name)
+            .field("dtype", &self.info.dtype)
+            .field("numel", &self.numel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Elements decoded per step when a caller asks for a conversion it has no buffer for.
+const SCRATCH_ELEMS: usize = 4096;
+
+impl<'a> TensorView<'a> {
+    /// A view of plain elements of `dtype` in `order`, contiguous and row-major.
+    /// Fails if the byte length does not match the tensor's shape.
+    pub fn plain(info: &'a TensorInfo, bytes: Cow<'a, [u8]>, dtype: Dtype, order: ByteOrder) -> Result<Self> {
+        let numel = checked_numel(info)?;
+        let expected = dtype
+            .byte_len(numel as u64)
+            .ok_or_else(|| info.error(format!("dtype {} cannot be decoded", info.dtype_name)))?;
+        if bytes.len() as u64 != expected {
+            return Err(info.error(format!(
+                "data holds {} bytes, shape {} of {} needs {expected}",
+                bytes.len(),
+                info.shape_string(),
+                info.dtype_name
+            )));
+        }
+        Ok(TensorView { info, numel, data: ViewData::Plain { bytes, dtype, order } })
+    }
+
+    /// A view of whole blocks of a quantized type, decoded on demand by `decoder`.
+    pub fn blocks(
+        info: &'a TensorInfo,
+        bytes: Cow<'a, [u8]>,
+        quant: &'static QuantType,
+        decoder: &'a dyn BlockDecoder,
+    ) -> Result<Self> {
+        let numel = checked_numel(info)?;
+        let expected = Dtype::Quant(quant).byte_len(numel as u64).ok_or_else(|| {
+            info.error(format!(
+                "{} elements are not a whole number of {} blocks of {}",
+                numel, quant.name, quant.block_elems
+            ))
+        })?;
+        if bytes.len() as u64 != expected {
+            return Err(info.error(format!(
+                "data holds {} bytes, shape {} of {} needs {expected}",
+                bytes.len(),
+                info.shape_string(),
+                quant.name
+            )));
+        }
+        Ok(TensorView { info, numel, data: ViewData::Blocks { bytes, quant, decoder } })
+    }
+
+    /// What the header says about this tensor.
+    pub fn info(&self) -> &'a TensorInfo {
+        self.info
+    }
+
+    /// The number of elements.
+    pub fn numel(&self) -> usize {
+        self.numel
+    }
+
+    /// Decoding ranges must start at a multiple of this (the block size of quantized types, 1
+    /// otherwise) and end at such a multiple or at the end of the tensor.
+    pub fn granule(&self) -> usize {
+        match &self.data {
+            ViewData::Plain { .. } => 1,
+            ViewData::Blocks { quant, .. } => quant.block_elems as usize,
+        }
+    }
+
+    /// The raw bytes, with their dtype and byte order, when the elements are plain (for fast
+    /// paths that read the bytes directly, and for hashing).
+    pub fn plain_bytes(&self) -> Option<(Dtype, ByteOrder, &[u8])> {
+        match &self.data {
+            ViewData::Plain { bytes, dtype, order } => Some((*dtype, *order, bytes)),
+            ViewData::Blocks { .. } => None,
+        }
+    }
+
+    /// The stored bytes, whatever the encoding.
+    pub fn raw_bytes(&self) -> &[u8] {
+        match &self.data {
+            ViewData::Plain { bytes, .. } | ViewData::Blocks { bytes, .. } => bytes,
+        }
+    }
+
+    fn check_range(&self, start: usize, len: usize) -> Result<()> {
+        let end = start.checked_add(len).filter(|&e| e <= self.numel);
+        let granule = self.granule();
+        match end {
+            Some(end) if start % granule == 0 && (end % granule == 0 || end == self.numel) => Ok(()),
+            _ => Err(self.info.error(format!(
+                "decode range {start}+{len} is outside the tensor ({} elements) or not aligned to {granule}",
+                self.numel
+            ))),
+        }
+    }
+
+    /// Decodes elements `start .. start + out.len()` as `f32`.
+    pub fn decode_f32(&self, start: usize, out: &mut [f32]) -> Result<()> {
+        self.check_range(start, out.len())?;
+        match &self.data {
+            ViewData::Plain { bytes, dtype, order } => {
+                let size = dtype.size().unwrap_or(1);
+                let src = &bytes[start * size..(start + out.len()) * size];
+                decode_plain_f32(*dtype, *order, src, out);
+                Ok(())
+            }
+            ViewData::Blocks { bytes, quant, decoder } => {
+                let per = quant.block_elems as usize;
+                let first = start / per;
+                let count = out.len().div_ceil(per);
+                let bb = quant.block_bytes as usize;
+                let src = &bytes[first * bb..(first + count) * bb];
+                decoder.decode_blocks(quant, src, out).map_err(|m| self.info.error(m))
+            }
+        }
+    }
+
+    /// Decodes elements `start .. start + out.len()` as `f64` (exact for every plain type;
+    /// quantized types are defined by their `f32` dequantization and widened).
+    pub fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<()> {
+        self.check_range(start, out.len())?;
+        match &self.data {
+            ViewData::Plain { bytes, dtype, order } => {
+                let size = dtype.size().unwrap_or(1);
+                let src = &bytes[start * size..(start + out.len()) * size];
+                decode_plain_f64(*dtype, *order, src, out);
+                Ok(())
+            }
+            ViewData::Blocks { quant, .. } => {
+                // Steps of whole blocks keep every intermediate range aligned.
+                let per = quant.block_elems as usize;
+                let step = (SCRATCH_ELEMS / per).max(1) * per;
+                let mut scratch = vec![0f32; step.min(out.len())];
+                for (i, chunk) in out.chunks_mut(step).enumerate() {
+                    let tmp = &mut scratch[..chunk.len()];
+                    self.decode_f32(start + i * step, tmp)?;
+                    for (o, v) in chunk.iter_mut().zip(tmp.iter()) {
+                        *o = f64::from(*v);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// All elements as `f32`.
+    pub fn to_f32_vec(&self) -> Result<Vec<f32>> {
+        let mut out = vec![0f32; self.numel];
+        self.decode_f32(0, &mut out)?;
+        Ok(out)
+    }
+
+    /// All elements as `f64`.
+    pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
+        let mut out = vec![0f64; self.numel];
+        self.decode_f64(0, &mut out)?;
+        Ok(out)
+    }
+}
+
+fn checked_numel(info: &TensorInfo) -> Result<usize> {
+    info.numel()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| info.error(format!("shape {} overflows the element count", info.shape_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(dtype: Dtype, shape: Vec<u64>) -> TensorInfo {
+        TensorInfo::new("t", dtype, Framework::Safetensors, shape, Arc::from(Path::new("f")), 0, 0)
+    }
+
+    #[test]
+    fn matrix_dims_follow_the_spec() {
+        assert_eq!(info(Dtype::F32, vec![]).matrix_dims(), None);
+        assert_eq!(info(Dtype::F32, vec![5]).matrix_dims(), None);
+        assert_eq!(info(Dtype::F32, vec![8, 4, 3, 3]).matrix_dims(), Some((8, 36)));
+        assert_eq!(info(Dtype::F32, vec![0, 4]).matrix_dims(), Some((0, 4)));
+        assert_eq!(info(Dtype::F32, vec![8, 4, 3, 3]).shape_string(), "[8, 4, 3, 3]");
+    }
+
+    #[test]
+    fn plain_view_checks_length_and_decodes() {
+        let i = info(Dtype::F32, vec![2, 2]);
+        let bytes: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert!(TensorView::plain(&i, Cow::Borrowed(&bytes[..12]), Dtype::F32, ByteOrder::Little).is_err());
+        let v = TensorView::plain(&i, Cow::Borrowed(&bytes), Dtype::F32, ByteOrder::Little).unwrap();
+        let mut out = [0.0; 2];
+        v.decode_f64(2, &mut out).unwrap();
+        assert_eq!(out, [3.0, 4.0]);
+        assert!(v.decode_f64(3, &mut out).is_err());
+    }
+
+    #[test]
+    fn overflowing_shape_is_an_error_not_a_panic() {
+        let i = info(Dtype::F32, vec![u64::MAX, 3]);
+        assert!(TensorView::plain(&i, Cow::Borrowed(&[]), Dtype::F32, ByteOrder::Little).is_err());
+    }
+
+    struct Halves;
+    impl BlockDecoder for Halves {
+        fn decode_blocks(&self, q: &QuantType, src: &[u8], dst: &mut [f32]) -> Result<(), String> {
+            for (block, out) in src.chunks(q.block_bytes as usize).zip(dst.chunks_mut(q.block_elems as usize)) {
+                for (o, b) in out.iter_mut().zip(block) {
+                    *o = f32::from(*b) / 2.0;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn block_view_decodes_aligned_ranges() {
+        static Q: QuantType = QuantType { name: "H", id: 99, block_elems: 2, block_bytes: 2 };
+        let i = info(Dtype::Quant(&Q), vec![3, 2]);
+        let bytes = [2u8, 4, 6, 8, 10, 12];
+        let v = TensorView::blocks(&i, Cow::Borrowed(&bytes), &Q, &Halves).unwrap();
+        assert_eq!(v.to_f64_vec().unwrap(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let mut out = [0.0f32; 2];
+        v.decode_f32(2, &mut out).unwrap();
+        assert_eq!(out, [3.0, 4.0]);
+        assert!(v.decode_f32(1, &mut out).is_err());
+    }
+}

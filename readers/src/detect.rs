@@ -1,0 +1,142 @@
+//! Format detection from a file's first bytes (never from its name).
+
+use std::io::Read;
+use std::path::Path;
+
+use weightlens_core::{Error, Result};
+
+/// The container formats weightlens recognises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// A safetensors file (8-byte little-endian header length, then a JSON object).
+    Safetensors,
+    /// A JSON index of a sharded checkpoint (`model.safetensors.index.json`,
+    /// `pytorch_model.bin.index.json`): `{"weight_map": {...}}`.
+    ShardIndex,
+    /// A GGUF file (`GGUF` magic).
+    Gguf,
+    /// A PyTorch zip checkpoint (torch >= 1.6: `<prefix>/data.pkl` inside a zip).
+    TorchZip,
+    /// A legacy PyTorch checkpoint (pickle protocol 2 starting with torch's magic number).
+    TorchLegacy,
+    /// A numpy `.npy` file (`\x93NUMPY` magic).
+    Npy,
+    /// A numpy `.npz` archive (a zip of `.npy` members).
+    Npz,
+}
+
+impl Format {
+    /// A short human name of the format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Safetensors => "safetensors",
+            Format::ShardIndex => "sharded checkpoint index",
+            Format::Gguf => "GGUF",
+            Format::TorchZip => "PyTorch zip",
+            Format::TorchLegacy => "PyTorch legacy",
+            Format::Npy => "NumPy .npy",
+            Format::Npz => "NumPy .npz",
+        }
+    }
+}
+
+/// Bytes read from the start of a file for detection.
+pub const HEAD_LEN: usize = 4096;
+
+/// torch's legacy magic number 0x1950a86a20f9469cfc6c, pickled as `LONG1` (10 little-endian bytes).
+const TORCH_LEGACY_MAGIC: [u8; 14] =
+    [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+
+/// Recognises a format from the first bytes of a file (`head`: up to [`HEAD_LEN`] bytes).
+/// Returns the reason when nothing matches.
+pub fn detect(head: &[u8]) -> std::result::Result<Format, String> {
+    if head.is_empty() {
+        return Err("empty file".into());
+    }
+    if head.starts_with(b"GGUF") {
+        return Ok(Format::Gguf);
+    }
+    if head.starts_with(b"\x93NUMPY") {
+        return Ok(Format::Npy);
+    }
+    if head.starts_with(&TORCH_LEGACY_MAGIC) {
+        return Ok(Format::TorchLegacy);
+    }
+    if head.starts_with(b"PK\x03\x04") {
+        return detect_zip(head);
+    }
+    if head.len() >= 9 && head[8] == b'{' {
+        return Ok(Format::Safetensors);
+    }
+    let text = head.iter().position(|b| !b.is_ascii_whitespace()).map(|i| &head[i..]);
+    if let Some(json) = text.filter(|t| t.starts_with(b"{")) {
+        if json.windows(12).any(|w| w == b"\"weight_map\"") {
+            return Ok(Format::ShardIndex);
+        }
+        return Err("a JSON file that is not a sharded checkpoint index".into());
+    }
+    if head.len() < 9 {
+        return Err(format!("file too short ({} bytes) for any model format", head.len()));
+    }
+    Err("magic does not match any supported format".into())
+}
+
+/// Tells a torch zip from an npz by the first member's name (torch writes `<prefix>/data.pkl`
+/// or `<prefix>/version` first, numpy writes `<name>.npy` members only).
+fn detect_zip(head: &[u8]) -> std::result::Result<Format, String> {
+    let name_len = head.get(26..28).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let name = name_len.and_then(|n| head.get(30..30 + n));
+    let Some(name) = name else {
+        return Err("zip archive too short to name its first member".into());
+    };
+    if name.ends_with(b".npy") {
+        return Ok(Format::Npz);
+    }
+    if name.ends_with(b".pkl") || name.ends_with(b"/version") || name.ends_with(b"/byteorder") {
+        return Ok(Format::TorchZip);
+    }
+    Err(format!(
+        "a zip archive whose first member ({}) is neither a torch checkpoint nor an .npy array",
+        String::from_utf8_lossy(name)
+    ))
+}
+
+/// Detects the format of the file at `path` from its first bytes.
+pub fn detect_file(path: &Path) -> Result<Format> {
+    let mut head = Vec::with_capacity(HEAD_LEN);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(HEAD_LEN as u64).read_to_end(&mut head))
+        .map_err(|e| Error::io(path, e))?;
+    detect(&head).map_err(|reason| Error::UnknownFormat { path: path.to_path_buf(), reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_by_magic() {
+        assert_eq!(detect(b"GGUF\x03\0\0\0"), Ok(Format::Gguf));
+        assert_eq!(detect(b"\x93NUMPY\x01\0"), Ok(Format::Npy));
+        assert_eq!(detect(b"\x10\0\0\0\0\0\0\0{\"a\":1}"), Ok(Format::Safetensors));
+        assert_eq!(detect(b"{\n \"metadata\": {}, \"weight_map\": {}}"), Ok(Format::ShardIndex));
+        assert_eq!(detect(&TORCH_LEGACY_MAGIC), Ok(Format::TorchLegacy));
+        assert!(detect(b"").is_err());
+        assert!(detect(b"this is not a gguf file\n").unwrap_err().contains("magic"));
+        assert!(detect(b"{\"architectures\": []}").is_err());
+    }
+
+    #[test]
+    fn tells_torch_zip_from_npz() {
+        let mut zip = b"PK\x03\x04".to_vec();
+        zip.extend([0u8; 22]);
+        zip.extend(16u16.to_le_bytes());
+        zip.extend([0u8; 2]);
+        zip.extend(b"archive/data.pkl");
+        assert_eq!(detect(&zip), Ok(Format::TorchZip));
+        let n = zip.len();
+        zip[n - 16..].copy_from_slice(b"params/Dense.npy");
+        assert_eq!(detect(&zip), Ok(Format::Npz));
+    }
+}
