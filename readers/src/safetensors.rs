@@ -82,12 +82,12 @@ pub fn parse_header(bytes: &[u8], path: &Path) -> Result<Header> {
         return Err(bad(None, format!("truncated: {file_len} bytes, shorter than the 8-byte header length")));
     };
     let header_len = u64::from_le_bytes(len_bytes.try_into().unwrap_or_default());
+    let data_start = match header_len.checked_add(8) {
+        Some(start) if start <= file_len => start,
+        _ => return Err(bad(Some(0), format!("header length {header_len} exceeds file size ({file_len} bytes)"))),
+    };
     if header_len > MAX_HEADER_SIZE {
         return Err(bad(Some(0), format!("header length {header_len} exceeds the {MAX_HEADER_SIZE}-byte limit")));
-    }
-    let data_start = 8 + header_len;
-    if data_start > file_len {
-        return Err(bad(Some(0), format!("header length {header_len} exceeds file size ({file_len} bytes)")));
     }
     let header = &bytes[8..data_start as usize];
     let text = std::str::from_utf8(header).map_err(|e| bad(Some(8), format!("header is not UTF-8: {e}")))?;
@@ -322,7 +322,8 @@ mod tests {
     #[test]
     fn rejects_malformed_headers() {
         assert!(err(&[1, 2, 3]).contains("truncated"));
-        assert!(err(&(1u64 << 40).to_le_bytes()).contains("exceeds the"));
+        assert!(err(&(1u64 << 40).to_le_bytes()).contains("exceeds file size"));
+        assert!(err(&u64::MAX.to_le_bytes()).contains("exceeds file size"));
         assert!(err(&file("{}", &[])[..9]).contains("exceeds file size"));
         assert!(err(&file("[1]", &[])).contains("start with"));
         assert!(err(&file("{\"a\":", &[])).contains("JSON"));

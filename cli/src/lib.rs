@@ -1,0 +1,9 @@
+//! The weightlens command-line tool as a library: the analysis pipeline, the output sinks,
+//! `run_meta.json`, and the terminal summary. The binary (`main.rs`) parses arguments and
+//! calls into here.
+
+pub mod export;
+pub mod ls;
+pub mod meta;
+pub mod pipeline;
+pub mod summary;

@@ -1,0 +1,203 @@
+//! `run_meta.json`: the provenance of a table (SPEC.md "run_meta.json").
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::export::{read_table, OutputFormat};
+use crate::pipeline::{Analysis, ModelSummary, RunError};
+
+/// The crate version and the git commit it was built from.
+#[derive(Clone, Debug, Serialize)]
+pub struct CodeVersion {
+    /// weightlens's version.
+    pub crate_version: &'static str,
+    /// The git commit (`-dirty` when built from a modified tree).
+    pub git_commit: &'static str,
+}
+
+impl CodeVersion {
+    /// The running binary's version.
+    pub fn current() -> Self {
+        CodeVersion { crate_version: env!("CARGO_PKG_VERSION"), git_commit: env!("WEIGHTLENS_GIT_COMMIT") }
+    }
+}
+
+/// Where the analysis ran.
+#[derive(Clone, Debug, Serialize)]
+pub struct Environment {
+    /// `rustc --version` of the build.
+    pub rustc: &'static str,
+    /// Operating system.
+    pub os: &'static str,
+    /// CPU architecture.
+    pub arch: &'static str,
+    /// The CPU model (Linux: from /proc/cpuinfo).
+    pub cpu: Option<String>,
+    /// Worker threads used.
+    pub threads: usize,
+}
+
+impl Environment {
+    /// The current environment.
+    pub fn current() -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        });
+        Environment {
+            rustc: env!("WEIGHTLENS_RUSTC_VERSION"),
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+            cpu,
+            threads: rayon::current_num_threads(),
+        }
+    }
+}
+
+/// The result of reading the written table back (the seed's final Validate step).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Validation {
+    /// True when every check passed.
+    pub ok: bool,
+    /// Rows read back.
+    pub rows_read: usize,
+    /// Rows expected (tensors analyzed).
+    pub rows_expected: usize,
+    /// What failed.
+    pub problems: Vec<String>,
+}
+
+/// Reads `path` back and checks it against what was written: row count, column names in order,
+/// and no row without a name or shape.
+pub fn validate_output(path: &Path, analysis: &Analysis) -> Validation {
+    let mut problems = Vec::new();
+    let rows_expected = analysis.rows.len();
+    let table = match read_table(path) {
+        Ok(t) => t,
+        Err(e) => {
+            return Validation { ok: false, rows_read: 0, rows_expected, problems: vec![e.to_string()] };
+        }
+    };
+    if table.rows.len() != rows_expected {
+        problems.push(format!("{} rows read back, {rows_expected} written", table.rows.len()));
+    }
+    let names = |s: &weightlens_core::Schema| s.columns().iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    if names(&table.schema) != names(&analysis.schema) {
+        problems.push("columns read back differ from the columns written".into());
+    }
+    for key in [weightlens_core::table::columns::PARAM_NAME, weightlens_core::table::columns::SHAPE] {
+        let missing = table.rows.iter().filter(|r| r.get(&table.schema, key).is_none_or(|v| v.is_null())).count();
+        if missing > 0 {
+            problems.push(format!("{missing} rows without {key}"));
+        }
+    }
+    Validation { ok: problems.is_empty(), rows_read: table.rows.len(), rows_expected, problems }
+}
+
+/// Thresholds used by the run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Thresholds {
+    /// `abs(x) <= zero_eps` counts as zero.
+    pub zero_eps: f64,
+    /// Singular values `> rank_rtol * sigma_max` count toward the rank.
+    pub rank_rtol: f64,
+    /// The rank method (`exact`, `none`).
+    pub rank: &'static str,
+}
+
+/// The whole `run_meta.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunMeta {
+    /// The `model_id` of each model (one entry per model).
+    pub model_id: Vec<String>,
+    /// The `revision` of each model.
+    pub revision: Vec<String>,
+    /// The path of each model.
+    pub model_path: Vec<String>,
+    /// Frameworks present.
+    pub framework: Vec<String>,
+    /// weightlens version and commit.
+    pub code_version: CodeVersion,
+    /// Build and machine.
+    pub environment: Environment,
+    /// The command line.
+    pub cli_args: Vec<String>,
+    /// Thresholds.
+    pub thresholds: Thresholds,
+    /// The table written.
+    pub output: Option<PathBuf>,
+    /// Its format.
+    pub format: &'static str,
+    /// Run start (RFC 3339 UTC, also the `created_at` of every row).
+    pub started_at: String,
+    /// Run end.
+    pub finished_at: String,
+    /// Seconds.
+    pub duration_s: f64,
+    /// Tensors selected for analysis.
+    pub tensors_selected: usize,
+    /// Rows written.
+    pub tensor_count: usize,
+    /// Everything that failed.
+    pub errors: Vec<RunError>,
+    /// Models opened, with their format metadata.
+    pub models: Vec<ModelSummary>,
+    /// The read-back check of the table.
+    pub validation: Option<Validation>,
+}
+
+/// The current time as RFC 3339 UTC.
+pub fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+/// Parameters of [`RunMeta::new`] that do not come from the analysis.
+#[derive(Debug)]
+pub struct RunInfo<'a> {
+    /// Command line.
+    pub cli_args: Vec<String>,
+    /// Thresholds.
+    pub thresholds: Thresholds,
+    /// Output path (None when nothing was written).
+    pub output: Option<&'a Path>,
+    /// Output format.
+    pub format: OutputFormat,
+    /// Start time (RFC 3339).
+    pub started_at: &'a str,
+    /// Wall time of the run.
+    pub duration: std::time::Duration,
+}
+
+impl RunMeta {
+    /// The metadata of `analysis`.
+    pub fn new(analysis: &Analysis, info: RunInfo<'_>, validation: Option<Validation>) -> Self {
+        let mut framework: Vec<String> = analysis.models.iter().map(|m| m.framework.clone()).collect();
+        framework.sort();
+        framework.dedup();
+        RunMeta {
+            model_id: analysis.models.iter().map(|m| m.model_id.clone()).collect(),
+            revision: analysis.models.iter().map(|m| m.revision.clone()).collect(),
+            model_path: analysis.models.iter().map(|m| m.model_path.clone()).collect(),
+            framework,
+            code_version: CodeVersion::current(),
+            environment: Environment::current(),
+            cli_args: info.cli_args,
+            thresholds: info.thresholds,
+            output: info.output.map(Path::to_path_buf),
+            format: info.format.extension(),
+            started_at: info.started_at.to_string(),
+            finished_at: now_rfc3339(),
+            duration_s: info.duration.as_secs_f64(),
+            tensors_selected: analysis.tensors_selected,
+            tensor_count: analysis.rows.len(),
+            errors: analysis.errors.clone(),
+            models: analysis.models.clone(),
+            validation,
+        }
+    }
+}

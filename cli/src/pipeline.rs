@@ -1,0 +1,298 @@
+//! The analysis run: discover models -> open sources -> analyze every tensor in parallel ->
+//! rows sorted as SPEC.md says. Errors never stop the run: each is recorded with its file (and
+//! tensor) and the rest goes on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use regex::Regex;
+use serde::Serialize;
+use weightlens_analyzers::{RankAnalyzer, RankMode, StatsAnalyzer};
+use weightlens_core::table::{columns, sort_rows};
+use weightlens_core::{classify, Error, Row, Schema, TensorAnalyzer, TensorInfo, TensorSource, Value};
+
+/// What to analyze and how.
+#[derive(Clone)]
+pub struct AnalyzeConfig {
+    /// Files and directories to analyze.
+    pub inputs: Vec<PathBuf>,
+    /// The `model_id` column; derived from each model's path when absent.
+    pub model_id: Option<String>,
+    /// The `revision` column.
+    pub revision: Option<String>,
+    /// Only tensors whose name matches.
+    pub filter: Option<Regex>,
+    /// Sparsity threshold.
+    pub zero_eps: f64,
+    /// Rank computation.
+    pub rank: RankMode,
+    /// Further analyzers (plugins), whose columns follow the built-in ones.
+    pub extra_analyzers: Vec<Arc<dyn TensorAnalyzer>>,
+}
+
+impl std::fmt::Debug for AnalyzeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnalyzeConfig")
+            .field("inputs", &self.inputs)
+            .field("model_id", &self.model_id)
+            .field("zero_eps", &self.zero_eps)
+            .field("rank", &self.rank)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One error of a run, as listed in `run_meta.json`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RunError {
+    /// The file concerned.
+    pub file: String,
+    /// The tensor concerned, if only one.
+    pub tensor: Option<String>,
+    /// The one-line message (it names the file and tensor too).
+    pub message: String,
+}
+
+impl From<&Error> for RunError {
+    fn from(e: &Error) -> Self {
+        RunError {
+            file: e.path().display().to_string(),
+            tensor: e.tensor_name().map(String::from),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A model that was opened.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelSummary {
+    /// The path naming the model.
+    pub model_path: String,
+    /// Its `model_id`.
+    pub model_id: String,
+    /// Its `revision` (empty when unknown).
+    pub revision: String,
+    /// Its framework.
+    pub framework: String,
+    /// Tensors it holds (before `--filter`).
+    pub tensors: usize,
+    /// Format metadata.
+    pub metadata: serde_json::Value,
+    /// Warnings from opening it.
+    pub warnings: Vec<String>,
+}
+
+/// The result of a run.
+#[derive(Debug)]
+pub struct Analysis {
+    /// The table's columns.
+    pub schema: Schema,
+    /// The rows, sorted.
+    pub rows: Vec<Row>,
+    /// Everything that failed.
+    pub errors: Vec<RunError>,
+    /// The models opened.
+    pub models: Vec<ModelSummary>,
+    /// Tensors selected for analysis (rows + tensors that failed to read).
+    pub tensors_selected: usize,
+}
+
+struct OpenModel {
+    source: Box<dyn TensorSource>,
+    model_path: String,
+    model_id: String,
+    revision: String,
+}
+
+/// The analyzers of a run: built-in first, then the extra ones.
+pub fn analyzers(config: &AnalyzeConfig) -> Vec<Arc<dyn TensorAnalyzer>> {
+    let builtin: [Arc<dyn TensorAnalyzer>; 2] =
+        [Arc::new(StatsAnalyzer::new(config.zero_eps)), Arc::new(RankAnalyzer::new(config.rank))];
+    builtin.into_iter().chain(config.extra_analyzers.iter().cloned()).collect()
+}
+
+/// Runs the analysis. `created_at` is the run's timestamp, the same in every row.
+pub fn analyze(config: &AnalyzeConfig, created_at: &str) -> Analysis {
+    let analyzers = analyzers(config);
+    let schema = Schema::builtin_with(analyzers.iter().flat_map(|a| a.columns()));
+    let slots: Vec<Vec<usize>> =
+        analyzers.iter().map(|a| a.columns().iter().filter_map(|c| schema.index_of(&c.name)).collect()).collect();
+
+    let discovery = weightlens_readers::discover(&config.inputs);
+    let mut errors: Vec<RunError> = discovery.errors.iter().map(RunError::from).collect();
+    let mut models = Vec::new();
+    for m in &discovery.models {
+        match weightlens_readers::open_model(m) {
+            Ok(source) => models.push(identify(source, config)),
+            Err(e) => {
+                tracing::debug!("{e}");
+                errors.push(RunError::from(&e));
+            }
+        }
+    }
+
+    let tasks: Vec<(usize, usize)> = models
+        .iter()
+        .enumerate()
+        .flat_map(|(m, model)| {
+            let wanted = |t: &TensorInfo| config.filter.as_ref().is_none_or(|re| re.is_match(&t.name));
+            let tensors = model.source.tensors().iter().enumerate();
+            tensors.filter(move |(_, t)| wanted(t)).map(move |(i, _)| (m, i)).collect::<Vec<_>>()
+        })
+        .collect();
+    let tensors_selected = tasks.len();
+    // Expensive tensors first, so that a big matrix does not start last and run alone.
+    let mut by_cost: Vec<usize> = (0..tasks.len()).collect();
+    by_cost.sort_by(|&a, &b| {
+        let cost = |&(m, i): &(usize, usize)| estimated_cost(&models[m].source.tensors()[i]);
+        cost(&tasks[b]).total_cmp(&cost(&tasks[a]))
+    });
+    let results: Vec<(usize, Option<Row>, Vec<Error>)> = by_cost
+        .par_iter()
+        .map(|&pos| {
+            let (m, i) = tasks[pos];
+            let (row, errs) = analyze_tensor(&models[m], i, &schema, &analyzers, &slots, created_at);
+            (pos, row, errs)
+        })
+        .collect();
+    let mut slots_by_pos: Vec<Option<Row>> = vec![None; tasks.len()];
+    for (pos, row, errs) in results {
+        slots_by_pos[pos] = row;
+        errors.extend(errs.iter().map(RunError::from));
+    }
+    let mut rows: Vec<Row> = slots_by_pos.into_iter().flatten().collect();
+    sort_rows(&schema, &mut rows);
+
+    let summaries = models
+        .iter()
+        .map(|m| ModelSummary {
+            model_path: m.model_path.clone(),
+            model_id: m.model_id.clone(),
+            revision: m.revision.clone(),
+            framework: m.source.framework().as_str().into(),
+            tensors: m.source.tensors().len(),
+            metadata: m.source.metadata(),
+            warnings: m.source.warnings(),
+        })
+        .collect();
+    Analysis { schema, rows, errors, models: summaries, tensors_selected }
+}
+
+fn estimated_cost(t: &TensorInfo) -> f64 {
+    let numel = t.numel().unwrap_or(u64::MAX) as f64;
+    match t.matrix_dims() {
+        Some((r, c)) => numel * (r.min(c) as f64).max(1.0),
+        None => numel,
+    }
+}
+
+fn identify(source: Box<dyn TensorSource>, config: &AnalyzeConfig) -> OpenModel {
+    let path = source.path().to_path_buf();
+    let (derived_id, derived_rev) = derive_identity(&path);
+    OpenModel {
+        model_path: path.display().to_string(),
+        model_id: config.model_id.clone().unwrap_or(derived_id),
+        revision: config.revision.clone().or(derived_rev).unwrap_or_default(),
+        source,
+    }
+}
+
+/// A model id (and revision) from a model's path: `org/name` and the snapshot commit inside a
+/// Hugging Face cache (`models--org--name/snapshots/<commit>/...`); otherwise the directory
+/// name for generically named files (`model.safetensors`, `pytorch_model.bin`, indexes) and the
+/// file stem for the rest.
+pub fn derive_identity(path: &Path) -> (String, Option<String>) {
+    let parts: Vec<String> = path.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    if let Some(i) = parts.iter().position(|p| p.starts_with("models--")) {
+        let id = parts[i].trim_start_matches("models--").replacen("--", "/", 1);
+        let rev =
+            (parts.get(i + 1).map(String::as_str) == Some("snapshots")).then(|| parts.get(i + 2).cloned()).flatten();
+        return (id, rev);
+    }
+    let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let generic = ["model", "pytorch_model", "consolidated", "weights", "params"]
+        .iter()
+        .any(|g| file.starts_with(&format!("{g}.")) || file.starts_with(&format!("{g}-")));
+    let dir = path.parent().and_then(|p| p.file_name()).map(|d| d.to_string_lossy().into_owned());
+    match dir {
+        Some(d) if generic => (d, None),
+        _ => (file.split('.').next().unwrap_or(&file).to_string(), None),
+    }
+}
+
+fn analyze_tensor(
+    model: &OpenModel,
+    index: usize,
+    schema: &Schema,
+    analyzers: &[Arc<dyn TensorAnalyzer>],
+    slots: &[Vec<usize>],
+    created_at: &str,
+) -> (Option<Row>, Vec<Error>) {
+    let info = &model.source.tensors()[index];
+    let view = match model.source.view(index) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::debug!("{e}");
+            return (None, vec![e]);
+        }
+    };
+    let mut row = identity_row(schema, model, info, created_at);
+    let mut errors = Vec::new();
+    for (analyzer, slot) in analyzers.iter().zip(slots) {
+        match analyzer.analyze(&view) {
+            Ok(values) => {
+                for (&i, v) in slot.iter().zip(values) {
+                    row.values[i] = v;
+                }
+            }
+            Err(e) => {
+                tracing::debug!("{e}");
+                errors.push(e);
+            }
+        }
+    }
+    (Some(row), errors)
+}
+
+fn identity_row(schema: &Schema, model: &OpenModel, info: &TensorInfo, created_at: &str) -> Row {
+    use columns::*;
+    let class = classify(&info.name);
+    let (rows, cols) = info.matrix_dims().unzip();
+    let mut row = Row::nulls(schema.len());
+    let text = |s: &str| Value::Str(s.to_string());
+    let cells: [(&str, Value); 14] = [
+        (MODEL_PATH, text(&model.model_path)),
+        (MODEL_ID, text(&model.model_id)),
+        (REVISION, if model.revision.is_empty() { Value::Null } else { text(&model.revision) }),
+        (PARAM_NAME, text(&info.name)),
+        (LAYER_INDEX, class.layer_index.map_or(Value::Null, |l| Value::Int(i64::from(l)))),
+        (BLOCK_TYPE, text(class.block_type.as_str())),
+        (SHAPE, Value::Str(info.shape_string())),
+        (ROWS, rows.into()),
+        (COLS, cols.into()),
+        (DTYPE, text(&info.dtype_name)),
+        (CREATED_AT, text(created_at)),
+        (FRAMEWORK, text(model.source.framework().as_str())),
+        (DEVICE, text("cpu")),
+        (NUMEL, info.numel().into()),
+    ];
+    for (name, value) in cells {
+        row.set(schema, name, value);
+    }
+    row.set(schema, FILE, Value::Str(info.file.display().to_string()));
+    row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_from_paths() {
+        let hf = Path::new("/c/hub/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/abc123/model.safetensors");
+        assert_eq!(derive_identity(hf), ("sentence-transformers/all-MiniLM-L6-v2".into(), Some("abc123".into())));
+        let local = Path::new("data/models/llama-tiny/model.safetensors.index.json");
+        assert_eq!(derive_identity(local).0, "llama-tiny");
+        assert_eq!(derive_identity(Path::new("x/gemma-3-270m-q4_k_m.gguf")).0, "gemma-3-270m-q4_k_m");
+    }
+}

@@ -1,0 +1,140 @@
+//! End-to-end tests of the `weightlens` binary against the fixtures and their references.
+
+mod common;
+
+use common::*;
+use weightlens_core::Value;
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+fn assert_matches(out: &std::path::Path, reference_name: &str) {
+    let t = table(out);
+    let refs = reference(reference_name);
+    assert_eq!(t.rows.len(), refs.len(), "row count of {}", out.display());
+    let problems = compare(&t, &refs);
+    assert!(problems.is_empty(), "{} mismatches:\n{}", problems.len(), problems.join("\n"));
+    assert_sorted(&t);
+    let names: Vec<&str> = t.schema.columns().iter().take(16).map(|c| c.name.as_str()).collect();
+    assert_eq!(names.join(","), SEED_COLUMNS);
+}
+
+#[test]
+fn sharded_llama_matches_reference_in_every_format() {
+    let dir = tmp();
+    for ext in ["csv", "jsonl", "parquet"] {
+        let out = dir.path().join(format!("out.{ext}"));
+        let o = run(&["analyze", fixture("llama-tiny").to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+        assert!(o.status.success(), "{ext}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_matches(&out, "llama-tiny__model.safetensors.index.json.json");
+        let t = table(&out);
+        // One model through its index: model_path is the index, model_id the directory.
+        let id = row_value(&t, "lm_head.weight", "model_id").cloned();
+        assert_eq!(id, Some(Value::Str("llama-tiny".into())));
+        assert_eq!(row_value(&t, "lm_head.weight", "framework"), Some(&Value::Str("safetensors".into())));
+        assert_eq!(
+            row_value(&t, "model.layers.1.mlp.up_proj.weight", "block_type"),
+            Some(&Value::Str("mlp_up".into()))
+        );
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run_meta.json")).unwrap()).unwrap();
+    for key in
+        ["model_id", "revision", "model_path", "framework", "code_version", "environment", "cli_args", "thresholds"]
+    {
+        assert!(meta.get(key).is_some(), "run_meta.json lacks {key}");
+    }
+    assert_eq!(meta["validation"]["ok"], true);
+    assert_eq!(meta["tensor_count"], 21);
+    assert_eq!(meta["errors"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn every_safetensors_dtype_matches_reference() {
+    let dir = tmp();
+    let out = dir.path().join("dtypes.csv");
+    let o = run(&["analyze", fixture("dtypes.safetensors").to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_matches(&out, "dtypes.safetensors.json");
+}
+
+#[test]
+fn bad_safetensors_fail_cleanly_and_leave_no_output() {
+    for bad in ["header-too-long.safetensors", "offsets-past-end.safetensors", "truncated.safetensors"] {
+        let dir = tmp();
+        let out = dir.path().join("out.csv");
+        let path = fixture("bad").join(bad);
+        let o = run(&["analyze", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{bad}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{bad}: one line expected: {stderr}");
+        assert!(lines[0].contains(bad), "{bad}: the error names the file: {stderr}");
+        assert!(!out.exists(), "{bad}: no output file");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(leftovers.iter().all(|n| n == "run_meta.json"), "{bad}: left {leftovers:?}");
+    }
+    let expected = [
+        ("header-too-long.safetensors", "exceeds file size"),
+        ("offsets-past-end.safetensors", "tensor w data range"),
+        ("truncated.safetensors", "truncated"),
+    ];
+    // Mixed with a good model: the good one is analyzed, the bad ones reported, exit 1.
+    let dir = tmp();
+    let out = dir.path().join("mixed.csv");
+    let mut args = vec!["analyze".to_string(), fixture("dtypes.safetensors").display().to_string()];
+    args.extend(expected.iter().map(|(b, _)| fixture("bad").join(b).display().to_string()));
+    args.extend(["--out".into(), out.display().to_string()]);
+    let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    for (bad, message) in expected {
+        assert!(stderr.lines().any(|l| l.contains(bad) && l.contains(message)), "{bad}: {stderr}");
+    }
+    assert_eq!(table(&out).rows.len(), reference("dtypes.safetensors.json").len());
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run_meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["errors"].as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn ls_lists_tensors_from_headers() {
+    let o = run(&["ls", fixture("llama-tiny").to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let tensors = json["models"][0]["tensors"].as_array().unwrap();
+    assert_eq!(tensors.len(), 21);
+    let embed = tensors.iter().find(|t| t["name"] == "model.embed_tokens.weight").unwrap();
+    assert_eq!(embed["dtype"], "BF16");
+    assert_eq!(embed["shape"], serde_json::json!([320, 64]));
+    assert_eq!(embed["bytes"], 320 * 64 * 2);
+    let text = run(&["ls", fixture("dtypes.safetensors").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("w.f8_e4m3"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["analyze"]).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn filter_and_rank_none() {
+    let dir = tmp();
+    let out = dir.path().join("f.jsonl");
+    let o = run(&[
+        "analyze",
+        fixture("llama-tiny").to_str().unwrap(),
+        "--filter",
+        r"layers\.1\.",
+        "--rank",
+        "none",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let t = table(&out);
+    assert_eq!(t.rows.len(), 9);
+    assert!(t.rows.iter().all(|r| r.get(&t.schema, "rank") == Some(&Value::Null)));
+}

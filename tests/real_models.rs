@@ -1,0 +1,35 @@
+//! The real public models (fetched by `python3 scripts/fetch-models.py` into data/models/)
+//! against their independent references. Under CI a missing model is a failure, not a skip.
+
+#![allow(clippy::print_stderr)]
+
+mod common;
+
+use common::*;
+
+/// The model file, or None (locally) when it has not been fetched.
+fn model(rel: &str) -> Option<std::path::PathBuf> {
+    let path = root().join("data/models").join(rel);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(std::env::var_os("CI").is_none(), "{} is missing: run python3 scripts/fetch-models.py", path.display());
+    eprintln!("SKIPPED: {} not fetched (python3 scripts/fetch-models.py)", path.display());
+    None
+}
+
+#[test]
+fn minilm_matches_reference() {
+    let Some(path) = model("all-MiniLM-L6-v2/model.safetensors") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("minilm.parquet");
+    let o = run(&["analyze", path.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = table(&out);
+    let refs = reference("all-MiniLM-L6-v2.safetensors.json");
+    assert_eq!(refs.len(), 104);
+    assert_eq!(t.rows.len(), 104);
+    let problems = compare(&t, &refs);
+    assert!(problems.is_empty(), "{} mismatches:\n{}", problems.len(), problems.join("\n"));
+    assert_sorted(&t);
+}
