@@ -17,17 +17,38 @@ fn e8m0_half(e: u8) -> f32 {
     f32::from_bits(bits)
 }
 
-/// Half the value of an unsigned E4M3 scale byte (bias 7, 3 mantissa bits; the sign bit is
-/// ignored), with 0 and 0x7f (NaN) read as 0, as gguf-py's NVFP4 dequantization does.
+/// Half the value of each unsigned E4M3 scale byte (bias 7, 3 mantissa bits; the sign bit is
+/// ignored), with 0 and 0x7f (NaN) read as 0, as gguf-py's NVFP4 dequantization does. Every
+/// entry is exact: a small integer times a power of two.
+static UE4M3_HALF: [f32; 256] = {
+    let mut t = [0f32; 256];
+    let mut x = 1;
+    while x < 256 {
+        let (exp, man) = ((x >> 3) & 0x0f, (x & 0x07) as f32);
+        let raw = if exp == 0 {
+            man / 512.0
+        } else {
+            let mut p = 1.0f32;
+            let mut e = exp;
+            while e > 7 {
+                p *= 2.0;
+                e -= 1;
+            }
+            while e < 7 {
+                p /= 2.0;
+                e += 1;
+            }
+            (1.0 + man / 8.0) * p
+        };
+        t[x] = if x == 0x7f { 0.0 } else { raw * 0.5 };
+        x += 1;
+    }
+    t
+};
+
 #[inline(always)]
 fn ue4m3_half(x: u8) -> f32 {
-    if x == 0 || x == 0x7f {
-        return 0.0;
-    }
-    let exp = i32::from((x >> 3) & 0x0f);
-    let man = f32::from(x & 0x07);
-    let raw = if exp == 0 { man * 2f32.powi(-9) } else { (1.0 + man / 8.0) * 2f32.powi(exp - 7) };
-    raw * 0.5
+    UE4M3_HALF[usize::from(x)]
 }
 
 /// `MXFP4`: an E8M0 exponent, 16 bytes of E2M1 nibbles (low nibbles first).

@@ -32,17 +32,25 @@ pub fn q3_k(src: &[u8], dst: &mut [f32]) {
     each_block::<110, 256>(src, dst, |b, y| {
         let d = f16_at(b, 108);
         let s = &b[96..108];
-        for (i, out) in y.chunks_exact_mut(16).enumerate() {
+        let hmask = &b[0..32];
+        let mut dl = [0f32; 16];
+        for (i, v) in dl.iter_mut().enumerate() {
             let low = (s[i % 8] >> (4 * (i / 8))) & 0x0f;
             let high = (s[8 + i % 4] >> (2 * (i / 4))) & 0x03;
-            let scale = i32::from(low | (high << 4)) - 32;
-            let dl = d * scale as f32;
-            let (half, shift, l0) = (i / 8, (i / 2) % 4, (i % 2) * 16);
-            for (l, o) in out.iter_mut().enumerate() {
-                let v = i * 16 + l;
-                let q = i32::from((b[32 + half * 32 + l0 + l] >> (2 * shift)) & 3);
-                let hbit = i32::from((b[v % 32] >> (v / 32)) & 1);
-                *o = dl * (q - ((hbit ^ 1) << 2)) as f32;
+            *v = d * (i32::from(low | (high << 4)) - 32) as f32;
+        }
+        // Value v = half * 128 + shift * 32 + l: bits 2 * shift of qs byte half * 32 + l, high bit
+        // v / 32 of hmask byte l.
+        for (half, out) in y.chunks_exact_mut(128).enumerate() {
+            let qs = &b[32 + half * 32..32 + half * 32 + 32];
+            for shift in 0..4 {
+                let bit = half * 4 + shift;
+                let scales = [dl[bit * 2], dl[bit * 2 + 1]];
+                for l in 0..32 {
+                    let q = i32::from((qs[l] >> (2 * shift)) & 3);
+                    let h = i32::from((hmask[l] >> bit) & 1);
+                    out[shift * 32 + l] = scales[l / 16] * (q - ((h ^ 1) << 2)) as f32;
+                }
             }
         }
     });
@@ -101,15 +109,19 @@ pub fn q5_k(src: &[u8], dst: &mut [f32]) {
 pub fn q6_k(src: &[u8], dst: &mut [f32]) {
     each_block::<210, 256>(src, dst, |b, y| {
         let d = f16_at(b, 208);
-        for (i, out) in y.chunks_exact_mut(16).enumerate() {
-            let dl = d * f32::from(b[192 + i] as i8);
-            for (l, o) in out.iter_mut().enumerate() {
-                let v = i * 16 + l;
-                let (half, r) = (v / 128, v % 128);
-                let low = (b[half * 64 + r % 64] >> (4 * (r / 64))) & 0x0f;
-                let high = (b[128 + half * 32 + r % 32] >> (2 * (r / 32))) & 0x03;
-                let q = i32::from(low | (high << 4)) - 32;
-                *o = dl * q as f32;
+        for (half, out) in y.chunks_exact_mut(128).enumerate() {
+            let ql = &b[half * 64..half * 64 + 64];
+            let qh = &b[128 + half * 32..128 + half * 32 + 32];
+            let sc = &b[192 + half * 8..192 + half * 8 + 8];
+            // Value k * 32 + l of the half: nibble k / 2 of ql[l + 32 * (k % 2)], bits 2k of qh[l].
+            for k in 0..4 {
+                let dl = [d * f32::from(sc[2 * k] as i8), d * f32::from(sc[2 * k + 1] as i8)];
+                for l in 0..32 {
+                    let low = (ql[l + 32 * (k % 2)] >> (4 * (k / 2))) & 0x0f;
+                    let high = (qh[l] >> (2 * k)) & 0x03;
+                    let q = i32::from(low | (high << 4)) - 32;
+                    out[k * 32 + l] = dl[l / 16] * q as f32;
+                }
             }
         }
     });

@@ -34,14 +34,19 @@ pub fn tq1_0(src: &[u8], dst: &mut [f32]) {
     });
 }
 
-/// `TQ2_0`: 64 bytes of 2-bit codes, `d`; `x = d * (q - 1)`.
+/// `TQ2_0`: 64 bytes of 2-bit codes, `d`; `x = d * (q - 1)`. Value `half * 128 + shift * 32 + l`
+/// is bits `2 * shift` of byte `half * 32 + l`.
 pub fn tq2_0(src: &[u8], dst: &mut [f32]) {
     each_block::<66, 256>(src, dst, |b, y| {
         let d = f16_at(b, 64);
-        for (v, o) in y.iter_mut().enumerate() {
-            let (half, r) = (v / 128, v % 128);
-            let q = (b[half * 32 + r % 32] >> (2 * (r / 32))) & 3;
-            *o = d * f32::from(q as i8 - 1);
+        for (half, out) in y.chunks_exact_mut(128).enumerate() {
+            let qs = &b[half * 32..half * 32 + 32];
+            for shift in 0..4 {
+                for l in 0..32 {
+                    let q = (qs[l] >> (2 * shift)) & 3;
+                    out[shift * 32 + l] = d * f32::from(q as i8 - 1);
+                }
+            }
         }
     });
 }
