@@ -567,6 +567,31 @@ pub(crate) mod tests {
         assert!(err(&w.out).contains("at most 4 (GGML_MAX_DIMS)"));
     }
 
+    /// A deterministic smoke version of the `gguf_header` fuzz target: thousands of mutations of
+    /// a real header must parse or fail, never panic.
+    #[test]
+    fn mutated_headers_never_panic() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/llama-tiny-q-00001-of-00002.gguf");
+        let original = std::fs::read(path).unwrap();
+        let len = parse(&original).unwrap().data_start as usize;
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let mut bytes = original[..len].to_vec();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() % len as u64) as usize;
+                bytes[at] = next() as u8;
+            }
+            let cut = if next() % 4 == 0 { (next() % len as u64) as usize } else { len };
+            let _ = parse(&bytes[..cut]);
+        }
+    }
+
     #[test]
     fn nesting_is_capped() {
         let mut w = Writer::new(ByteOrder::Little, 3, 0, 1);
