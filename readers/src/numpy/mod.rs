@@ -185,3 +185,140 @@ impl TensorSource for NpySource {
         self.warnings.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A v1.0 `.npy` file: header `dict` (padded like numpy pads it), then `data`.
+    pub(crate) fn npy_bytes(dict: &str, data: &[u8]) -> Vec<u8> {
+        let mut text = dict.as_bytes().to_vec();
+        let total = (10 + text.len() + 1).next_multiple_of(64);
+        text.resize(total - 11, b' ');
+        text.push(b'\n');
+        let mut out = header::MAGIC.to_vec();
+        out.extend([1, 0]);
+        out.extend((text.len() as u16).to_le_bytes());
+        out.extend(text);
+        out.extend(data);
+        out
+    }
+
+    fn temp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::File::create(&path).unwrap().write_all(bytes).unwrap();
+        (dir, path)
+    }
+
+    fn open_err(bytes: &[u8]) -> String {
+        let (_dir, path) = temp_file("bad.npy", bytes);
+        NpySource::open(&path).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn reads_fortran_order_and_big_endian_as_row_major() {
+        // np.arange(6, dtype='>i2').reshape(2, 3) saved in Fortran order: 0 3 1 4 2 5.
+        let data: Vec<u8> = [0i16, 3, 1, 4, 2, 5].iter().flat_map(|v| v.to_be_bytes()).collect();
+        let bytes = npy_bytes("{'descr': '>i2', 'fortran_order': True, 'shape': (2, 3), }", &data);
+        let (_dir, path) = temp_file("arange.npy", &bytes);
+        let source = NpySource::open(&path).unwrap();
+        let info = &source.tensors()[0];
+        assert_eq!((info.name.as_str(), info.dtype_name.as_ref()), ("arange", "int16"));
+        assert_eq!(source.view(0).unwrap().to_f64_vec().unwrap(), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        // Over the limit, the reordered copy is refused rather than allocated.
+        let limited = NpySource::open_with_limit(&path, 8).unwrap();
+        assert!(limited.view(0).unwrap_err().to_string().contains("max_tensor_bytes"));
+        // A Fortran-order vector has the C layout: served from the map whatever the limit.
+        let bytes = npy_bytes("{'descr': '<u1', 'fortran_order': True, 'shape': (1, 3), }", &[7, 8, 9]);
+        let (_dir, path) = temp_file("v.npy", &bytes);
+        let source = NpySource::open_with_limit(&path, 0).unwrap();
+        assert_eq!(source.view(0).unwrap().to_f64_vec().unwrap(), vec![7.0, 8.0, 9.0]);
+    }
+
+    #[test]
+    fn unsupported_dtypes_are_listed_and_fail_per_tensor() {
+        let bytes = npy_bytes("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", &[0; 16]);
+        let (_dir, path) = temp_file("z.npy", &bytes);
+        let source = NpySource::open(&path).unwrap();
+        assert_eq!(source.tensors()[0].dtype_name, "complex64");
+        let err = source.view(0).unwrap_err();
+        assert_eq!(err.tensor_name(), Some("z"));
+        assert!(err.to_string().contains("unsupported dtype complex64"));
+    }
+
+    #[test]
+    fn rejects_malformed_files() {
+        let ok = npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", &[0; 16]);
+        assert!(open_err(&ok[..20]).contains("truncated"));
+        assert!(open_err(&ok[..7]).contains("truncated"));
+        let mut huge = ok.clone();
+        huge[6] = 2;
+        huge[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(open_err(&huge).contains("exceeds the"));
+        assert!(open_err(&ok[..ok.len() - 1]).contains("data holds 15 bytes, the header describes 16"));
+        let overflow =
+            npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 2), }", &[]);
+        assert!(open_err(&overflow).contains("more than 2^64"));
+        let bytes_overflow =
+            npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693952,), }", &[]);
+        assert!(open_err(&bytes_overflow).contains("bytes"));
+        let object = npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", b"\x80\x02");
+        assert!(open_err(&object).contains("refused: object arrays"));
+        assert!(open_err(b"").contains("truncated"));
+    }
+
+    #[test]
+    fn trailing_bytes_are_a_warning() {
+        let bytes = npy_bytes("{'descr': '|u1', 'fortran_order': False, 'shape': (2,), }", &[1, 2, 3]);
+        let (_dir, path) = temp_file("t.npy", &bytes);
+        let source = NpySource::open(&path).unwrap();
+        assert_eq!(source.view(0).unwrap().to_f64_vec().unwrap(), vec![1.0, 2.0]);
+        assert!(source.warnings()[0].contains("1 bytes after the array data"));
+    }
+
+    #[test]
+    fn write_npy_round_trips_through_the_reader() {
+        let cases: Vec<(Dtype, Vec<f64>)> = vec![
+            (Dtype::F64, vec![1.5, -2.25, f64::INFINITY, 0.0, 1e-300, 7.0]),
+            (Dtype::F32, vec![1.5, -2.25, 3.0, 0.0, 0.125, 7.0]),
+            (Dtype::F16, vec![1.5, -2.25, 3.0, 0.0, 0.125, 7.0]),
+            (Dtype::I64, vec![-9e15, 1.0, 2.0, 3.0, 4.0, 5.0]),
+            (Dtype::I32, vec![-7.0, 1.0, 2.0, 3.0, 4.0, 5.0]),
+            (Dtype::I16, vec![-7.0, 1.0, 2.0, 3.0, 4.0, 5.0]),
+            (Dtype::I8, vec![-7.0, 1.0, 2.0, 3.0, 4.0, 5.0]),
+            (Dtype::U64, vec![9e15, 1.0, 2.0, 3.0, 4.0, 5.0]),
+            (Dtype::U32, vec![7.0, 1.0, 2.0, 3.0, 4.0, 5.0]),
+            (Dtype::U16, vec![7.0, 1.0, 2.0, 3.0, 4.0, 5.0]),
+            (Dtype::U8, vec![7.0, 1.0, 2.0, 3.0, 4.0, 255.0]),
+            (Dtype::Bool, vec![1.0, 0.0, 1.0, 1.0, 0.0, 0.0]),
+        ];
+        for (dtype, values) in cases {
+            let data: Vec<u8> = values
+                .iter()
+                .flat_map(|&v| match dtype {
+                    Dtype::F64 => v.to_le_bytes().to_vec(),
+                    Dtype::F32 => (v as f32).to_le_bytes().to_vec(),
+                    Dtype::F16 => half::f16::from_f64(v).to_le_bytes().to_vec(),
+                    Dtype::I64 => (v as i64).to_le_bytes().to_vec(),
+                    Dtype::I32 => (v as i32).to_le_bytes().to_vec(),
+                    Dtype::I16 => (v as i16).to_le_bytes().to_vec(),
+                    Dtype::I8 => (v as i8).to_le_bytes().to_vec(),
+                    Dtype::U64 => (v as u64).to_le_bytes().to_vec(),
+                    Dtype::U32 => (v as u32).to_le_bytes().to_vec(),
+                    Dtype::U16 => (v as u16).to_le_bytes().to_vec(),
+                    _ => vec![v as u8],
+                })
+                .collect();
+            let mut out = Vec::new();
+            write_npy(&mut out, dtype, &[2, 3], &data).unwrap();
+            let (_dir, path) = temp_file("rt.npy", &out);
+            let source = NpySource::open(&path).unwrap();
+            let info = &source.tensors()[0];
+            assert_eq!((info.dtype, info.shape.as_slice()), (dtype, &[2u64, 3][..]));
+            assert_eq!(source.view(0).unwrap().to_f64_vec().unwrap(), values, "{dtype}");
+            assert!(source.warnings().is_empty());
+        }
+    }
+}

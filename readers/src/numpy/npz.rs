@@ -283,3 +283,144 @@ impl TensorSource for NpzSource {
         self.warnings.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::numpy::tests::npy_bytes;
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+
+    /// An archive of `(member name, bytes, deflated)`.
+    fn zip_of(members: &[(&str, Vec<u8>, bool)]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, bytes, deflated) in members {
+            let method = if *deflated { CompressionMethod::Deflated } else { CompressionMethod::Stored };
+            w.start_file(*name, SimpleFileOptions::default().compression_method(method)).unwrap();
+            w.write_all(bytes).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn f32_member(values: &[f32]) -> Vec<u8> {
+        let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        npy_bytes(&format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}", values.len()), &data)
+    }
+
+    fn open(bytes: &[u8], limit: u64) -> Result<(tempfile::TempDir, NpzSource)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.npz");
+        std::fs::write(&path, bytes).unwrap();
+        NpzSource::open_with_limit(&path, limit).map(|s| (dir, s))
+    }
+
+    /// The 4 bytes at `at` in the (first) central directory header.
+    fn cd_field(zip: &[u8], at: usize) -> &[u8] {
+        let cd = zip.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+        &zip[cd + at..cd + at + 4]
+    }
+
+    /// `zip` with the compressed and uncompressed sizes of its first central directory entry
+    /// replaced.
+    fn with_cd_sizes(mut zip: Vec<u8>, compressed: u32, size: u32) -> Vec<u8> {
+        let cd = zip.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+        zip[cd + 20..cd + 24].copy_from_slice(&compressed.to_le_bytes());
+        zip[cd + 24..cd + 28].copy_from_slice(&size.to_le_bytes());
+        zip
+    }
+
+    fn parse_err(bytes: &[u8]) -> String {
+        parse_archive(bytes, Path::new("a.npz")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn reads_stored_and_deflated_members() {
+        let bytes = zip_of(&[
+            ("w.npy", f32_member(&[1.0, 2.0, 3.0]), false),
+            ("dir/b.npy", f32_member(&[4.0, 5.0]), true),
+            ("notes.txt", b"hello".to_vec(), false),
+        ]);
+        let (_dir, source) = open(&bytes, DEFAULT_MAX_TENSOR_BYTES).unwrap();
+        let names: Vec<&str> = source.tensors().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["w", "dir/b"]);
+        assert_eq!(source.view(0).unwrap().to_f64_vec().unwrap(), vec![1.0, 2.0, 3.0]);
+        assert_eq!(source.view(1).unwrap().to_f64_vec().unwrap(), vec![4.0, 5.0]);
+        assert!(source.warnings()[0].contains("notes.txt"));
+        // The deflated member needs 64 header + 8 data bytes in memory: over a limit of 70.
+        let (_dir, source) = open(&bytes, 70).unwrap();
+        assert!(source.view(0).is_ok(), "stored members are not copied, the limit does not apply");
+        assert!(source.view(1).unwrap_err().to_string().contains("max_tensor_bytes"));
+    }
+
+    #[test]
+    fn object_members_fail_alone() {
+        let object = npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", b"\x80\x02N.");
+        let bytes = zip_of(&[("meta.npy", object, true), ("w.npy", f32_member(&[1.0]), false)]);
+        let (_dir, source) = open(&bytes, DEFAULT_MAX_TENSOR_BYTES).unwrap();
+        assert_eq!(source.tensors()[0].dtype_name, "object");
+        assert!(source.view(0).unwrap_err().to_string().contains("tensor meta: object arrays"));
+        assert!(source.view(1).is_ok());
+    }
+
+    #[test]
+    fn rejects_malformed_archives() {
+        assert!(parse_err(b"PK\x03\x04 not really a zip").contains("not a valid zip"));
+        let short = npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", &[0; 15]);
+        for deflated in [false, true] {
+            let e = parse_err(&zip_of(&[("s.npy", short.clone(), deflated)]));
+            assert!(e.contains("member s.npy: data holds 15 bytes, the header describes 16"), "{e}");
+            let e = parse_err(&zip_of(&[("t.npy", short[..20].to_vec(), deflated)]));
+            assert!(e.contains("member t.npy") && e.contains("truncated"), "{e}");
+        }
+        // A truncated archive loses its central directory.
+        let good = zip_of(&[("w.npy", f32_member(&[1.0; 64]), false)]);
+        assert!(parse_err(&good[..good.len() - 30]).contains("not a valid zip"));
+        // Central directory sizes that the file cannot hold, or that deflate cannot reach.
+        let e = parse_err(&with_cd_sizes(good, 1 << 28, 1 << 28));
+        assert!(e.contains("member w.npy: data range") && e.contains("lies outside the file"), "{e}");
+        let deflated = zip_of(&[("d.npy", f32_member(&[1.0; 64]), true)]);
+        let compressed = u32::from_le_bytes(cd_field(&deflated, 20).try_into().unwrap());
+        let e = parse_err(&with_cd_sizes(deflated.clone(), compressed, 0xffff_fff0));
+        assert!(e.contains("more than deflate can expand"), "{e}");
+        let e = parse_err(&with_cd_sizes(deflated, compressed, 1000));
+        assert!(e.contains("data holds 872 bytes, the header describes 256"), "{e}");
+        // Corrupt deflate data is an error for that tensor, found when it is read.
+        let mut bytes = zip_of(&[("c.npy", f32_member(&[1.5; 1000]), true)]);
+        let archive = parse_archive(&bytes, Path::new("a.npz")).unwrap();
+        let m = &archive.members[0];
+        let mid = (m.raw_start + m.raw_len - 4) as usize;
+        bytes[mid] ^= 0xff;
+        let (_dir, source) = open(&bytes, DEFAULT_MAX_TENSOR_BYTES).unwrap();
+        let e = source.view(0).unwrap_err().to_string();
+        assert!(e.contains("tensor c:"), "{e}");
+    }
+
+    #[test]
+    fn inflating_stops_at_the_declared_size() {
+        // A header declaring 4 bytes of data, followed by a megabyte: as if the zip directory
+        // lied about the size, the inflater must stop one byte past the declared size.
+        let mut member = f32_member(&[0.0]);
+        member.resize(member.len() + (1 << 20), 0);
+        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&member).unwrap();
+        let raw = enc.finish().unwrap();
+        let header = header::parse_header(&member).unwrap();
+        let m = Member {
+            name: "bomb".into(),
+            storage: Storage::Deflated,
+            raw_start: 0,
+            raw_len: raw.len() as u64,
+            crc32: 0,
+            header,
+        };
+        assert!(member_data(&raw, &m, DEFAULT_MAX_TENSOR_BYTES).unwrap_err().contains("inflates to more"));
+        // Fewer bytes than declared.
+        let mut short = m.clone();
+        short.header.data_len = Some(2 << 20);
+        assert!(member_data(&raw, &short, DEFAULT_MAX_TENSOR_BYTES).unwrap_err().contains("inflates to 1048580"));
+        // Exactly the declared size, but not the bytes the archive recorded.
+        let mut exact = m.clone();
+        exact.header.data_len = Some(4 + (1 << 20));
+        assert!(member_data(&raw, &exact, DEFAULT_MAX_TENSOR_BYTES).unwrap_err().contains("CRC-32"));
+    }
+}
