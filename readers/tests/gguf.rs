@@ -203,64 +203,25 @@ fn gemma_real_model_matches_the_reference() {
     assert_eq!(meta["file_type_name"], "MOSTLY_Q4_K_M");
 }
 
-/// The members of a stored (uncompressed) `.npz` as f64 values, read just far enough for this
-/// test (zip64 local headers as numpy writes them, little-endian `<f4 <f8 <i4 <i8` arrays).
-/// TODO: read the npz through `open_path` once the NumPy reader is merged.
-fn npz_members(path: &Path) -> Vec<(String, String, Vec<f64>)> {
-    let b = std::fs::read(path).unwrap();
-    let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]) as usize;
-    let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap()) as usize;
-    let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap()) as usize;
-    let mut out = Vec::new();
-    let mut at = 0;
-    while b[at..].starts_with(b"PK\x03\x04") {
-        assert_eq!(u16_at(at + 8), 0, "stored members only");
-        let (name_len, extra_len) = (u16_at(at + 26), u16_at(at + 28));
-        let name = String::from_utf8(b[at + 30..at + 30 + name_len].to_vec()).unwrap();
-        let mut size = u32_at(at + 18);
-        if size == 0xffff_ffff {
-            let extra = at + 30 + name_len;
-            assert_eq!(u16_at(extra), 1, "zip64 extra field");
-            size = u64_at(extra + 12);
-        }
-        let data = at + 30 + name_len + extra_len;
-        let npy = &b[data..data + size];
-        assert!(npy.starts_with(b"\x93NUMPY\x01\x00"));
-        let header_len = u16::from_le_bytes([npy[8], npy[9]]) as usize;
-        let header = std::str::from_utf8(&npy[10..10 + header_len]).unwrap();
-        let descr = header.split("'descr': '").nth(1).unwrap().split('\'').next().unwrap().to_string();
-        let body = &npy[10 + header_len..];
-        let values: Vec<f64> = match descr.as_str() {
-            "<f4" => body.chunks_exact(4).map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap()))).collect(),
-            "<f8" => body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
-            "<i4" => body.chunks_exact(4).map(|c| f64::from(i32::from_le_bytes(c.try_into().unwrap()))).collect(),
-            "<i8" => body.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
-            other => panic!("{name}: unexpected dtype {other}"),
-        };
-        out.push((name.trim_end_matches(".npy").to_string(), descr, values));
-        at = data + size;
-    }
-    out
-}
-
 /// Every element of every ggml type equals gguf-py's dequantization bit for bit (as f32; the
-/// F64/I32/I64 references are compared in their own precision).
+/// F64/I32/I64 references keep their own type and are compared exactly in f64). The reference
+/// npz is read through the project's own NumPy reader.
 #[test]
 fn all_types_dequantize_bit_exactly_like_gguf_py() {
     let src = open_path(&fixture("all-types.gguf")).unwrap();
-    let members = npz_members(&fixture("reference/all-types.gguf.dequantized.npz"));
-    assert_eq!(members.len(), src.tensors().len());
-    for (member, descr, want) in members {
-        let i = src.tensors().iter().position(|t| t.name.replace('.', "_") == member).unwrap();
-        let view = src.view(i).unwrap();
-        if descr == "<f4" {
-            let got = view.to_f32_vec().unwrap();
-            assert_eq!(got.len(), want.len(), "{member}");
+    let npz = open_path(&fixture("reference/all-types.gguf.dequantized.npz")).unwrap();
+    assert_eq!(npz.tensors().len(), src.tensors().len());
+    for (j, member) in npz.tensors().iter().enumerate() {
+        let i = src.tensors().iter().position(|t| t.name.replace('.', "_") == member.name).unwrap();
+        let (ours, want) = (src.view(i).unwrap(), npz.view(j).unwrap());
+        assert_eq!(ours.numel(), want.numel(), "{}", member.name);
+        if member.dtype_name == "float32" {
+            let (got, want) = (ours.to_f32_vec().unwrap(), want.to_f32_vec().unwrap());
             for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert_eq!(g.to_bits(), (*w as f32).to_bits(), "{member}[{k}]: {g} != {w}");
+                assert_eq!(g.to_bits(), w.to_bits(), "{}[{k}]: {g} != {w}", member.name);
             }
         } else {
-            assert_eq!(view.to_f64_vec().unwrap(), want, "{member}");
+            assert_eq!(ours.to_f64_vec().unwrap(), want.to_f64_vec().unwrap(), "{}", member.name);
         }
     }
 }
