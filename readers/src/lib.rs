@@ -10,8 +10,10 @@
 
 pub mod detect;
 pub mod discover;
+pub mod gguf;
 pub mod index;
 pub mod mmap;
+pub mod numpy;
 pub mod safetensors;
 
 use std::path::Path;
@@ -36,6 +38,9 @@ fn open_as(path: &Path, format: Format) -> Result<Box<dyn TensorSource>> {
     match format {
         Format::Safetensors => Ok(Box::new(safetensors::SafetensorsSource::open(path)?)),
         Format::ShardIndex => open_index(path),
+        Format::Gguf => Ok(Box::new(gguf::GgufSource::open(path)?)),
+        Format::Npy => Ok(Box::new(numpy::NpySource::open(path)?)),
+        Format::Npz => Ok(Box::new(numpy::NpzSource::open(path)?)),
         other => Err(Error::UnknownFormat {
             path: path.to_path_buf(),
             reason: format!("{} files are not supported yet", other.name()),
