@@ -12,6 +12,7 @@ pub mod detect;
 pub mod discover;
 pub mod index;
 pub mod mmap;
+pub mod pytorch;
 pub mod safetensors;
 
 use std::path::Path;
@@ -35,6 +36,7 @@ fn open_as(path: &Path, format: Format) -> Result<Box<dyn TensorSource>> {
     tracing::debug!(path = %path.display(), ?format, "opening");
     match format {
         Format::Safetensors => Ok(Box::new(safetensors::SafetensorsSource::open(path)?)),
+        Format::TorchZip | Format::TorchLegacy => Ok(Box::new(pytorch::TorchSource::open(path)?)),
         Format::ShardIndex => open_index(path),
         other => Err(Error::UnknownFormat {
             path: path.to_path_buf(),
@@ -51,6 +53,7 @@ fn open_index(path: &Path) -> Result<Box<dyn TensorSource>> {
     };
     match detect_file(first)? {
         Format::Safetensors => Ok(Box::new(safetensors::SafetensorsSource::open_index(path)?)),
+        Format::TorchZip | Format::TorchLegacy => Ok(Box::new(pytorch::TorchSource::open_index(path)?)),
         other => Err(Error::UnknownFormat {
             path: path.to_path_buf(),
             reason: format!("shards of the {} format are not supported yet", other.name()),
