@@ -902,3 +902,125 @@ fn raw_unicode_escape(line: &[u8]) -> Option<String> {
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(bytes: &[u8]) -> Result<Parsed> {
+        parse(bytes, Path::new("t.pkl"), 0)
+    }
+
+    fn err(bytes: &[u8]) -> String {
+        run(bytes).map(|p| format!("parsed: {:?}", p.node(p.root))).unwrap_or_else(|e| e.to_string())
+    }
+
+    #[test]
+    fn reads_containers_and_shares_memoized_objects() {
+        // d = {}; memoized before its items are set; then [d, d]
+        let p = run(b"\x80\x02}q\x00(X\x01\x00\x00\x00aK\x07uh\x00\x86q\x01.").unwrap();
+        let Node::Tuple(items) = p.node(p.root) else { panic!("not a tuple") };
+        assert_eq!(items[0], items[1], "one shared object");
+        let Node::Dict(pairs) = p.node(items[0]) else { panic!("not a dict") };
+        assert_eq!(pairs.len(), 1, "items set after MEMOIZE are visible through the memo");
+        assert_eq!(p.node(pairs[0].1), &Node::Int(7));
+    }
+
+    #[test]
+    fn reads_protocol_0_text_opcodes() {
+        let p = run(b"(lp0\nI01\naI-5\naL12345678901234567890L\naF1.5\naS'a\\'b'\naVx\\u00e9\na.").unwrap();
+        let Node::List(items) = p.node(p.root) else { panic!("not a list") };
+        let values: Vec<&Node> = items.iter().map(|&i| p.node(i)).collect();
+        assert_eq!(values[0], &Node::Bool(true));
+        assert_eq!(values[1], &Node::Int(-5));
+        assert_eq!(values[2], &Node::BigInt("12345678901234567890".into()));
+        assert_eq!(values[3], &Node::Float(1.5));
+        assert_eq!(values[4], &Node::Str("a'b".into()));
+        assert_eq!(values[5], &Node::Str("x\u{e9}".into()));
+    }
+
+    #[test]
+    fn long1_is_twos_complement() {
+        let p = run(b"\x80\x02\x8a\x02\x00\xff.").unwrap();
+        assert_eq!(p.node(p.root), &Node::Int(-256));
+    }
+
+    #[test]
+    fn dangerous_globals_are_refused_by_every_route() {
+        let cases: [&[u8]; 5] = [
+            b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00ls\x85R.",
+            b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.",
+            b"(S'ls'\niposix\nsystem\n.",
+            b"(cnt\nsystem\nS'ls'\no.",
+            b"\x80\x02c__builtin__\ngetattr\n.",
+        ];
+        for (bytes, name) in cases.iter().zip(["os.system", "builtins.eval", "posix.system", "nt.system", "getattr"]) {
+            let e = run(bytes).unwrap_err();
+            assert!(matches!(e, Error::Refused { .. }) && e.to_string().contains(name), "{e}");
+        }
+    }
+
+    #[test]
+    fn unknown_globals_are_opaque_objects() {
+        let p = run(b"\x80\x02c__main__\nConfig\n)\x81}X\x01\x00\x00\x00aK\x01sb.").unwrap();
+        assert!(p.opaque_classes.contains("__main__.Config"));
+        let Node::Object(obj) = p.node(p.root) else { panic!("not an object") };
+        assert!(obj.state.is_some());
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let full =
+            b"\x80\x02}q\x00(X\x01\x00\x00\x00aK\x07X\x01\x00\x00\x00b]q\x01(G?\xf0\x00\x00\x00\x00\x00\x00N\x88eu.";
+        assert!(run(full).is_ok());
+        for n in 0..full.len() {
+            assert!(run(&full[..n]).is_err(), "prefix of {n} bytes");
+        }
+    }
+
+    #[test]
+    fn sizes_are_checked_before_copying() {
+        let mut huge = b"\x80\x04\x8d".to_vec();
+        huge.extend((1u64 << 60).to_le_bytes());
+        assert!(err(&huge).contains("limit"));
+        assert!(err(b"\x80\x02X\xff\xff\x00\x00abc.").contains("truncated"));
+        assert!(err(b"\x80\x02\x8b\xff\xff\xff\xff.").contains("negative"));
+        assert!(err(b"\x80\x02cos").contains("newline"));
+    }
+
+    #[test]
+    fn stack_marks_and_memo_are_bounded() {
+        assert!(err(&vec![b'('; MAX_MARKS + 1]).contains("MARK"));
+        assert!(err(&vec![b'N'; MAX_STACK + 1]).contains("stack deeper"));
+        assert!(err(b"\x80\x02j\x00\x00\x00\x01.").contains("never stored"));
+        assert!(err(b"\x80\x020.").contains("MARK"));
+        assert!(err(b"\x80\x02(N1a.").contains("underflow"));
+        assert!(err(b"\x80\x02Na.").contains("underflow"));
+        assert!(err(b"\x80\x02K\x01K\x02a.").contains("not a list"));
+        assert!(err(b"\x80\x06N.").contains("protocol"));
+        assert!(err(b"\x80\x02\xff.").contains("unknown opcode"));
+        assert!(err(b"\x80\x02\x82\x01.").contains("extension"));
+    }
+
+    #[test]
+    fn tensor_arguments_are_validated() {
+        let pid = b"(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x04tQ";
+        let build = |rest: &[u8]| {
+            let mut b = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n(".to_vec();
+            b.extend_from_slice(pid);
+            b.extend_from_slice(rest);
+            b.extend_from_slice(b"tR.");
+            b
+        };
+        let ok = run(&build(b"K\x00K\x02K\x02\x86K\x02K\x01\x86")).unwrap();
+        let Node::Tensor(t) = ok.node(ok.root) else { panic!("not a tensor") };
+        assert_eq!((t.shape.clone(), t.stride.clone()), (vec![2, 2], vec![2, 1]));
+        assert_eq!(t.storage.as_ref().map(|s| (s.key.as_str(), s.numel)), Some(("0", 4)));
+        assert!(err(&build(b"J\xff\xff\xff\xffK\x02\x85K\x01\x85")).contains("negative"));
+        assert!(err(&build(b"K\x00K\x02\x85K\x02K\x01\x86")).contains("dimensions"));
+        assert!(err(&build(b"K\x00K\x02K\x01\x85")).contains("not a tuple"));
+        let wrong_type =
+            b"\x80\x02(X\x07\x00\x00\x00storagecbuiltins\nset\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x04tQ.";
+        assert!(err(wrong_type).contains("not a torch storage type"));
+    }
+}

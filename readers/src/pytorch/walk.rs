@@ -15,7 +15,7 @@ use super::pickle::{Id, Node, Parsed, TensorRef};
 /// Deepest nesting searched.
 pub const MAX_DEPTH: usize = 256;
 /// Most object visits (shared sub-objects are visited once per path that reaches them).
-pub const MAX_VISITS: usize = 1 << 24;
+pub const MAX_VISITS: usize = 1 << 22;
 /// Most metadata values kept.
 pub const MAX_VALUES: usize = 1000;
 /// Longest string kept as a metadata value.
@@ -161,5 +161,47 @@ impl Walker<'_> {
         if self.out.values.len() < MAX_VALUES && !self.names.is_empty() {
             self.out.values.insert(self.name(), value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pickle;
+    use super::*;
+
+    fn contents(bytes: &[u8]) -> Result<Contents> {
+        let p = pickle::parse(bytes, Path::new("t.pkl"), 0)?;
+        walk(&p, "root", Path::new("t.pkl"))
+    }
+
+    #[test]
+    fn keeps_simple_values_by_key_path() {
+        let c = contents(b"\x80\x02}(X\x05\x00\x00\x00epochK\x03X\x03\x00\x00\x00cfg}X\x02\x00\x00\x00lrG?\xb9\x99\x99\x99\x99\x99\x9asu.")
+            .unwrap();
+        assert_eq!(c.values["epoch"], 3);
+        assert_eq!(c.values["cfg.lr"], 0.1);
+        assert!(c.tensors.is_empty());
+    }
+
+    #[test]
+    fn cycles_end_and_depth_is_bounded() {
+        // l = []; l.append(l)
+        assert!(contents(b"\x80\x02]q\x00h\x00a.").is_ok());
+        let mut deep = b"\x80\x02".to_vec();
+        deep.extend(std::iter::repeat_n(b']', MAX_DEPTH + 10));
+        deep.extend(std::iter::repeat_n(b'a', MAX_DEPTH + 9));
+        deep.push(b'.');
+        assert!(contents(&deep).unwrap_err().to_string().contains("deeper"));
+    }
+
+    #[test]
+    fn reference_bombs_are_bounded() {
+        // x0 = []; x(k+1) = [xk, xk, xk, xk]: 4^40 paths through 40 objects.
+        let mut bomb = b"\x80\x02]q\x00".to_vec();
+        for k in 0..40u8 {
+            bomb.extend([b'(', b'h', k, b'h', k, b'h', k, b'h', k, b'l', b'q', k + 1]);
+        }
+        bomb.push(b'.');
+        assert!(contents(&bomb).unwrap_err().to_string().contains("paths"));
     }
 }
