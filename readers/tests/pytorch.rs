@@ -401,7 +401,7 @@ fn sharded_checkpoint_through_its_index() {
 }
 
 #[test]
-fn real_model_files_are_not_needed_here() {
+fn torch_fixtures_exist() {
     // Guard against a silently empty fixture directory: every torch fixture must exist.
     for f in ["torch-quirks.pt", "gpt2-tiny-legacy.bin", "qwen-moe-tiny/pytorch_model.bin", "bad/malicious-pickle.bin"]
     {

@@ -76,17 +76,24 @@ pub struct TorchSource {
     warnings: Vec<String>,
 }
 
-/// One file read up to its tensor list.
-struct Loaded {
-    file: TorchFile,
-    contents: walk::Contents,
-    metadata: serde_json::Value,
-    warnings: Vec<String>,
+/// What a checkpoint's bytes say, up to its tensor list (no tensor data read).
+#[derive(Debug)]
+pub struct Checkpoint {
+    /// The tensors and simple values of the pickled object.
+    pub contents: walk::Contents,
+    /// Byte order of the storages.
+    pub order: ByteOrder,
+    /// Where each storage's bytes are, by key.
+    pub storages: HashMap<String, Member>,
+    /// `format`, `byteorder`, `values` (simple values by key path), `opaque_classes`.
+    pub metadata: serde_json::Value,
+    /// Non-fatal findings (opaque classes, duplicate names, storages past the end).
+    pub warnings: Vec<String>,
 }
 
-fn load(path: &Path) -> Result<Loaded> {
-    let map = MappedFile::open(path)?;
-    let bytes = map.bytes();
+/// Reads the checkpoint (zip or legacy, detected by content) held in `bytes`. `path` names the
+/// file in errors, and its stem names a tensor that is the whole pickled object.
+pub fn read_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let head = bytes.get(..HEAD_LEN).unwrap_or(bytes);
     let format = detect(head).map_err(|reason| Error::UnknownFormat { path: path.to_path_buf(), reason })?;
     let root_name = path.file_stem().map_or_else(|| "tensor".to_string(), |s| s.to_string_lossy().into_owned());
@@ -129,7 +136,7 @@ fn load(path: &Path) -> Result<Loaded> {
         "opaque_classes": parsed.opaque_classes,
     });
     tracing::debug!(path = %path.display(), tensors = contents.tensors.len(), "read torch pickle");
-    Ok(Loaded { file: TorchFile { map, order, storages }, contents, metadata, warnings })
+    Ok(Checkpoint { contents, order, storages, metadata, warnings })
 }
 
 /// The storage's element size and its dtype, or why the tensor cannot be decoded.
@@ -195,9 +202,10 @@ fn gather(storage: &[u8], size: usize, offset: u64, shape: &[u64], stride: &[u64
 impl TorchSource {
     /// Opens one checkpoint file (zip or legacy, detected by content).
     pub fn open(path: &Path) -> Result<Self> {
-        let loaded = load(path)?;
-        let mut source = TorchSource::empty(path, loaded.metadata.clone());
-        source.add(loaded, |_| true);
+        let map = MappedFile::open(path)?;
+        let checkpoint = read_checkpoint(map.bytes(), path)?;
+        let mut source = TorchSource::empty(path, checkpoint.metadata.clone());
+        source.add(map, checkpoint, |_| true);
         Ok(source)
     }
 
@@ -209,8 +217,9 @@ impl TorchSource {
         let metadata = serde_json::json!({ "index": index.metadata, "shards": index.shards.len() });
         let mut source = TorchSource::empty(path, metadata);
         for (i, shard) in index.shards.iter().enumerate() {
-            let loaded = load(shard)?;
-            source.add(loaded, |name| filter.keep(i, name));
+            let map = MappedFile::open(shard)?;
+            let checkpoint = read_checkpoint(map.bytes(), shard)?;
+            source.add(map, checkpoint, |name| filter.keep(i, name));
         }
         let warnings = filter.finish()?;
         source.warnings.extend(warnings);
@@ -228,47 +237,48 @@ impl TorchSource {
         }
     }
 
-    /// Adds the tensors of one loaded file that `keep` accepts.
-    fn add(&mut self, loaded: Loaded, mut keep: impl FnMut(&str) -> bool) {
-        let file = self.files.len();
-        let path = loaded.file.map.path().clone();
-        for found in loaded.contents.tensors {
+    /// Adds the tensors of one checkpoint file that `keep` accepts.
+    fn add(&mut self, map: MappedFile, checkpoint: Checkpoint, mut keep: impl FnMut(&str) -> bool) {
+        let index = self.files.len();
+        let path = map.path().clone();
+        let file = TorchFile { map, order: checkpoint.order, storages: checkpoint.storages };
+        for found in checkpoint.contents.tensors {
             if !keep(&found.name) {
                 continue;
             }
-            let info = self.info_of(&found, &loaded.file, &path);
+            let info = info_of(&found, &file, &path);
             self.tensors.push(info);
-            self.slots.push(Slot { file, tensor: found.tensor });
+            self.slots.push(Slot { file: index, tensor: found.tensor });
         }
-        self.warnings.extend(loaded.warnings);
-        self.files.push(loaded.file);
+        self.warnings.extend(checkpoint.warnings);
+        self.files.push(file);
     }
+}
 
-    /// The header-level description of a tensor: the byte range is the view's own bytes when
-    /// they are contiguous and stored, the whole storage member otherwise.
-    fn info_of(&self, found: &walk::Found, file: &TorchFile, path: &Arc<Path>) -> TensorInfo {
-        let t = &found.tensor;
-        let (dtype, dtype_name) = match (&t.storage, decodable(t)) {
-            (Some(s), Ok((dtype, _))) => (dtype, Cow::Owned(s.kind.name.clone())),
-            (Some(s), Err(_)) if t.unsupported.is_none() => (Dtype::Unsupported, Cow::Owned(s.kind.name.clone())),
-            _ => (Dtype::Unsupported, Cow::Owned(t.unsupported.clone().unwrap_or_default())),
-        };
-        let member = t.storage.as_ref().and_then(|s| file.storages.get(&s.key).map(|m| (s, m)));
-        let (offset, len) = match (member, decodable(t)) {
-            (Some((s, m)), Ok((_, size))) if m.packing == Packing::Stored && is_contiguous(&t.shape, &t.stride) => {
-                let numel = t.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
-                let start = s.view_offset.checked_add(t.offset).and_then(|o| o.checked_mul(size));
-                let range = start.zip(numel.and_then(|n| n.checked_mul(size)));
-                range.and_then(|(start, len)| Some((m.offset.checked_add(start)?, len))).unwrap_or((m.offset, m.len))
-            }
-            (Some((_, m)), _) => (m.offset, m.len),
-            (None, _) => (0, 0),
-        };
-        let mut info =
-            TensorInfo::new(found.name.clone(), dtype, Framework::PyTorch, t.shape.clone(), path.clone(), offset, len);
-        info.dtype_name = dtype_name;
-        info
-    }
+/// The header-level description of a tensor: the byte range is the view's own bytes when
+/// they are contiguous and stored, the whole storage member otherwise.
+fn info_of(found: &walk::Found, file: &TorchFile, path: &Arc<Path>) -> TensorInfo {
+    let t = &found.tensor;
+    let (dtype, dtype_name) = match (&t.storage, decodable(t)) {
+        (Some(s), Ok((dtype, _))) => (dtype, Cow::Owned(s.kind.name.clone())),
+        (Some(s), Err(_)) if t.unsupported.is_none() => (Dtype::Unsupported, Cow::Owned(s.kind.name.clone())),
+        _ => (Dtype::Unsupported, Cow::Owned(t.unsupported.clone().unwrap_or_default())),
+    };
+    let member = t.storage.as_ref().and_then(|s| file.storages.get(&s.key).map(|m| (s, m)));
+    let (offset, len) = match (member, decodable(t)) {
+        (Some((s, m)), Ok((_, size))) if m.packing == Packing::Stored && is_contiguous(&t.shape, &t.stride) => {
+            let numel = t.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+            let start = s.view_offset.checked_add(t.offset).and_then(|o| o.checked_mul(size));
+            let range = start.zip(numel.and_then(|n| n.checked_mul(size)));
+            range.and_then(|(start, len)| Some((m.offset.checked_add(start)?, len))).unwrap_or((m.offset, m.len))
+        }
+        (Some((_, m)), _) => (m.offset, m.len),
+        (None, _) => (0, 0),
+    };
+    let mut info =
+        TensorInfo::new(found.name.clone(), dtype, Framework::PyTorch, t.shape.clone(), path.clone(), offset, len);
+    info.dtype_name = dtype_name;
+    info
 }
 
 impl TensorSource for TorchSource {
