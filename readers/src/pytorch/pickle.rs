@@ -305,6 +305,16 @@ impl<'a> Machine<'a> {
         self.nodes.get_mut(id).ok_or(err)
     }
 
+    /// The memo key argument of a `PUT`/`GET` opcode (`MEMOIZE` uses the next free key).
+    fn memo_key(&mut self, op: u8) -> Result<u32> {
+        match op {
+            b'p' | b'g' => self.decimal::<u32>(),
+            b'q' | b'h' => self.u8().map(u32::from),
+            b'r' | b'j' => self.u32(),
+            _ => u32::try_from(self.memo.len()).map_err(|_| self.err("memo overflow")),
+        }
+    }
+
     fn memo_put(&mut self, key: u32) -> Result<()> {
         let id = self.top()?;
         if self.memo.len() >= MAX_MEMO && !self.memo.contains_key(&key) {
@@ -525,32 +535,12 @@ impl<'a> Machine<'a> {
                     }
                 }
                 // The memo.
-                b'p' => {
-                    let key = self.decimal::<u32>()?;
+                b'p' | b'q' | b'r' | 0x94 => {
+                    let key = self.memo_key(op)?;
                     self.memo_put(key)?;
                 }
-                b'q' => {
-                    let key = self.u8()?;
-                    self.memo_put(u32::from(key))?;
-                }
-                b'r' => {
-                    let key = self.u32()?;
-                    self.memo_put(key)?;
-                }
-                0x94 => {
-                    let key = u32::try_from(self.memo.len()).map_err(|_| self.err("memo overflow"))?;
-                    self.memo_put(key)?;
-                }
-                b'g' => {
-                    let key = self.decimal::<u32>()?;
-                    self.memo_get(key)?;
-                }
-                b'h' => {
-                    let key = self.u8()?;
-                    self.memo_get(u32::from(key))?;
-                }
-                b'j' => {
-                    let key = self.u32()?;
+                b'g' | b'h' | b'j' => {
+                    let key = self.memo_key(op)?;
                     self.memo_get(key)?;
                 }
                 // Globals and calls.
