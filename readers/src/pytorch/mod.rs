@@ -179,16 +179,35 @@ fn is_contiguous(shape: &[u64], stride: &[u64]) -> bool {
 }
 
 /// Copies the elements of a strided view (`offset` and `stride` in elements, `size` bytes each)
-/// out of `storage` into row-major order. The caller has checked that the view fits.
+/// out of `storage` into row-major order. `None` if an element lies outside `storage` (the
+/// caller has checked that the view fits, so this is a safeguard).
 fn gather(storage: &[u8], size: usize, offset: u64, shape: &[u64], stride: &[u64], numel: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(numel.checked_mul(size)?);
-    let mut index = vec![0u64; shape.len()];
-    for _ in 0..numel {
-        let at = index.iter().zip(stride).try_fold(offset, |acc, (&i, &s)| acc.checked_add(i.checked_mul(s)?))?;
-        let start = usize::try_from(at).ok()?.checked_mul(size)?;
-        out.extend_from_slice(storage.get(start..start.checked_add(size)?)?);
-        // Advance the row-major odometer.
-        for (i, &n) in index.iter_mut().zip(shape).rev() {
+    if numel == 0 {
+        return Some(out);
+    }
+    // Rows along the last dimension are copied in one loop (one run when its stride is 1);
+    // an odometer walks the outer dimensions.
+    let (&inner_len, outer_shape) = shape.split_last().unwrap_or((&1, &[]));
+    let inner_stride = stride.last().copied().unwrap_or(0);
+    let outer_stride = stride.get(..outer_shape.len())?;
+    let inner_len = usize::try_from(inner_len).ok()?;
+    let mut index = vec![0u64; outer_shape.len()];
+    for _ in 0..numel / inner_len {
+        let base =
+            index.iter().zip(outer_stride).try_fold(offset, |acc, (&i, &s)| acc.checked_add(i.checked_mul(s)?))?;
+        let base = usize::try_from(base).ok()?;
+        if inner_stride == 1 {
+            let start = base.checked_mul(size)?;
+            out.extend_from_slice(storage.get(start..start.checked_add(inner_len.checked_mul(size)?)?)?);
+        } else {
+            let step = usize::try_from(inner_stride).ok()?;
+            for j in 0..inner_len {
+                let start = base.checked_add(j.checked_mul(step)?)?.checked_mul(size)?;
+                out.extend_from_slice(storage.get(start..start.checked_add(size)?)?);
+            }
+        }
+        for (i, &n) in index.iter_mut().zip(outer_shape).rev() {
             *i += 1;
             if *i < n {
                 break;
@@ -364,5 +383,43 @@ impl TensorSource for TorchSource {
 
     fn warnings(&self) -> Vec<String> {
         self.warnings.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strided_views_gather_in_row_major_order() {
+        let storage: Vec<u8> = (0..30).collect();
+        // A [2, 3, 4] block at offset 3, permuted to [4, 2, 3] (strides 1, 12, 4).
+        let (shape, stride) = ([4u64, 2, 3], [1u64, 12, 4]);
+        assert!(!is_contiguous(&shape, &stride));
+        assert_eq!(view_span(&shape, &stride), Some(24));
+        let got = gather(&storage, 1, 3, &shape, &stride, 24).unwrap();
+        let mut want = Vec::new();
+        for a in 0..4u8 {
+            for b in 0..2u8 {
+                for c in 0..3u8 {
+                    want.push(3 + a + 12 * b + 4 * c);
+                }
+            }
+        }
+        assert_eq!(got, want);
+        // Two-byte elements, a column slice with a unit inner stride.
+        let got = gather(&storage, 2, 1, &[2, 2], &[5, 1], 4).unwrap();
+        assert_eq!(got, [2, 3, 4, 5, 12, 13, 14, 15]);
+        assert_eq!(gather(&storage, 1, 29, &[2], &[1], 2), None, "past the storage");
+    }
+
+    #[test]
+    fn contiguity_ignores_unit_dimensions() {
+        assert!(is_contiguous(&[1, 12], &[99, 1]));
+        assert!(is_contiguous(&[], &[]));
+        assert!(is_contiguous(&[0, 8], &[1, 1]));
+        assert!(!is_contiguous(&[24, 16], &[1, 24]));
+        assert_eq!(view_span(&[0, 8], &[8, 1]), Some(0));
+        assert_eq!(view_span(&[u64::MAX, 2], &[u64::MAX, 1]), None);
     }
 }
