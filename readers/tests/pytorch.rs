@@ -199,10 +199,13 @@ impl Pickle {
     }
     /// `_rebuild_tensor_v2(('storage', FloatStorage, key, 'cpu', numel), offset, shape, stride, False, OrderedDict())`
     fn tensor(self, key: &str, numel: i32, offset: i32, shape: &[i32], stride: &[i32]) -> Self {
+        self.tensor_of("FloatStorage", key, numel, offset, shape, stride)
+    }
+    fn tensor_of(self, class: &str, key: &str, numel: i32, offset: i32, shape: &[i32], stride: &[i32]) -> Self {
         self.global("torch._utils", "_rebuild_tensor_v2")
             .op(b"((")
             .str("storage")
-            .global("torch", "FloatStorage")
+            .global("torch", class)
             .str(key)
             .str("cpu")
             .int(numel)
@@ -501,4 +504,30 @@ fn mutated_checkpoints_never_panic() {
             }
         }
     }
+}
+
+#[test]
+fn unsupported_dtypes_fail_their_tensor_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("complex.pt");
+    let pickle = Pickle::new()
+        .op(b"}(")
+        .str("c")
+        .tensor_of("ComplexFloatStorage", "0", 2, 0, &[2], &[1])
+        .str("q")
+        .tensor_of("QInt8Storage", "1", 4, 0, &[4], &[1])
+        .str("f")
+        .tensor("2", 1, 0, &[], &[])
+        .op(b"u")
+        .stop();
+    let storages = [("0", vec![0u8; 16]), ("1", vec![0u8; 4]), ("2", f32_bytes(&[2.5]))];
+    write_zip(&path, &pickle, &storages, false);
+    let source = TorchSource::open(&path).unwrap();
+    let names: Vec<(&str, &str)> = source.tensors().iter().map(|t| (t.name.as_str(), t.dtype_name.as_ref())).collect();
+    assert_eq!(names, [("c", "complex64"), ("q", "qint8"), ("f", "float32")]);
+    for i in 0..2 {
+        let err = source.view(i).unwrap_err();
+        assert!(matches!(err, Error::Tensor { .. }) && err.to_string().contains("unsupported dtype"), "{err}");
+    }
+    assert_eq!(source.view(2).unwrap().to_f64_vec().unwrap(), [2.5]);
 }
