@@ -1,7 +1,7 @@
 //! Shard indexes (`model.safetensors.index.json`, `pytorch_model.bin.index.json`): which shard
 //! file holds which tensor of a sharded checkpoint.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use weightlens_core::{Error, Result};
@@ -61,5 +61,52 @@ impl ShardIndex {
     /// The shard the index assigns `tensor` to.
     pub fn shard_of(&self, tensor: &str) -> Option<usize> {
         self.weight_map.get(tensor).copied()
+    }
+
+    /// A filter that keeps every tensor of the model once, from the shard the index assigns it to.
+    pub fn filter(&self) -> ShardFilter<'_> {
+        ShardFilter { index: self, seen: HashSet::new(), warnings: Vec::new() }
+    }
+}
+
+/// Decides, tensor by tensor while the shards are read in order, which copy of a tensor the
+/// model keeps: the one in the shard the index names. A tensor the index does not list is kept
+/// (once), with a warning.
+#[derive(Debug)]
+pub struct ShardFilter<'a> {
+    index: &'a ShardIndex,
+    seen: HashSet<String>,
+    warnings: Vec<String>,
+}
+
+impl ShardFilter<'_> {
+    /// True if tensor `name` found in shard number `shard` belongs to the model.
+    pub fn keep(&mut self, shard: usize, name: &str) -> bool {
+        match self.index.shard_of(name) {
+            Some(s) if s != shard => return false,
+            None => self.warnings.push(format!(
+                "{}: tensor {name} is not listed in the index",
+                self.index.shards.get(shard).map_or_else(String::new, |p| p.display().to_string())
+            )),
+            Some(_) => {}
+        }
+        self.seen.insert(name.to_string())
+    }
+
+    /// Checks that every tensor the index lists was found in its shard; returns the warnings.
+    pub fn finish(self) -> Result<Vec<String>> {
+        let index = self.index;
+        if let Some(missing) = index.weight_map.keys().find(|t| !self.seen.contains(t.as_str())) {
+            let shard = index.shard_of(missing).and_then(|s| index.shards.get(s));
+            return Err(Error::malformed(
+                &index.path,
+                None,
+                format!(
+                    "index lists tensor {missing} in {}, which does not hold it",
+                    shard.map_or_else(String::new, |p| p.display().to_string())
+                ),
+            ));
+        }
+        Ok(self.warnings)
     }
 }

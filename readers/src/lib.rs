@@ -14,6 +14,7 @@ pub mod gguf;
 pub mod index;
 pub mod mmap;
 pub mod numpy;
+pub mod pytorch;
 pub mod safetensors;
 
 use std::path::Path;
@@ -37,14 +38,11 @@ fn open_as(path: &Path, format: Format) -> Result<Box<dyn TensorSource>> {
     tracing::debug!(path = %path.display(), ?format, "opening");
     match format {
         Format::Safetensors => Ok(Box::new(safetensors::SafetensorsSource::open(path)?)),
+        Format::TorchZip | Format::TorchLegacy => Ok(Box::new(pytorch::TorchSource::open(path)?)),
         Format::ShardIndex => open_index(path),
         Format::Gguf => Ok(Box::new(gguf::GgufSource::open(path)?)),
         Format::Npy => Ok(Box::new(numpy::NpySource::open(path)?)),
         Format::Npz => Ok(Box::new(numpy::NpzSource::open(path)?)),
-        other => Err(Error::UnknownFormat {
-            path: path.to_path_buf(),
-            reason: format!("{} files are not supported yet", other.name()),
-        }),
     }
 }
 
@@ -56,6 +54,7 @@ fn open_index(path: &Path) -> Result<Box<dyn TensorSource>> {
     };
     match detect_file(first)? {
         Format::Safetensors => Ok(Box::new(safetensors::SafetensorsSource::open_index(path)?)),
+        Format::TorchZip | Format::TorchLegacy => Ok(Box::new(pytorch::TorchSource::open_index(path)?)),
         other => Err(Error::UnknownFormat {
             path: path.to_path_buf(),
             reason: format!("shards of the {} format are not supported yet", other.name()),

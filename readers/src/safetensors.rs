@@ -6,7 +6,7 @@
 //! and the data section exactly covered. Tensor data is served zero-copy from the memory map.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -221,38 +221,22 @@ impl SafetensorsSource {
     /// model; a tensor in a shard that the index does not list is kept, with a warning.
     pub fn open_index(path: &Path) -> Result<Self> {
         let index = ShardIndex::open(path)?;
+        let mut filter = index.filter();
         let mut files = Vec::new();
         let mut tensors = Vec::new();
         let mut file_of = Vec::new();
-        let mut warnings = Vec::new();
-        let mut seen = HashSet::new();
         for (i, shard) in index.shards.iter().enumerate() {
             let file = MappedFile::open(shard)?;
             let header = parse_header(file.bytes(), shard)?;
             for entry in header.entries {
-                match index.shard_of(&entry.name) {
-                    Some(s) if s != i => continue,
-                    None => {
-                        warnings.push(format!("{}: tensor {} is not listed in the index", shard.display(), entry.name))
-                    }
-                    Some(_) => {}
+                if filter.keep(i, &entry.name) {
+                    tensors.push(info_of(entry, file.path()));
+                    file_of.push(i);
                 }
-                if !seen.insert(entry.name.clone()) {
-                    continue;
-                }
-                tensors.push(info_of(entry, file.path()));
-                file_of.push(i);
             }
             files.push(file);
         }
-        if let Some(missing) = index.weight_map.keys().find(|t| !seen.contains(t.as_str())) {
-            let shard = &index.shards[index.weight_map[missing]];
-            return Err(Error::malformed(
-                path,
-                None,
-                format!("index lists tensor {missing} in {}, which does not hold it", shard.display()),
-            ));
-        }
+        let warnings = filter.finish()?;
         let metadata = serde_json::json!({ "index": index.metadata, "shards": index.shards.len() });
         Ok(SafetensorsSource { path: path.to_path_buf(), files, tensors, file_of, metadata, warnings })
     }

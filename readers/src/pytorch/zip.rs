@@ -1,0 +1,149 @@
+//! torch >= 1.6 zip checkpoints: `<prefix>/data.pkl` (the pickled object), `<prefix>/data/<key>`
+//! (one member per storage), `<prefix>/byteorder` (`little` or `big`; absent means little) and
+//! `<prefix>/version`. The prefix is whatever the archive uses (`archive/`, the file stem...).
+//!
+//! torch writes members uncompressed and 64-byte aligned, so storages are served zero-copy from
+//! the memory map; a deflated member (a re-packed archive) is inflated on demand, never past the
+//! bytes the tensor needs.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+use weightlens_core::{ByteOrder, Error, Result};
+use zip::{CompressionMethod, ZipArchive};
+
+use super::{Member, Packing};
+
+/// Largest `data.pkl` inflated from a compressed member.
+pub const MAX_PICKLE_BYTES: u64 = 1 << 30;
+/// Largest `byteorder` member read.
+const MAX_BYTEORDER_BYTES: u64 = 16;
+
+/// What a torch zip holds, read from its central directory and small members only.
+#[derive(Debug)]
+pub struct ZipLayout<'a> {
+    /// The bytes of `data.pkl` (borrowed when stored).
+    pub pickle: Cow<'a, [u8]>,
+    /// The absolute offset of `data.pkl`'s bytes when stored (for error messages), else 0.
+    pub pickle_offset: u64,
+    /// The member prefix (`archive/`).
+    pub prefix: String,
+    /// Byte order of the storages.
+    pub order: ByteOrder,
+    /// Storage members by key.
+    pub storages: HashMap<String, Member>,
+}
+
+fn archive<'a>(bytes: &'a [u8], path: &Path) -> Result<ZipArchive<Cursor<&'a [u8]>>> {
+    ZipArchive::new(Cursor::new(bytes)).map_err(|e| Error::malformed(path, None, format!("invalid zip archive: {e}")))
+}
+
+/// Reads the layout of the torch zip held in `bytes`.
+pub fn read<'a>(bytes: &'a [u8], path: &Path) -> Result<ZipLayout<'a>> {
+    let mut zip = archive(bytes, path)?;
+    let mut members: Vec<(String, Member)> = Vec::with_capacity(zip.len());
+    for i in 0..zip.len() {
+        let entry = zip.by_index_raw(i).map_err(|e| Error::malformed(path, None, format!("zip member #{i}: {e}")))?;
+        let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+        let Some(offset) = entry.data_start() else {
+            return Err(Error::malformed(path, None, format!("zip member {name}: data offset unknown")));
+        };
+        let packing = if entry.encrypted() {
+            Packing::Unsupported("encrypted".to_string())
+        } else {
+            match entry.compression() {
+                CompressionMethod::Stored if entry.compressed_size() == entry.size() => Packing::Stored,
+                CompressionMethod::Stored => Packing::Unsupported("stored with differing sizes".to_string()),
+                CompressionMethod::Deflated => Packing::Deflated { index: i },
+                other => Packing::Unsupported(format!("compressed with {other}")),
+            }
+        };
+        let member = Member { offset, len: entry.size(), packing };
+        members.push((name, member));
+    }
+    // The top-most data.pkl (TorchScript archives hold others deeper).
+    let pickle = members
+        .iter()
+        .filter_map(|(name, m)| {
+            name.strip_suffix("data.pkl").filter(|p| p.is_empty() || p.ends_with('/')).map(|p| (p, m))
+        })
+        .min_by_key(|(prefix, _)| prefix.matches('/').count());
+    let Some((prefix, pickle)) = pickle else {
+        return Err(Error::malformed(path, None, "zip archive has no data.pkl: not a torch checkpoint"));
+    };
+    let prefix = prefix.to_string();
+    let pickle_member = pickle.clone();
+    let data_prefix = format!("{prefix}data/");
+    let mut storages = HashMap::new();
+    let mut byteorder = None;
+    for (name, member) in members {
+        if let Some(key) = name.strip_prefix(&data_prefix) {
+            storages.insert(key.to_string(), member);
+        } else if name.strip_prefix(&prefix) == Some("byteorder") {
+            byteorder = Some(member);
+        }
+    }
+    let order = match byteorder {
+        None => ByteOrder::Little,
+        Some(m) => match read_member(bytes, &m, MAX_BYTEORDER_BYTES, path, "byteorder")?.as_ref() {
+            b"little" => ByteOrder::Little,
+            b"big" => ByteOrder::Big,
+            other => {
+                return Err(Error::malformed(
+                    path,
+                    Some(m.offset),
+                    format!("byteorder is {:?}, not \"little\" or \"big\"", String::from_utf8_lossy(other)),
+                ))
+            }
+        },
+    };
+    let pickle_offset = if pickle_member.packing == Packing::Stored { pickle_member.offset } else { 0 };
+    let pickle = read_member(bytes, &pickle_member, MAX_PICKLE_BYTES, path, "data.pkl")?;
+    Ok(ZipLayout { pickle, pickle_offset, prefix, order, storages })
+}
+
+/// The whole content of a small member, refusing members larger than `limit`.
+fn read_member<'a>(bytes: &'a [u8], m: &Member, limit: u64, path: &Path, what: &str) -> Result<Cow<'a, [u8]>> {
+    if m.len > limit {
+        return Err(Error::malformed(path, Some(m.offset), format!("{what} is {} bytes (limit {limit})", m.len)));
+    }
+    member_bytes(bytes, m, m.len)
+        .map_err(|message| Error::malformed(path, Some(m.offset), format!("{what}: {message}")))
+}
+
+/// The first `len` bytes of member `m` of the archive in `bytes`: borrowed when stored,
+/// inflated (holding at most `len` bytes) when deflated. Errors are messages for the caller
+/// to attach to a file or a tensor.
+pub fn member_bytes<'a>(bytes: &'a [u8], m: &Member, len: u64) -> std::result::Result<Cow<'a, [u8]>, String> {
+    if len > m.len {
+        return Err(format!("member holds {} bytes, {len} needed", m.len));
+    }
+    match &m.packing {
+        Packing::Unsupported(how) => Err(format!("member is {how}, which is not supported")),
+        Packing::Stored => {
+            let range = m
+                .offset
+                .checked_add(len)
+                .filter(|&end| end <= bytes.len() as u64)
+                .map(|end| m.offset as usize..end as usize);
+            range
+                .and_then(|r| bytes.get(r))
+                .map(Cow::Borrowed)
+                .ok_or_else(|| format!("member data {}+{len} lies outside the file", m.offset))
+        }
+        Packing::Deflated { index } => {
+            let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
+            let file = zip.by_index(*index).map_err(|e| e.to_string())?;
+            // Grow with the data actually inflated: the declared size is not trusted for an
+            // up-front allocation.
+            let mut out = Vec::with_capacity(usize::try_from(len.min(1 << 26)).unwrap_or(0));
+            file.take(len).read_to_end(&mut out).map_err(|e| format!("inflating: {e}"))?;
+            if out.len() as u64 != len {
+                return Err(format!("member inflates to {} bytes, {len} needed", out.len()));
+            }
+            Ok(Cow::Owned(out))
+        }
+    }
+}
