@@ -111,11 +111,44 @@ pub fn llama_tiny() -> Box<dyn TensorSource> {
     weightlens_readers::open_path(&index).unwrap()
 }
 
-/// The `fixtures/reference` entry of llama-tiny: tensor name -> reference statistics.
-pub fn llama_tiny_reference() -> std::collections::HashMap<String, serde_json::Value> {
-    let path = workspace_root().join("fixtures/reference/llama-tiny__model.safetensors.index.json.json");
+/// The reference statistics of `fixtures/reference/<file>`: tensor name -> its entry.
+pub fn reference_tensors(file: &str) -> std::collections::HashMap<String, serde_json::Value> {
+    let path = workspace_root().join("fixtures/reference").join(file);
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     json["tensors"].as_array().unwrap().iter().map(|t| (t["name"].as_str().unwrap().to_owned(), t.clone())).collect()
+}
+
+/// The metric names of the `moments` example plugin, in order.
+pub const MOMENTS: [&str; 6] = ["kurtosis", "skewness", "l1_norm", "l2_norm", "max_abs", "frac_6sigma"];
+
+/// The `moments` metrics of `x`, computed directly (plain f64 sums, one pass per moment).
+pub fn expected_moments(x: &[f64]) -> [f64; 6] {
+    let n = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    let central = |k: i32| x.iter().map(|v| (v - mean).powi(k)).sum::<f64>() / n;
+    let (m2, m3, m4) = (central(2), central(3), central(4));
+    let (kurtosis, skewness) = if m2 > 0.0 { (m4 / m2.powi(2) - 3.0, m3 / m2.powf(1.5)) } else { (f64::NAN, f64::NAN) };
+    let l1 = x.iter().map(|v| v.abs()).sum();
+    let l2 = x.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let max_abs = x.iter().fold(0f64, |m, v| m.max(v.abs()));
+    let outliers = x.iter().filter(|v| (*v - mean).abs() > 6.0 * m2.sqrt()).count();
+    [kurtosis, skewness, l1, l2, max_abs, outliers as f64 / n]
+}
+
+/// Checks the `moments` values `got` of a tensor against `expected_moments(x)` (rel 1e-6: the
+/// plugin sums f32 inputs in another order) and against its numpy reference entry `r`:
+/// `sum(x^2) = N (var + mean^2)` and `max |x| = max(|min|, |max|)`.
+pub fn check_moments(tensor: &str, got: &[f64], x: &[f64], r: &serde_json::Value) {
+    for ((metric, g), e) in MOMENTS.iter().zip(got).zip(expected_moments(x)) {
+        assert_close(&format!("{tensor}: moments.{metric}"), *g, e, 1e-6, 1e-12);
+    }
+    let (numel, mean, var) = (r["numel"].as_f64().unwrap(), r["mean"].as_f64().unwrap(), r["var"].as_f64().unwrap());
+    assert_close(&format!("{tensor}: l2_norm vs reference"), got[3], (numel * (var + mean * mean)).sqrt(), 1e-6, 1e-12);
+    let (min, max) = (r["min"].as_f64().unwrap(), r["max"].as_f64().unwrap());
+    assert_close(&format!("{tensor}: max_abs vs reference"), got[4], min.abs().max(max.abs()), 1e-6, 0.0);
+    if var == 0.0 {
+        assert!(got[0].is_nan() && got[1].is_nan(), "{tensor}: a constant tensor has no kurtosis/skewness");
+    }
 }
 
 /// `|a - b| <= rel * |b| + abs`, with NaN equal to NaN.
