@@ -69,6 +69,16 @@ fn an_abi_major_mismatch_is_refused_before_reading_the_table() {
 }
 
 #[test]
+fn a_newer_minor_version_with_appended_fields_loads() {
+    let plugin = Plugin::load(&broken_plugin("MODE_FUTURE_MINOR")).unwrap();
+    assert_eq!((plugin.info().abi_major, plugin.info().abi_minor), (1, 7));
+    let source = llama_tiny();
+    let view = source.view(0).unwrap();
+    let values = plugin.analyzer().unwrap().analyze(&view).unwrap();
+    assert_eq!(values, [Value::Float(view.numel() as f64), Value::Float(2.0)]);
+}
+
+#[test]
 fn invalid_names_are_refused() {
     assert_load_error(&broken_plugin("MODE_BAD_NAME"), "plugin name \"bad.name\" is not 1 to 64 characters");
     assert_load_error(&broken_plugin("MODE_DUP_METRIC"), "metric \"a\" is declared twice");

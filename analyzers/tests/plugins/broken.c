@@ -8,6 +8,7 @@
  *   MODE_ABI_MAJOR_2    exports weightlens_analyzer_v1 but its table says ABI 2.0
  *   MODE_SHORT_TABLE    struct_size smaller than an ABI 1.0 table
  *   MODE_NULL_TABLE     the entry returns NULL
+ *   MODE_FUTURE_MINOR   a well-behaved ABI 1.7 plugin: its table has a field appended after v1.0
  *   MODE_BAD_NAME       plugin name with a '.'
  *   MODE_DUP_METRIC     the same metric name twice
  *   MODE_CREATE_FAILS   create() fails with a message
@@ -163,6 +164,19 @@ WL_EXPORT const WlAnalyzerV1 *weightlens_analyzer_v2(void) {
 #elif defined(MODE_NULL_TABLE)
 WL_EXPORT const WlAnalyzerV1 *weightlens_analyzer_v1(void) {
     return table.thread_safe ? NULL : &table;
+}
+#elif defined(MODE_FUTURE_MINOR)
+static struct {
+    WlAnalyzerV1 v1;
+    uint64_t appended_in_1_7;
+} future;
+
+WL_EXPORT const WlAnalyzerV1 *weightlens_analyzer_v1(void) {
+    future.v1 = table;
+    future.v1.header.abi_minor = 7;
+    future.v1.header.struct_size = sizeof future;
+    future.appended_in_1_7 = 1;
+    return &future.v1;
 }
 #else
 WL_EXPORT const WlAnalyzerV1 *weightlens_analyzer_v1(void) {
