@@ -2,8 +2,10 @@
 //!
 //! - [`stats::StatsAnalyzer`]: one-pass moments, extrema, sparsity and NaN/Inf counts,
 //!   accumulated in `f64`, parallel inside large tensors;
-//! - [`rank::RankAnalyzer`]: the numerical rank of the `rows x cols` matrix (SPEC.md).
+//! - [`rank::RankAnalyzer`]: the numerical rank of the `rows x cols` matrix (SPEC.md);
+//! - [`plugin`]: the host of analyzer plugins (shared libraries behind a versioned C ABI).
 
+pub mod plugin;
 pub mod rank;
 pub mod stats;
 
