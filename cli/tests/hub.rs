@@ -334,3 +334,21 @@ fn resolve_model_downloads_weights_and_config() {
 
     assert!(hub::resolve_model("not a model", &opts).is_err());
 }
+
+#[test]
+fn identical_files_share_one_blob_and_one_download() {
+    let mut state = State::llama_tiny();
+    let mut copy = state.file(SHARD1).clone();
+    copy.name = format!("copy/{SHARD1}");
+    state.files.push(copy);
+    let server = FakeHub::start(state);
+    let cache = tempfile::tempdir().unwrap();
+    let report = hub::download(&args(), &config(&server.url, cache.path())).unwrap();
+    assert_eq!(report.files.len(), 5);
+    let shard = &server.state.file(SHARD1).bytes;
+    assert_eq!(&fs::read(report.path.join("copy").join(SHARD1)).unwrap(), shard);
+    assert_eq!(&fs::read(report.path.join(SHARD1)).unwrap(), shard);
+    let shard_gets = server.state.content_gets().into_iter().filter(|r| r.path.ends_with(SHARD1)).count();
+    assert_eq!(shard_gets, 1, "one blob, one download");
+    assert!(report.to_string().contains("5 files"), "{report}");
+}

@@ -89,6 +89,24 @@ pub struct DownloadReport {
     pub log: Option<PathBuf>,
 }
 
+impl std::fmt::Display for DownloadReport {
+    /// One line for the terminal: what was fetched, how much, and where it is.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fetched = self.files.iter().filter(|file| file.downloaded).count();
+        write!(
+            f,
+            "{}@{}: {} files ({} bytes), {fetched} downloaded ({} bytes), {} reused -> {}",
+            self.model_id,
+            self.revision,
+            self.files.len(),
+            self.bytes,
+            self.bytes_downloaded,
+            self.files.len() - fetched,
+            self.path.display()
+        )
+    }
+}
+
 /// How [`resolve_model`] fetches what is missing.
 #[derive(Debug, Clone, Default)]
 pub struct ResolveOptions {
@@ -206,7 +224,9 @@ pub fn download(args: &DownloadArgs, config: &HubConfig) -> anyhow::Result<Downl
     for file in info.files.iter().filter(|f| selected.contains(&f.name.as_str())) {
         planned.push(plan(&client, model_id, &commit, file, &layout)?);
     }
-    let jobs: Vec<Job> = planned.iter().filter_map(|p| p.job.clone()).collect();
+    // Two names with the same content share one blob in the cache: fetch it once.
+    let mut seen = std::collections::HashSet::new();
+    let jobs: Vec<Job> = planned.iter().filter_map(|p| p.job.clone()).filter(|j| seen.insert(j.dest.clone())).collect();
     let total: u64 = jobs.iter().filter_map(|j| j.size).sum();
     let partial: u64 = jobs.iter().filter_map(|j| std::fs::metadata(&j.incomplete).ok()).map(|m| m.len()).sum();
     let progress = Progress::new(config.progress, total, partial.min(total), model_id);
@@ -361,6 +381,40 @@ fn write_log(dir: &Path, revision: &str, config: &HubConfig, report: &DownloadRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn download_args_parse() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: DownloadArgs,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "weightlens",
+            "org/name",
+            "--revision",
+            "v1",
+            "--include",
+            "*.gguf",
+            "--include",
+            "config.json",
+            "--exclude",
+            "*Q8*",
+            "--out",
+            "d",
+            "--mirror",
+            "http://a",
+            "--mirror",
+            "http://b",
+        ])
+        .unwrap();
+        assert_eq!(cli.args.model_id, "org/name");
+        assert_eq!(cli.args.revision.as_deref(), Some("v1"));
+        assert_eq!(cli.args.include, ["*.gguf", "config.json"]);
+        assert_eq!(cli.args.exclude, ["*Q8*"]);
+        assert_eq!(cli.args.out, Some(PathBuf::from("d")));
+        assert_eq!(cli.args.mirror, ["http://a", "http://b"]);
+    }
 
     #[test]
     fn model_specs() {
