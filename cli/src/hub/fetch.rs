@@ -96,6 +96,8 @@ fn attempt(
         progress.rewind(have);
         have = truncate(&part, &job.incomplete)?;
     }
+    // Hash while receiving; only the bytes of an earlier attempt are read back from disk.
+    let mut hasher = hash_prefix(&job.incomplete, have)?;
     let mut expected_sha = job.sha256.clone();
     let mut expected_size = job.size;
     if job.size.is_none_or(|size| have < size) || have == 0 {
@@ -121,6 +123,7 @@ fn attempt(
             // The server ignored the range and sends everything: start over.
             progress.rewind(have);
             have = truncate(&part, &job.incomplete)?;
+            hasher = Sha256::new();
         }
         let mut reader = response.into_body().into_reader();
         let mut buf = vec![0u8; CHUNK];
@@ -137,6 +140,7 @@ fn attempt(
             };
             let chunk = buf.get(..n).unwrap_or_default();
             part.write_all(chunk).map_err(|e| HubError::io(&job.incomplete, e))?;
+            hasher.update(chunk);
             have = have.saturating_add(n as u64);
             *received = received.saturating_add(n as u64);
             progress.add(n as u64);
@@ -147,11 +151,19 @@ fn attempt(
         part.flush().map_err(|e| HubError::io(&job.incomplete, e))?;
     }
     drop(part);
-    verify(&address, job, expected_size, expected_sha.as_deref(), have)
+    let actual = hex(&hasher.finalize());
+    verify(&address, job, expected_size, expected_sha.as_deref(), have, actual)
 }
 
 /// Checks size then sha256; a file that cannot become right by resuming is deleted.
-fn verify(address: &str, job: &Job, size: Option<u64>, sha: Option<&str>, have: u64) -> Result<(), HubError> {
+fn verify(
+    address: &str,
+    job: &Job,
+    size: Option<u64>,
+    sha: Option<&str>,
+    have: u64,
+    actual: String,
+) -> Result<(), HubError> {
     if let Some(size) = size {
         if have < size {
             // A body that ended early without an error: resumable, so transient.
@@ -166,7 +178,6 @@ fn verify(address: &str, job: &Job, size: Option<u64>, sha: Option<&str>, have: 
         }
     }
     if let Some(expected) = sha {
-        let actual = sha256_file(&job.incomplete)?;
         if actual != expected {
             remove(&job.incomplete);
             return Err(HubError::ChecksumMismatch { file: job.file.clone(), expected: expected.to_owned(), actual });
@@ -199,17 +210,23 @@ fn content_range_start(response: &ureq::http::Response<ureq::Body>) -> Option<u6
     range.split('-').next()?.trim().parse().ok()
 }
 
-/// Hex sha256 of a file, read in chunks.
-pub fn sha256_file(path: &Path) -> Result<String, HubError> {
-    let mut file = File::open(path).map_err(|e| HubError::io(path, e))?;
+/// A sha256 state fed with the first `len` bytes of `path` (the part an earlier attempt wrote).
+fn hash_prefix(path: &Path, len: u64) -> Result<Sha256, HubError> {
     let mut hasher = Sha256::new();
+    if len == 0 {
+        return Ok(hasher);
+    }
+    let mut file = File::open(path).map_err(|e| HubError::io(path, e))?.take(len);
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = file.read(&mut buf).map_err(|e| HubError::io(path, e))?;
         if n == 0 {
-            break;
+            return Ok(hasher);
         }
         hasher.update(buf.get(..n).unwrap_or_default());
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

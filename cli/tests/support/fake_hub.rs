@@ -100,6 +100,27 @@ impl State {
             .collect()
     }
 
+    fn tree_json(&self) -> String {
+        let entries: Vec<String> = self
+            .files
+            .iter()
+            .map(|f| {
+                let lfs = if f.lfs {
+                    format!(r#","lfs":{{"oid":"{}","size":{},"pointerSize":134}}"#, f.sha256(), f.bytes.len())
+                } else {
+                    String::new()
+                };
+                format!(
+                    r#"{{"type":"file","path":"{}","size":{},"oid":"{}"{lfs}}}"#,
+                    f.name,
+                    f.bytes.len(),
+                    f.blob_id()
+                )
+            })
+            .collect();
+        format!("[{}]", entries.join(","))
+    }
+
     fn info_json(&self) -> String {
         let siblings: Vec<String> = self
             .files
@@ -223,6 +244,12 @@ fn respond(stream: &mut TcpStream, state: &State, req: &Request) {
         if req.authorization.as_deref() != Some(format!("Bearer {token}").as_str()) {
             return simple(stream, 401, "Access to model is restricted");
         }
+    }
+    // Python's huggingface_hub lists files with the tree endpoint (used by the interop check).
+    let tree_prefix = format!("/api/models/{MODEL_ID}/tree/");
+    if req.path.starts_with(&tree_prefix) {
+        let body = state.tree_json();
+        return write_response(stream, 200, &[("Content-Type", "application/json".into())], body.as_bytes(), None);
     }
     let api_prefix = format!("/api/models/{MODEL_ID}/revision/");
     if let Some(rest) = req.path.strip_prefix(&api_prefix) {
