@@ -51,8 +51,10 @@ impl HubConfig {
             Some(url) => Origin::parse(&url)?,
             None => Origin::parse(DEFAULT_ENDPOINT)?,
         };
+        // Like huggingface_hub: the variable first, then the file `huggingface-cli login` wrote.
         let token = lookup("HF_TOKEN")
             .or_else(|| lookup("HUGGING_FACE_HUB_TOKEN"))
+            .or_else(|| std::fs::read_to_string(token_path(&lookup)).ok())
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty());
         let offline = lookup("HF_HUB_OFFLINE").is_some_and(|v| is_truthy(&v));
@@ -90,20 +92,29 @@ fn is_truthy(value: &str) -> bool {
     matches!(value.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
 }
 
+/// `HF_TOKEN_PATH`, else `HF_HOME/token`.
+fn token_path(lookup: &impl Fn(&str) -> Option<String>) -> PathBuf {
+    lookup("HF_TOKEN_PATH").map(PathBuf::from).unwrap_or_else(|| hf_home(lookup).join("token"))
+}
+
+/// `HF_HOME`, else `XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface`.
+fn hf_home(lookup: &impl Fn(&str) -> Option<String>) -> PathBuf {
+    lookup("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
+        let cache = lookup("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
+            let home = lookup("HOME").or_else(|| lookup("USERPROFILE")).unwrap_or_else(|| ".".into());
+            PathBuf::from(home).join(".cache")
+        });
+        cache.join("huggingface")
+    })
+}
+
 /// Same precedence as `huggingface_hub.constants`: HF_HUB_CACHE, the legacy HUGGINGFACE_HUB_CACHE,
 /// HF_HOME/hub, XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub.
 fn cache_dir(lookup: &impl Fn(&str) -> Option<String>) -> PathBuf {
     if let Some(dir) = lookup("HF_HUB_CACHE").or_else(|| lookup("HUGGINGFACE_HUB_CACHE")) {
         return PathBuf::from(dir);
     }
-    let hf_home = lookup("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        let cache = lookup("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
-            let home = lookup("HOME").or_else(|| lookup("USERPROFILE")).unwrap_or_else(|| ".".into());
-            PathBuf::from(home).join(".cache")
-        });
-        cache.join("huggingface")
-    });
-    hf_home.join("hub")
+    hf_home(lookup).join("hub")
 }
 
 #[cfg(test)]
@@ -134,6 +145,16 @@ mod tests {
         assert!(config(&[("HF_HUB_OFFLINE", "TRUE")]).offline);
         assert!(!config(&[("HF_HUB_OFFLINE", "0")]).offline);
         assert_eq!(config(&[]).endpoint.as_str(), DEFAULT_ENDPOINT);
+    }
+
+    #[test]
+    fn token_file_is_the_fallback() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join("token"), "file-token\n").unwrap();
+        let home = home.path().to_str().unwrap();
+        assert_eq!(config(&[("HF_HOME", home)]).token.as_deref(), Some("file-token"));
+        assert_eq!(config(&[("HF_HOME", home), ("HF_TOKEN", "env")]).token.as_deref(), Some("env"));
+        assert_eq!(config(&[("HF_HOME", "/nonexistent")]).token, None);
     }
 
     #[test]
