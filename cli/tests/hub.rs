@@ -352,3 +352,19 @@ fn identical_files_share_one_blob_and_one_download() {
     assert_eq!(shard_gets, 1, "one blob, one download");
     assert!(report.to_string().contains("5 files"), "{report}");
 }
+
+#[test]
+fn a_wrong_content_range_is_refused_and_the_partial_file_kept() {
+    let state = State::llama_tiny();
+    state.wrong_range.store(true, Ordering::SeqCst);
+    let server = FakeHub::start(state);
+    let cache = tempfile::tempdir().unwrap();
+    let shard = server.state.file(SHARD2);
+    let partial = cache.path().join(format!("models--tiny-org--llama-tiny/blobs/{}.incomplete", shard.sha256()));
+    fs::create_dir_all(partial.parent().unwrap()).unwrap();
+    fs::write(&partial, &shard.bytes[..500]).unwrap();
+    let err = hub::download(&args(), &config(&server.url, cache.path())).unwrap_err();
+    assert!(matches!(hub_error(&err), HubError::Protocol { .. }), "{err}");
+    assert!(err.to_string().contains("asked for bytes from 500"), "{err}");
+    assert_eq!(fs::read(&partial).unwrap(), &shard.bytes[..500], "nothing appended at the wrong offset");
+}

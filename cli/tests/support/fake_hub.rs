@@ -60,6 +60,8 @@ pub struct State {
     pub corrupt: Mutex<HashSet<String>>,
     /// Drop the connection after this many body bytes, once per file.
     pub drop_after: Mutex<HashMap<String, usize>>,
+    /// Answer ranged requests with a Content-Range that starts one byte early.
+    pub wrong_range: AtomicBool,
     /// Answer the next N requests with 503.
     pub fail_next: AtomicUsize,
     /// Answer every request with 500.
@@ -299,7 +301,8 @@ fn serve(stream: &mut TcpStream, state: &State, req: &Request, file: &RepoFile, 
     let mut headers = headers.to_vec();
     let (status, slice) = match start {
         Some(s) if s < body.len() => {
-            headers.push(("Content-Range", format!("bytes {s}-{}/{}", body.len() - 1, body.len())));
+            let shown = if state.wrong_range.load(Ordering::SeqCst) { s.saturating_sub(1) } else { s };
+            headers.push(("Content-Range", format!("bytes {shown}-{}/{}", body.len() - 1, body.len())));
             (206, &body[s..])
         }
         Some(_) => return simple(stream, 416, "range not satisfiable"),
