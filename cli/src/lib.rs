@@ -3,6 +3,7 @@
 //! calls into here.
 
 pub mod export;
+pub mod hub;
 pub mod ls;
 pub mod meta;
 pub mod pipeline;
