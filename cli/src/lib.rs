@@ -2,9 +2,10 @@
 //! `run_meta.json`, and the terminal summary. The binary (`main.rs`) parses arguments and
 //! calls into here.
 
+pub mod commands;
 pub mod export;
 pub mod hub;
-pub mod ls;
+pub mod listing;
 pub mod meta;
 pub mod pipeline;
 pub mod summary;

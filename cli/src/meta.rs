@@ -149,6 +149,8 @@ pub struct RunMeta {
     pub models: Vec<ModelSummary>,
     /// The read-back check of the table.
     pub validation: Option<Validation>,
+    /// Analyzer plugins loaded (path, name, version, ABI, metrics, thread safety).
+    pub plugins: Vec<serde_json::Value>,
 }
 
 /// The current time as RFC 3339 UTC.
@@ -198,6 +200,7 @@ impl RunMeta {
             errors: analysis.errors.clone(),
             models: analysis.models.clone(),
             validation,
+            plugins: Vec::new(),
         }
     }
 }

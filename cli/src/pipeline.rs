@@ -17,6 +17,8 @@ use weightlens_core::{classify, Error, Row, Schema, TensorAnalyzer, TensorInfo, 
 pub struct AnalyzeConfig {
     /// Files and directories to analyze.
     pub inputs: Vec<PathBuf>,
+    /// Known identities of some inputs (hub models): a model under `path` gets them.
+    pub identities: Vec<ModelIdentity>,
     /// The `model_id` column; derived from each model's path when absent.
     pub model_id: Option<String>,
     /// The `revision` column.
@@ -40,6 +42,17 @@ impl std::fmt::Debug for AnalyzeConfig {
             .field("rank", &self.rank)
             .finish_non_exhaustive()
     }
+}
+
+/// The id and revision of the models under a path (e.g. a resolved hub snapshot).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelIdentity {
+    /// Models at or under this path.
+    pub path: PathBuf,
+    /// Their `model_id`.
+    pub model_id: String,
+    /// Their `revision` (a commit hash).
+    pub revision: String,
 }
 
 /// One error of a run, as listed in `run_meta.json`.
@@ -188,7 +201,11 @@ fn estimated_cost(t: &TensorInfo) -> f64 {
 
 fn identify(source: Box<dyn TensorSource>, config: &AnalyzeConfig) -> OpenModel {
     let path = source.path().to_path_buf();
-    let (derived_id, derived_rev) = derive_identity(&path);
+    let known = config.identities.iter().find(|i| path.starts_with(&i.path));
+    let (derived_id, derived_rev) = match known {
+        Some(i) => (i.model_id.clone(), Some(i.revision.clone())),
+        None => derive_identity(&path),
+    };
     OpenModel {
         model_path: path.display().to_string(),
         model_id: config.model_id.clone().unwrap_or(derived_id),

@@ -23,11 +23,14 @@ impl AtomicFile {
         };
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io(&dir, e))?;
+        let prefix = format!(".{name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        // Tables are ordinary output files: readable by others like any file the user writes
+        // (tempfile's default of 0600 is meant for secrets).
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        let tmp = builder.tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
         Ok(AtomicFile { dest: dest.to_path_buf(), tmp })
     }
 
