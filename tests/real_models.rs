@@ -33,3 +33,19 @@ fn minilm_matches_reference() {
     assert!(problems.is_empty(), "{} mismatches:\n{}", problems.len(), problems.join("\n"));
     assert_sorted(&t);
 }
+
+#[test]
+fn gemma_gguf_matches_reference() {
+    let Some(path) = model("gemma-3-270m-q4_k_m/gemma-3-270m-q4_k_m.gguf") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gemma.csv");
+    let o = run(&["analyze", path.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = table(&out);
+    let refs = reference("gemma-3-270m-q4_k_m.gguf.json");
+    assert_eq!(refs.len(), 236);
+    assert_eq!(t.rows.len(), 236);
+    let problems = compare(&t, &refs);
+    assert!(problems.is_empty(), "{} mismatches:\n{}", problems.len(), problems.join("\n"));
+    assert_sorted(&t);
+}
