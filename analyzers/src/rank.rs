@@ -158,7 +158,7 @@ fn rank_from_gram(mut gram: Mat<f64>, k: usize) -> std::result::Result<Option<us
     }
     symmetrize(&mut gram);
     let lower = ritz_lambda_max(gram.as_ref())?;
-    if !(lower > 0.0) {
+    if lower.is_nan() || lower <= 0.0 {
         // No Ritz value above 0 from a random start: G is 0 up to rounding; let the SVD decide.
         return Ok(None);
     }
@@ -201,7 +201,7 @@ fn guard(lambda_max: f64, k: usize, n: usize) -> Option<f64> {
 /// guard band `(tau - delta, tau + delta]` (the path when the inertia bracket fails).
 fn count_eigenvalues(eig: &[f64], k: usize, n: usize) -> Option<usize> {
     let lambda_max = eig.iter().copied().fold(0.0, f64::max);
-    if !(lambda_max > 0.0) {
+    if lambda_max.is_nan() || lambda_max <= 0.0 {
         return Some(0);
     }
     let tau = RANK_RTOL * RANK_RTOL * lambda_max;

@@ -37,7 +37,7 @@ pub struct Spectrum {
 /// matrix (every metric would be 0/0).
 pub fn spectrum(sv: &[f64]) -> Option<Spectrum> {
     let sigma_max = sv.iter().copied().fold(0.0, f64::max);
-    if !(sigma_max > 0.0) {
+    if sigma_max.is_nan() || sigma_max <= 0.0 {
         return None;
     }
     let sigma_min = sv.iter().copied().fold(f64::INFINITY, f64::min);
@@ -78,7 +78,7 @@ pub fn power_law_alpha(evals: &[f64]) -> Option<f64> {
         let xmin = x[start];
         let tail = n - start;
         let sum_log = suffix[start] - tail as f64 * xmin.ln();
-        if !(sum_log > 0.0) {
+        if sum_log.is_nan() || sum_log <= 0.0 {
             continue;
         }
         let alpha = 1.0 + tail as f64 / sum_log;
