@@ -35,6 +35,7 @@ measure() {
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+echo "machine: $(nproc) cores, $(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed "s/^ //"), runs=$runs (best)"
 printf "%-40s %10s %10s %12s %12s %8s %8s\n" model python_s wl_s python_MB wl_MB speedup mem
 for m in "${models[@]}"; do
   read -r pt pm < <(measure bench/.venv/bin/python bench/python_flow.py "$m")
@@ -42,3 +43,15 @@ for m in "${models[@]}"; do
   printf "%-40s %10s %10s %12s %12s %7.1fx %7.1fx\n" "$(basename "$m")" "$pt" "$wt" "$pm" "$wm" \
     "$(awk "BEGIN{print $pt/$wt}")" "$(awk "BEGIN{print $pm/$wm}")"
 done
+
+# The synthetic large case: one BF16 matrix per LLM shape, Python timed on each (one run: the
+# 4096x11008 SVD alone takes minutes).
+if [ "${LARGE:-1}" = 1 ]; then
+  bench/.venv/bin/python bench/make_large.py "$tmp/large"
+  for f in square rect; do
+    read -r pt pm < <(runs=1 measure bench/.venv/bin/python bench/python_flow.py "$tmp/large/$f.safetensors")
+    read -r wt wm < <(measure "$bin" analyze "$tmp/large/$f.safetensors" --rank exact --out "$tmp/out.csv" -q)
+    printf "%-40s %10s %10s %12s %12s %7.1fx %7.1fx\n" "synthetic-$f (BF16)" "$pt" "$wt" "$pm" "$wm" \
+      "$(awk "BEGIN{print $pt/$wt}")" "$(awk "BEGIN{print $pm/$wm}")"
+  done
+fi

@@ -7,6 +7,7 @@
 
 pub mod plugin;
 pub mod rank;
+pub mod spectral;
 pub mod stats;
 
 pub use rank::{RankAnalyzer, RankMode};

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use regex::Regex;
 use serde::Serialize;
+use weightlens_analyzers::rank::rank_working_bytes;
 use weightlens_analyzers::{RankAnalyzer, RankMode, StatsAnalyzer};
 use weightlens_core::table::{columns, sort_rows};
 use weightlens_core::{classify, Error, Row, Schema, TensorAnalyzer, TensorInfo, TensorSource, Value};
@@ -29,6 +30,9 @@ pub struct AnalyzeConfig {
     pub zero_eps: f64,
     /// Rank computation.
     pub rank: RankMode,
+    /// Working memory for ranks, in bytes: matrices needing more than their share of it
+    /// (`max_memory / threads`) are analyzed one at a time; larger than all of it, refused.
+    pub max_memory: u64,
     /// Further analyzers (plugins), whose columns follow the built-in ones.
     pub extra_analyzers: Vec<Arc<dyn TensorAnalyzer>>,
 }
@@ -40,6 +44,7 @@ impl std::fmt::Debug for AnalyzeConfig {
             .field("model_id", &self.model_id)
             .field("zero_eps", &self.zero_eps)
             .field("rank", &self.rank)
+            .field("max_memory", &self.max_memory)
             .finish_non_exhaustive()
     }
 }
@@ -119,8 +124,10 @@ struct OpenModel {
 
 /// The analyzers of a run: built-in first, then the extra ones.
 pub fn analyzers(config: &AnalyzeConfig) -> Vec<Arc<dyn TensorAnalyzer>> {
-    let builtin: [Arc<dyn TensorAnalyzer>; 2] =
-        [Arc::new(StatsAnalyzer::new(config.zero_eps)), Arc::new(RankAnalyzer::new(config.rank))];
+    let builtin: [Arc<dyn TensorAnalyzer>; 2] = [
+        Arc::new(StatsAnalyzer::new(config.zero_eps)),
+        Arc::new(RankAnalyzer::new(config.rank).with_max_bytes(config.max_memory)),
+    ];
     builtin.into_iter().chain(config.extra_analyzers.iter().cloned()).collect()
 }
 
@@ -160,14 +167,22 @@ pub fn analyze(config: &AnalyzeConfig, created_at: &str) -> Analysis {
         let cost = |&(m, i): &(usize, usize)| estimated_cost(&models[m].source.tensors()[i]);
         cost(&tasks[b]).total_cmp(&cost(&tasks[a]))
     });
-    let results: Vec<(usize, Option<Row>, Vec<Error>)> = by_cost
-        .par_iter()
-        .map(|&pos| {
-            let (m, i) = tasks[pos];
-            let (row, errs) = analyze_tensor(&models[m], i, &schema, &analyzers, &slots, created_at);
-            (pos, row, errs)
-        })
-        .collect();
+    // Matrices needing more than a thread's share of the memory budget run one at a time (the
+    // linear algebra is parallel inside them), before the rest run in parallel across tensors.
+    let share = config.max_memory / rayon::current_num_threads().max(1) as u64;
+    let heavy = |&&pos: &&usize| {
+        let (m, i) = tasks[pos];
+        config.rank != RankMode::None
+            && models[m].source.tensors()[i].matrix_dims().is_some_and(|(r, c)| rank_working_bytes(r, c) > share)
+    };
+    let run = |&pos: &usize| {
+        let (m, i) = tasks[pos];
+        let (row, errs) = analyze_tensor(&models[m], i, &schema, &analyzers, &slots, created_at);
+        (pos, row, errs)
+    };
+    let (big, small): (Vec<&usize>, Vec<&usize>) = by_cost.iter().partition(heavy);
+    let mut results: Vec<(usize, Option<Row>, Vec<Error>)> = big.into_iter().map(run).collect();
+    results.extend(small.into_par_iter().map(run).collect::<Vec<_>>());
     let mut slots_by_pos: Vec<Option<Row>> = vec![None; tasks.len()];
     for (pos, row, errs) in results {
         slots_by_pos[pos] = row;

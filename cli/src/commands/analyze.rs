@@ -41,6 +41,10 @@ pub struct AnalyzeArgs {
     /// Rank computation.
     #[arg(long, value_enum, default_value = "exact")]
     rank: RankArg,
+    /// Working memory for ranks (bytes; suffixes K, M, G, T): bigger matrices run one at a time,
+    /// a matrix needing more gets no rank (and an error) [default: half the RAM].
+    #[arg(long, value_parser = parse_size)]
+    max_memory: Option<u64>,
     /// Elements with abs(x) <= this count as zero for `sparsity`.
     #[arg(long, default_value_t = DEFAULT_ZERO_EPS)]
     zero_eps: f64,
@@ -114,6 +118,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         filter,
         zero_eps: args.zero_eps,
         rank,
+        max_memory: args.max_memory.unwrap_or_else(default_max_memory),
         extra_analyzers: plugins.into_iter().map(|p| Arc::new(p) as Arc<dyn TensorAnalyzer>).collect(),
     };
     let mut analysis = analyze(&config, &started_at);
@@ -188,4 +193,48 @@ fn resolve_inputs(specs: &[String]) -> Result<(Vec<PathBuf>, Vec<ModelIdentity>)
         inputs.push(resolved.path);
     }
     Ok((inputs, identities))
+}
+
+/// A byte count with an optional binary suffix: `512M`, `8G`, `1073741824`.
+fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("unknown size suffix in {text:?} (use K, M, G or T)")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| format!("not a size: {text:?}"))?;
+    n.checked_mul(1u64 << shift).ok_or_else(|| format!("size too large: {text:?}"))
+}
+
+/// Half of the physical memory (from /proc/meminfo), or 8 GiB where it cannot be read.
+fn default_max_memory() -> u64 {
+    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        let line = s.lines().find(|l| l.starts_with("MemTotal:"))?.to_owned();
+        line.split_whitespace().nth(1)?.parse::<u64>().ok()
+    });
+    total_kib.map_or(8 << 30, |k| k.saturating_mul(1024) / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("8g"), Ok(8 << 30));
+        assert!(parse_size("8X").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
 }
