@@ -102,7 +102,8 @@ fn report_renders_in_headless_chromium_with_reference_numbers() {
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "chromium failed: {log}");
     let svgs = html.matches("<svg").count();
-    assert!(svgs >= 10, "only {svgs} charts");
+    // 3 per-layer charts, one heatmap per table, 4 histograms.
+    assert_eq!(svgs, 3 + 2 + 4, "charts");
     assert!(
         dom.contains("selfcheck:ok"),
         "self-check failed: {}",
