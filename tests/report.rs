@@ -2,6 +2,8 @@
 //! headless Chromium and check that every chart drew and no script failed; the numbers in the
 //! heatmap are checked against the numpy reference. Also the run log and the anomaly summary.
 
+#![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a panic is the failure report
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -148,6 +148,9 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
+/// A row with the content hash of its tensor's bytes.
+type HashedRow = (Row, u64);
+
 struct OpenModel {
     source: Box<dyn TensorSource>,
     model_path: String,
@@ -232,7 +235,7 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
         let cost = |&(m, i): &(usize, usize)| estimated_cost(&models[m].source.tensors()[i]);
         cost(&tasks[b]).total_cmp(&cost(&tasks[a]))
     });
-    let results: Vec<(usize, Option<(Row, u64)>, Vec<Error>)> = by_cost
+    let results: Vec<(usize, Option<HashedRow>, Vec<Error>)> = by_cost
         .par_iter()
         .map(|&pos| {
             let (m, i) = tasks[pos];
@@ -363,7 +366,7 @@ fn analyze_tensor(
     analyzers: &[Arc<dyn TensorAnalyzer>],
     slots: &[Vec<usize>],
     created_at: &str,
-) -> (Option<(Row, u64)>, Vec<Error>) {
+) -> (Option<HashedRow>, Vec<Error>) {
     let info = &model.source.tensors()[index];
     let view = match model.source.view(index) {
         Ok(v) => v,

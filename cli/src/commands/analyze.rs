@@ -175,7 +175,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     }
     if let Some(html) = args.report.as_deref().filter(|_| write) {
         let step = Instant::now();
-        report::write_report(&[out.clone()], html, &ReportOptions::default())?;
+        report::write_report(std::slice::from_ref(&out), html, &ReportOptions::default())?;
         tracing::info!(operation = "report", duration_ms = ms(step), path = %html.display(), "wrote report");
     }
     tracing::info!(
