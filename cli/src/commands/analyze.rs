@@ -34,7 +34,7 @@ pub struct AnalyzeArgs {
     /// (a bare `ORG/NAME` that is not a local path works too).
     #[arg(required = true)]
     paths: Vec<String>,
-    /// Output table [default: data/outputs/params.<format>].
+    /// Output table [default: data/outputs/params.FORMAT].
     #[arg(short, long)]
     out: Option<PathBuf>,
     /// Output format [default: from --out's extension, else csv].
