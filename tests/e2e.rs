@@ -73,7 +73,8 @@ fn bad_safetensors_fail_cleanly_and_leave_no_output() {
         assert!(lines[0].contains(bad), "{bad}: the error names the file: {stderr}");
         assert!(!out.exists(), "{bad}: no output file");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
-        assert!(leftovers.iter().all(|n| n == "run_meta.json"), "{bad}: left {leftovers:?}");
+        // run_meta.json and the run log say what failed.
+        assert!(leftovers.iter().all(|n| n == "run_meta.json" || n == "out.csv.log"), "{bad}: left {leftovers:?}");
     }
     let expected = [
         ("header-too-long.safetensors", "exceeds file size"),

@@ -8,4 +8,7 @@ pub mod hub;
 pub mod listing;
 pub mod meta;
 pub mod pipeline;
+pub mod progress;
+pub mod report;
+pub mod runlog;
 pub mod summary;

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use weightlens::commands::{analyze, download, dump, ls, plugins};
+use weightlens::commands::{analyze, download, dump, ls, plugins, report};
+use weightlens::runlog;
 
 /// Read model weight files (safetensors, PyTorch, GGUF, NumPy) and write per-tensor analysis tables.
 #[derive(Parser, Debug)]
@@ -30,6 +31,9 @@ enum Command {
     Dump(dump::DumpArgs),
     /// Download a model from the Hugging Face hub (or a mirror) into the cache or a directory.
     Download(download::DownloadArgs),
+    /// Write a self-contained HTML report (charts, heatmap, anomalies) of one table, or of two
+    /// overlaid (e.g. a model and its quantized version).
+    Report(report::ReportArgs),
     /// List or check analyzer plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Command::Ls(args) => ls::run(args),
         Command::Dump(args) => dump::run(args),
         Command::Download(args) => download::run(args, cli.quiet),
+        Command::Report(args) => report::run(args, cli.quiet),
         Command::Plugins(command) => plugins::run(command),
     };
     match result {
@@ -55,14 +60,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// Two layers: stderr (warn; -v info; -vv debug; --quiet error; RUST_LOG overrides) and the run
+/// log file (info, debug with -vv; written only while a command has one open).
 fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{fmt, EnvFilter, Layer};
+
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (_, 0) => "warn",
         (_, 1) => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let file_only = format!("{}=off", runlog::FILE_ONLY);
+    let stderr_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let stderr_filter = match file_only.parse() {
+        Ok(directive) => stderr_filter.add_directive(directive),
+        Err(_) => stderr_filter,
+    };
+    let file_filter = EnvFilter::new(if verbose >= 2 { "debug" } else { "info" });
+    tracing_subscriber::registry()
+        .with(fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(stderr_filter))
+        .with(fmt::layer().with_writer(runlog::RunLogWriter).with_ansi(false).with_filter(file_filter))
+        .init();
 }

@@ -7,7 +7,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::export::{read_table, OutputFormat};
-use crate::pipeline::{Analysis, ModelSummary, RunError};
+use crate::pipeline::{Analysis, Duplicate, ModelSummary, RunError};
 
 /// The crate version and the git commit it was built from.
 #[derive(Clone, Debug, Serialize)]
@@ -151,6 +151,8 @@ pub struct RunMeta {
     pub validation: Option<Validation>,
     /// Analyzer plugins loaded (path, name, version, ABI, metrics, thread safety).
     pub plugins: Vec<serde_json::Value>,
+    /// Tensors of one model stored twice or more (same bytes, dtype and shape).
+    pub duplicates: Vec<Duplicate>,
 }
 
 /// The current time as RFC 3339 UTC.
@@ -201,6 +203,7 @@ impl RunMeta {
             models: analysis.models.clone(),
             validation,
             plugins: Vec::new(),
+            duplicates: analysis.duplicates.clone(),
         }
     }
 }

@@ -2,8 +2,11 @@
 //! rows sorted as SPEC.md says. Errors never stop the run: each is recorded with its file (and
 //! tensor) and the rest goes on.
 
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use rayon::prelude::*;
 use regex::Regex;
@@ -113,7 +116,45 @@ pub struct Analysis {
     pub models: Vec<ModelSummary>,
     /// Tensors selected for analysis (rows + tensors that failed to read).
     pub tensors_selected: usize,
+    /// Groups of tensors of one model holding the same bytes (same dtype and shape too).
+    pub duplicates: Vec<Duplicate>,
 }
+
+/// Tensors of one model whose stored bytes, dtype and shape are identical (e.g. tied
+/// embeddings saved twice). Found by a 64-bit SipHash (std's `DefaultHasher`) of the raw
+/// bytes: no extra dependency, and a false match needs a 64-bit collision between tensors of
+/// the same dtype and shape.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct Duplicate {
+    /// The model holding them.
+    pub model_path: String,
+    /// Their names, sorted.
+    pub tensors: Vec<String>,
+    /// Bytes of each copy.
+    pub bytes: u64,
+}
+
+/// Hooks called while a run progresses (for a progress bar); every method defaults to nothing.
+/// Called from worker threads.
+pub trait Progress: Sync {
+    /// Models were opened: `files` files, `tensors` tensors selected, `bytes` of their data.
+    fn opened(&self, files: usize, tensors: usize, bytes: u64) {
+        let _ = (files, tensors, bytes);
+    }
+    /// One tensor of `bytes` stored bytes was analyzed (or failed).
+    fn tensor_done(&self, bytes: u64) {
+        let _ = bytes;
+    }
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Debug)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// A row with the content hash of its tensor's bytes.
+type HashedRow = (Row, u64);
 
 struct OpenModel {
     source: Box<dyn TensorSource>,
@@ -133,17 +174,42 @@ pub fn analyzers(config: &AnalyzeConfig) -> Vec<Arc<dyn TensorAnalyzer>> {
 
 /// Runs the analysis. `created_at` is the run's timestamp, the same in every row.
 pub fn analyze(config: &AnalyzeConfig, created_at: &str) -> Analysis {
+    analyze_with_progress(config, created_at, &NoProgress)
+}
+
+/// [`analyze`], reporting its progress to `progress`.
+pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress: &dyn Progress) -> Analysis {
     let analyzers = analyzers(config);
     let schema = Schema::builtin_with(analyzers.iter().flat_map(|a| a.columns()));
     let slots: Vec<Vec<usize>> =
         analyzers.iter().map(|a| a.columns().iter().filter_map(|c| schema.index_of(&c.name)).collect()).collect();
 
+    let step = Instant::now();
     let discovery = weightlens_readers::discover(&config.inputs);
+    tracing::info!(
+        operation = "discover",
+        duration_ms = ms(step),
+        models = discovery.models.len(),
+        errors = discovery.errors.len(),
+        "discovered models"
+    );
     let mut errors: Vec<RunError> = discovery.errors.iter().map(RunError::from).collect();
     let mut models = Vec::new();
     for m in &discovery.models {
+        let step = Instant::now();
         match weightlens_readers::open_model(m) {
-            Ok(source) => models.push(identify(source, config)),
+            Ok(source) => {
+                let model = identify(source, config);
+                tracing::info!(
+                    operation = "open",
+                    duration_ms = ms(step),
+                    model = %model.model_path,
+                    framework = model.source.framework().as_str(),
+                    tensors = model.source.tensors().len(),
+                    "opened model"
+                );
+                models.push(model);
+            }
             Err(e) => {
                 tracing::debug!("{e}");
                 errors.push(RunError::from(&e));
@@ -161,6 +227,15 @@ pub fn analyze(config: &AnalyzeConfig, created_at: &str) -> Analysis {
         })
         .collect();
     let tensors_selected = tasks.len();
+    let stored_bytes = |&(m, i): &(usize, usize)| models[m].source.tensors()[i].len;
+    let files: usize = {
+        let mut all: Vec<&Path> = tasks.iter().map(|&(m, i)| &*models[m].source.tensors()[i].file).collect();
+        all.sort();
+        all.dedup();
+        all.len()
+    };
+    progress.opened(files, tensors_selected, tasks.iter().map(stored_bytes).sum());
+    let step = Instant::now();
     // Expensive tensors first, so that a big matrix does not start last and run alone.
     let mut by_cost: Vec<usize> = (0..tasks.len()).collect();
     by_cost.sort_by(|&a, &b| {
@@ -178,18 +253,32 @@ pub fn analyze(config: &AnalyzeConfig, created_at: &str) -> Analysis {
     let run = |&pos: &usize| {
         let (m, i) = tasks[pos];
         let (row, errs) = analyze_tensor(&models[m], i, &schema, &analyzers, &slots, created_at);
+        progress.tensor_done(stored_bytes(&tasks[pos]));
         (pos, row, errs)
     };
     let (big, small): (Vec<&usize>, Vec<&usize>) = by_cost.iter().partition(heavy);
-    let mut results: Vec<(usize, Option<Row>, Vec<Error>)> = big.into_iter().map(run).collect();
+    let mut results: Vec<(usize, Option<HashedRow>, Vec<Error>)> = big.into_iter().map(run).collect();
     results.extend(small.into_par_iter().map(run).collect::<Vec<_>>());
     let mut slots_by_pos: Vec<Option<Row>> = vec![None; tasks.len()];
+    let mut by_content: HashMap<(usize, u64), Vec<usize>> = HashMap::new();
     for (pos, row, errs) in results {
-        slots_by_pos[pos] = row;
+        if let Some((row, hash)) = row {
+            slots_by_pos[pos] = Some(row);
+            by_content.entry((tasks[pos].0, hash)).or_default().push(tasks[pos].1);
+        }
         errors.extend(errs.iter().map(RunError::from));
     }
+    let duplicates = duplicate_groups(&models, by_content);
     let mut rows: Vec<Row> = slots_by_pos.into_iter().flatten().collect();
     sort_rows(&schema, &mut rows);
+    tracing::info!(
+        operation = "analyze",
+        duration_ms = ms(step),
+        tensors = rows.len(),
+        errors = errors.len(),
+        duplicates = duplicates.len(),
+        "analyzed tensors"
+    );
 
     let summaries = models
         .iter()
@@ -203,7 +292,40 @@ pub fn analyze(config: &AnalyzeConfig, created_at: &str) -> Analysis {
             warnings: m.source.warnings(),
         })
         .collect();
-    Analysis { schema, rows, errors, models: summaries, tensors_selected }
+    Analysis { schema, rows, errors, models: summaries, tensors_selected, duplicates }
+}
+
+/// Milliseconds since `start`, for log events.
+pub fn ms(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A hash of a tensor's stored bytes, dtype and shape.
+fn content_hash(info: &TensorInfo, bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    h.write(info.dtype_name.as_bytes());
+    for &d in &info.shape {
+        h.write_u64(d);
+    }
+    h.write(bytes);
+    h.finish()
+}
+
+/// The groups of two or more tensors with the same content hash, sorted by model and name.
+fn duplicate_groups(models: &[OpenModel], by_content: HashMap<(usize, u64), Vec<usize>>) -> Vec<Duplicate> {
+    let mut groups: Vec<Duplicate> = by_content
+        .into_iter()
+        .filter(|(_, tensors)| tensors.len() > 1)
+        .map(|((m, _), indices)| {
+            let infos = models[m].source.tensors();
+            let mut tensors: Vec<String> = indices.iter().map(|&i| infos[i].name.clone()).collect();
+            tensors.sort();
+            let bytes = indices.first().map_or(0, |&i| infos[i].len);
+            Duplicate { model_path: models[m].model_path.clone(), tensors, bytes }
+        })
+        .collect();
+    groups.sort_by(|a, b| (&a.model_path, &a.tensors).cmp(&(&b.model_path, &b.tensors)));
+    groups
 }
 
 fn estimated_cost(t: &TensorInfo) -> f64 {
@@ -259,7 +381,7 @@ fn analyze_tensor(
     analyzers: &[Arc<dyn TensorAnalyzer>],
     slots: &[Vec<usize>],
     created_at: &str,
-) -> (Option<Row>, Vec<Error>) {
+) -> (Option<HashedRow>, Vec<Error>) {
     let info = &model.source.tensors()[index];
     let view = match model.source.view(index) {
         Ok(v) => v,
@@ -283,7 +405,7 @@ fn analyze_tensor(
             }
         }
     }
-    (Some(row), errors)
+    (Some((row, content_hash(info, view.raw_bytes()))), errors)
 }
 
 fn identity_row(schema: &Schema, model: &OpenModel, info: &TensorInfo, created_at: &str) -> Row {

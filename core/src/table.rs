@@ -96,33 +96,59 @@ impl From<Option<u64>> for Value {
 }
 
 /// Names of the built-in columns, in table order.
+/// SPEC.md defines each value precisely.
 pub mod columns {
-    #![allow(missing_docs)]
+    /// The path naming the model (a file, an index or a directory).
     pub const MODEL_PATH: &str = "model_path";
+    /// The model's id (`org/name` for hub models, else derived from its path).
     pub const MODEL_ID: &str = "model_id";
+    /// The model's revision (a commit hash), null when unknown.
     pub const REVISION: &str = "revision";
+    /// The tensor's name as stored.
     pub const PARAM_NAME: &str = "param_name";
+    /// The layer number from the name, null outside the layers.
     pub const LAYER_INDEX: &str = "layer_index";
+    /// The kind of block ([`crate::BlockType`]).
     pub const BLOCK_TYPE: &str = "block_type";
+    /// The shape, e.g. `[4096, 4096]`.
     pub const SHAPE: &str = "shape";
+    /// `shape[0]` of the matrix view, null for 0-d and 1-d tensors.
     pub const ROWS: &str = "rows";
+    /// The product of `shape[1..]`, null for 0-d and 1-d tensors.
     pub const COLS: &str = "cols";
+    /// The numerical rank of the matrix view.
     pub const RANK: &str = "rank";
+    /// The mean of all elements (NaN when the tensor holds NaN).
     pub const MEAN: &str = "mean";
+    /// The population standard deviation.
     pub const STD: &str = "std";
+    /// The population variance.
     pub const VAR: &str = "var";
+    /// The fraction of elements with `abs(x) <= zero_eps`.
     pub const SPARSITY: &str = "sparsity";
+    /// The storage type as the file names it.
     pub const DTYPE: &str = "dtype";
+    /// The run's start time (RFC 3339 UTC), the same in every row.
     pub const CREATED_AT: &str = "created_at";
+    /// The framework of the file (`safetensors`, `pt`, `gguf`, `npz`, `npy`).
     pub const FRAMEWORK: &str = "framework";
+    /// Where the analysis ran (`cpu`).
     pub const DEVICE: &str = "device";
+    /// The number of elements.
     pub const NUMEL: &str = "numel";
+    /// The smallest element (SPEC.md says how NaN and Inf count).
     pub const MIN: &str = "min";
+    /// The largest element (SPEC.md says how NaN and Inf count).
     pub const MAX: &str = "max";
+    /// Elements that are NaN.
     pub const NAN_COUNT: &str = "nan_count";
+    /// Elements that are infinite.
     pub const INF_COUNT: &str = "inf_count";
+    /// The mean of the finite elements.
     pub const FINITE_MEAN: &str = "finite_mean";
+    /// How `rank` was computed.
     pub const RANK_METHOD: &str = "rank_method";
+    /// The file holding the tensor's data (one shard of a sharded model).
     pub const FILE: &str = "file";
 }
 

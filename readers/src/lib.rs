@@ -1,7 +1,7 @@
 //! weightlens readers: open model files of every supported format as [`TensorSource`]s.
 //!
-//! - [`detect`] recognises a format from the first bytes of a file, never from its name;
-//! - [`discover`] walks the user's paths and groups sharded/split checkpoints into one model each;
+//! - [`detect()`] recognises a format from the first bytes of a file, never from its name;
+//! - [`discover()`] walks the user's paths and groups sharded/split checkpoints into one model each;
 //! - [`open_model`] opens one discovered model.
 //!
 //! Every parser takes the file's bytes as hostile: lengths and counts are validated against the
@@ -23,7 +23,7 @@ pub use detect::{detect, detect_file, Format};
 pub use discover::{discover, Discovery, ModelRef};
 pub use weightlens_core::{Error, Result, TensorSource};
 
-/// Opens the model `model` found by [`discover`].
+/// Opens the model `model` found by [`discover()`].
 pub fn open_model(model: &ModelRef) -> Result<Box<dyn TensorSource>> {
     open_as(&model.path, model.format)
 }

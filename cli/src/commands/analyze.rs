@@ -14,9 +14,11 @@ use weightlens_core::TensorAnalyzer;
 
 use crate::export::{open_sink, write_atomic, OutputFormat};
 use crate::hub::{parse_model_spec, resolve_model, ResolveOptions};
-use crate::meta::{now_rfc3339, validate_output, RunInfo, RunMeta, Thresholds};
-use crate::pipeline::{analyze, AnalyzeConfig, ModelIdentity, RunError};
-use crate::summary;
+use crate::meta::{now_rfc3339, validate_output, CodeVersion, RunInfo, RunMeta, Thresholds};
+use crate::pipeline::{analyze_with_progress, ms, AnalyzeConfig, ModelIdentity, RunError};
+use crate::progress::AnalyzeProgress;
+use crate::report::{self, ReportOptions};
+use crate::{runlog, summary};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum RankArg {
@@ -32,7 +34,7 @@ pub struct AnalyzeArgs {
     /// (a bare `ORG/NAME` that is not a local path works too).
     #[arg(required = true)]
     paths: Vec<String>,
-    /// Output table [default: data/outputs/params.<format>].
+    /// Output table [default: data/outputs/params.FORMAT].
     #[arg(short, long)]
     out: Option<PathBuf>,
     /// Output format [default: from --out's extension, else csv].
@@ -64,6 +66,9 @@ pub struct AnalyzeArgs {
     /// WEIGHTLENS_PLUGIN_PATH are loaded too.
     #[arg(long = "plugin", value_name = "PATH")]
     plugins: Vec<PathBuf>,
+    /// Also write a self-contained HTML report of the table (as `weightlens report`).
+    #[arg(long, value_name = "HTML")]
+    report: Option<PathBuf>,
 }
 
 /// The output path and format from `--out` / `--format`.
@@ -90,6 +95,16 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     let start = Instant::now();
     let started_at = now_rfc3339();
     let (out, format) = output_target(args.out.as_deref(), args.format)?;
+    let log_path = runlog::log_path(&out);
+    runlog::open(&log_path).with_context(|| format!("cannot write the run log {}", log_path.display()))?;
+    let version = CodeVersion::current();
+    tracing::info!(
+        operation = "start",
+        version = version.crate_version,
+        git_commit = version.git_commit,
+        args = ?std::env::args().collect::<Vec<_>>(),
+        "weightlens analyze"
+    );
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("--threads")?;
     }
@@ -121,21 +136,26 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         max_memory: args.max_memory.unwrap_or_else(default_max_memory),
         extra_analyzers: plugins.into_iter().map(|p| Arc::new(p) as Arc<dyn TensorAnalyzer>).collect(),
     };
-    let mut analysis = analyze(&config, &started_at);
+    let progress = AnalyzeProgress::new(!quiet);
+    let mut analysis = analyze_with_progress(&config, &started_at, &progress);
+    progress.finish();
     analysis.errors.splice(0..0, plugin_errors.iter().map(RunError::from));
     for e in &analysis.errors {
+        tracing::error!(target: runlog::FILE_ONLY, file = %e.file, tensor = ?e.tensor, "{}", e.message);
         eprintln!("error: {}", e.message);
     }
 
     // A run where everything failed leaves no table behind (but still says what failed).
     let write = !analysis.rows.is_empty() || analysis.errors.is_empty();
     let mut validation = None;
+    let step = Instant::now();
     if write {
         let mut sink = open_sink(&out, format)?;
         sink.begin(&analysis.schema)?;
         sink.write_rows(&analysis.rows)?;
         sink.finish()?;
         validation = Some(validate_output(&out, &analysis));
+        tracing::info!(operation = "write", duration_ms = ms(step), path = %out.display(), rows = analysis.rows.len(), "wrote table");
     }
     let thresholds = Thresholds { zero_eps: args.zero_eps, rank_rtol: RANK_RTOL, rank: rank.as_str() };
     let info = RunInfo {
@@ -155,11 +175,33 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
 
     let valid = validation.as_ref().is_none_or(|v| v.ok);
     if let Some(v) = validation.as_ref().filter(|v| !v.ok) {
+        tracing::error!(target: runlog::FILE_ONLY, path = %out.display(), "validation failed: {}", v.problems.join("; "));
         eprintln!("error: {}: validation failed: {}", out.display(), v.problems.join("; "));
     }
+    if let Some(html) = args.report.as_deref().filter(|_| write) {
+        let step = Instant::now();
+        report::write_report(std::slice::from_ref(&out), html, &ReportOptions::default())?;
+        tracing::info!(operation = "report", duration_ms = ms(step), path = %html.display(), "wrote report");
+    }
+    tracing::info!(
+        operation = "done",
+        duration_ms = ms(start),
+        tensors = analysis.rows.len(),
+        errors = analysis.errors.len(),
+        "run finished"
+    );
+    runlog::close();
     if !quiet {
         if !analysis.rows.is_empty() {
             print!("{}", summary::summary_table(&analysis.schema, &analysis.rows));
+            print!(
+                "{}",
+                summary::anomalies_text(&summary::find_anomalies(
+                    &analysis.schema,
+                    &analysis.rows,
+                    &analysis.duplicates
+                ))
+            );
         }
         let target = if write { out.display().to_string() } else { "no table written".into() };
         println!(

@@ -8,3 +8,4 @@ pub mod download;
 pub mod dump;
 pub mod ls;
 pub mod plugins;
+pub mod report;

@@ -1,0 +1,35 @@
+//! `weightlens report`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::report::{write_report, ReportOptions};
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A table written by `analyze` (CSV, JSONL or Parquet), and optionally a second one to
+    /// overlay (e.g. the quantized model); `run_meta.json` beside each is read when present.
+    #[arg(required = true, num_args = 1..=2)]
+    tables: Vec<PathBuf>,
+    /// The HTML file to write.
+    #[arg(short, long, default_value = "report.html")]
+    out: PathBuf,
+    /// The heatmap's metric: `rank_ratio` or any numeric column (std, mean, sparsity, ...).
+    #[arg(long, default_value = "std")]
+    metric: String,
+    /// The page title [default: the models' ids].
+    #[arg(long)]
+    title: Option<String>,
+}
+
+/// Writes the report; never partially fails.
+pub fn run(args: &ReportArgs, quiet: bool) -> Result<bool> {
+    let options = ReportOptions { heatmap_metric: args.metric.clone(), title: args.title.clone() };
+    write_report(&args.tables, &args.out, &options)?;
+    if !quiet {
+        println!("report -> {}", args.out.display());
+    }
+    Ok(true)
+}

@@ -1,0 +1,403 @@
+//! `weightlens report`: one self-contained HTML file (inline SVG and CSS, a few lines of inline
+//! JavaScript for a self-check, nothing fetched) from one table, or two overlaid.
+//!
+//! Sections: run metadata (from `run_meta.json` beside each table), per-layer charts of rank
+//! ratio, std and sparsity by block type, a heatmap of one metric over layer x block type,
+//! histograms of the metrics, tensors outside the layers, and the anomaly list.
+
+pub mod svg;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use weightlens_core::table::columns;
+use weightlens_core::Row;
+
+use crate::export::{read_table, write_atomic, Table};
+use crate::pipeline::Duplicate;
+use crate::summary::{find_anomalies, rank_ratio, Anomaly};
+use svg::{color, escape, fmt_num, Grid, HistogramData, Series};
+
+/// The derived metric rank / min(rows, cols).
+pub const RANK_RATIO: &str = "rank_ratio";
+
+/// Choices of a report.
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    /// The metric of the heatmap: `rank_ratio` or any numeric column.
+    pub heatmap_metric: String,
+    /// The page title (default: the tables' models).
+    pub title: Option<String>,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions { heatmap_metric: "std".into(), title: None }
+    }
+}
+
+/// One input table with what the report needs from beside it.
+struct Dataset {
+    label: String,
+    table: Table,
+    meta: Option<serde_json::Value>,
+    duplicates: Vec<Duplicate>,
+}
+
+impl Dataset {
+    fn load(path: &Path) -> Result<Self> {
+        let table = read_table(path).with_context(|| format!("cannot read the table {}", path.display()))?;
+        let meta_path =
+            path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("run_meta.json");
+        // The metadata is optional: a table copied elsewhere still gets a report.
+        let meta: Option<serde_json::Value> =
+            std::fs::read(&meta_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let duplicates = meta
+            .as_ref()
+            .and_then(|m| m.get("duplicates"))
+            .and_then(|d| serde_json::from_value(d.clone()).ok())
+            .unwrap_or_default();
+        let mut ids: Vec<&str> = table.rows.iter().filter_map(|r| text(&table, r, columns::MODEL_ID)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let stem = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let label = match ids.as_slice() {
+            [one] => (*one).to_string(),
+            _ => stem,
+        };
+        Ok(Dataset { label, table, meta, duplicates })
+    }
+
+    /// The value of `metric` in a row (`rank_ratio` is derived).
+    fn metric(&self, row: &Row, metric: &str) -> Option<f64> {
+        if metric == RANK_RATIO {
+            return rank_ratio(&self.table.schema, row);
+        }
+        row.get(&self.table.schema, metric).and_then(|v| v.as_f64())
+    }
+
+    fn layer(&self, row: &Row) -> Option<i64> {
+        row.get(&self.table.schema, columns::LAYER_INDEX).and_then(|v| v.as_i64())
+    }
+
+    fn block(&self, row: &Row) -> String {
+        text(&self.table, row, columns::BLOCK_TYPE).unwrap_or("other").to_string()
+    }
+
+    /// Mean of `metric` per block type and layer (several tensors share a cell in MoE models).
+    fn per_layer(&self, metric: &str) -> BTreeMap<String, BTreeMap<i64, f64>> {
+        let mut sums: BTreeMap<String, BTreeMap<i64, (f64, usize)>> = BTreeMap::new();
+        for r in &self.table.rows {
+            let (Some(layer), Some(v)) = (self.layer(r), self.metric(r, metric)) else { continue };
+            if !v.is_finite() {
+                continue;
+            }
+            let cell = sums.entry(self.block(r)).or_default().entry(layer).or_default();
+            cell.0 += v;
+            cell.1 += 1;
+        }
+        sums.into_iter()
+            .map(|(b, layers)| (b, layers.into_iter().map(|(l, (s, n))| (l, s / n as f64)).collect()))
+            .collect()
+    }
+}
+
+fn text<'t>(table: &'t Table, row: &'t Row, column: &str) -> Option<&'t str> {
+    row.get(&table.schema, column).and_then(|v| v.as_str())
+}
+
+/// Reads `tables` (one or two) and writes the report to `out`.
+pub fn write_report(tables: &[PathBuf], out: &Path, options: &ReportOptions) -> Result<()> {
+    if tables.is_empty() || tables.len() > 2 {
+        bail!("a report takes one table, or two to compare (got {})", tables.len());
+    }
+    let mut sets = tables.iter().map(|p| Dataset::load(p)).collect::<Result<Vec<_>>>()?;
+    if let [a, b] = sets.as_mut_slice() {
+        if a.label == b.label {
+            a.label.push_str(" (A)");
+            b.label.push_str(" (B)");
+        }
+    }
+    let metric = options.heatmap_metric.as_str();
+    let known = metric == RANK_RATIO || sets.iter().any(|s| s.table.schema.columns().iter().any(|c| c.name == metric));
+    if !known {
+        bail!("--metric {metric}: no such column in the table(s) (try std, mean, sparsity, rank_ratio)");
+    }
+    let html = render(&sets, options);
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    write_atomic(out, html.as_bytes()).with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(())
+}
+
+const CSS: &str = r#"
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
+header{background:#1d2330;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}header p{margin:4px 0 0;color:#b9c0cc}
+main{padding:18px 28px;max-width:1500px}
+section{background:#fff;border:1px solid #e1e4e8;border-radius:8px;padding:14px 18px;margin:0 0 18px}
+h2{font-size:17px;margin:0 0 10px}h3{font-size:14px;margin:6px 0}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:14px}
+.chart{width:100%;height:auto}.heatmap{width:100%;height:auto}
+.tick{font-size:10px;fill:#555}.axis{font-size:11px;fill:#333}
+.legend{display:flex;flex-wrap:wrap;gap:4px 14px;margin:4px 0 10px;font-size:12px}
+.legend span{display:inline-flex;align-items:center;gap:5px}
+.swatch{width:16px;height:0;border-top:3px solid}
+table{border-collapse:collapse;font-size:12px}td,th{border-bottom:1px solid #eee;padding:3px 10px 3px 0;text-align:left;vertical-align:top}
+th{color:#555;font-weight:600}.num{text-align:right;font-variant-numeric:tabular-nums}
+.kind{display:inline-block;padding:0 6px;border-radius:8px;background:#fde2e1;color:#8a1c17;font-size:11px}
+.muted{color:#777}code{font-size:12px}
+"#;
+
+/// The self-check: counts non-empty charts and records script errors, in the DOM, so that a
+/// headless browser run (`--dump-dom`) can tell the page rendered.
+const SELF_CHECK: &str = r#"
+(function(){var errors=[];window.addEventListener('error',function(e){errors.push(String(e.message));});
+function done(){var svgs=document.querySelectorAll('svg');var drawn=0;
+svgs.forEach(function(s){var b=s.getBBox();if(s.querySelector('rect,circle,polyline')&&b.width>0&&b.height>0){drawn++;}});
+var d=document.getElementById('selfcheck');d.setAttribute('data-svgs',String(svgs.length));
+d.setAttribute('data-drawn',String(drawn));d.setAttribute('data-errors',String(errors.length));
+d.textContent=(errors.length===0&&drawn===svgs.length&&drawn>0)?'selfcheck:ok':'selfcheck:fail '+errors.join('; ');}
+if(document.readyState==='complete'){done();}else{window.addEventListener('load',done);}})();
+"#;
+
+fn render(sets: &[Dataset], options: &ReportOptions) -> String {
+    let title = options.title.clone().unwrap_or_else(|| {
+        let labels: Vec<&str> = sets.iter().map(|s| s.label.as_str()).collect();
+        format!("weightlens report: {}", labels.join(" vs "))
+    });
+    let mut body = String::new();
+    body.push_str(&metadata_section(sets));
+    body.push_str(&per_layer_section(sets));
+    body.push_str(&heatmap_section(sets, &options.heatmap_metric));
+    body.push_str(&histogram_section(sets));
+    body.push_str(&outside_layers_section(sets));
+    body.push_str(&anomaly_section(sets));
+    let tensors: usize = sets.iter().map(|s| s.table.rows.len()).sum();
+    format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{t}</title><style>{CSS}</style></head><body><header><h1>{t}</h1><p>{tensors} tensors &middot; weightlens {v}</p></header><main>{body}<div id="selfcheck" class="muted">selfcheck:pending</div></main><script>{SELF_CHECK}</script></body></html>"#,
+        t = escape(&title),
+        v = env!("CARGO_PKG_VERSION"),
+    )
+}
+
+fn metadata_section(sets: &[Dataset]) -> String {
+    let mut out = String::from(r#"<section id="metadata"><h2>Run</h2><div class="grid">"#);
+    for (i, s) in sets.iter().enumerate() {
+        let _ = write!(out, "<div><h3>{} {}</h3><table>", dataset_mark(i, sets.len()), escape(&s.label));
+        let rows_total = s.table.rows.len();
+        let params: i64 =
+            s.table.rows.iter().filter_map(|r| r.get(&s.table.schema, columns::NUMEL).and_then(|v| v.as_i64())).sum();
+        let mut kv =
+            vec![("tensors".to_string(), rows_total.to_string()), ("parameters".to_string(), params.to_string())];
+        match &s.meta {
+            Some(m) => {
+                let show = |v: &serde_json::Value| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Array(a) if a.iter().all(|x| x.is_string()) => {
+                        a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" ")
+                    }
+                    serde_json::Value::Array(a) => format!("{} entries", a.len()),
+                    other => other.to_string(),
+                };
+                for key in [
+                    "model_id",
+                    "revision",
+                    "framework",
+                    "started_at",
+                    "duration_s",
+                    "format",
+                    "cli_args",
+                    "thresholds",
+                ] {
+                    if let Some(v) = m.get(key) {
+                        kv.push((key.to_string(), show(v)));
+                    }
+                }
+                if let Some(v) = m.get("code_version") {
+                    kv.push(("code_version".into(), show(v)));
+                }
+                let errors = m.get("errors").and_then(|e| e.as_array()).map_or(0, Vec::len);
+                kv.push(("errors".into(), errors.to_string()));
+            }
+            None => kv.push(("run_meta.json".into(), "not found beside the table".into())),
+        }
+        for (k, v) in kv {
+            let _ = write!(out, "<tr><th>{}</th><td><code>{}</code></td></tr>", escape(&k), escape(&v));
+        }
+        out.push_str("</table></div>");
+    }
+    out.push_str("</div></section>");
+    out
+}
+
+/// "solid" / "dashed" marks telling the tables of an overlay apart.
+fn dataset_mark(i: usize, n: usize) -> &'static str {
+    match (n, i) {
+        (1, _) => "",
+        (_, 0) => "&#9472;&#9472;",
+        _ => "&#9476;&#9476;",
+    }
+}
+
+/// Block types that have per-layer tensors in any table, each with a stable color.
+fn block_colors(sets: &[Dataset]) -> BTreeMap<String, &'static str> {
+    let blocks: BTreeSet<String> =
+        sets.iter().flat_map(|s| s.table.rows.iter().filter(|r| s.layer(r).is_some()).map(|r| s.block(r))).collect();
+    blocks.into_iter().enumerate().map(|(i, b)| (b, color(i))).collect()
+}
+
+fn legend(colors: &BTreeMap<String, &'static str>, sets: &[Dataset]) -> String {
+    let mut out = String::from(r#"<div class="legend">"#);
+    for (b, c) in colors {
+        let _ = write!(out, r#"<span><i class="swatch" style="border-color:{c}"></i>{}</span>"#, escape(b));
+    }
+    if sets.len() == 2 {
+        for (i, s) in sets.iter().enumerate() {
+            let style = if i == 0 { "solid" } else { "dashed" };
+            let _ = write!(
+                out,
+                r#"<span><i class="swatch" style="border-top:3px {style} #333"></i>{}</span>"#,
+                escape(&s.label)
+            );
+        }
+    }
+    out.push_str("</div>");
+    out
+}
+
+fn per_layer_section(sets: &[Dataset]) -> String {
+    let colors = block_colors(sets);
+    let mut out = String::from(r#"<section id="per-layer"><h2>Per layer</h2>"#);
+    if colors.is_empty() {
+        out.push_str(r#"<p class="muted">No tensor has a layer index.</p></section>"#);
+        return out;
+    }
+    out.push_str(&legend(&colors, sets));
+    out.push_str(r#"<div class="grid">"#);
+    for (metric, label) in
+        [(RANK_RATIO, "rank ratio (rank / min(rows, cols))"), (columns::STD, "std"), (columns::SPARSITY, "sparsity")]
+    {
+        let mut series = Vec::new();
+        for (i, s) in sets.iter().enumerate() {
+            for (block, layers) in s.per_layer(metric) {
+                series.push(Series {
+                    label: format!("{} {block}", s.label),
+                    color: colors.get(&block).copied().unwrap_or("#333"),
+                    dashed: i == 1,
+                    points: layers.into_iter().map(|(l, v)| (l as f64, v)).collect(),
+                });
+            }
+        }
+        let _ =
+            write!(out, "<div><h3>{}</h3>{}</div>", escape(label), svg::line_chart(label, "layer", metric, &series));
+    }
+    out.push_str("</div></section>");
+    out
+}
+
+fn heatmap_section(sets: &[Dataset], metric: &str) -> String {
+    let mut out = format!(r#"<section id="heatmap"><h2>Heatmap: {} by layer and block type</h2>"#, escape(metric));
+    for s in sets {
+        let per_layer = s.per_layer(metric);
+        let layers: BTreeSet<i64> = per_layer.values().flat_map(|l| l.keys().copied()).collect();
+        let layers: Vec<i64> = layers.into_iter().collect();
+        let grid = Grid {
+            rows: per_layer.keys().cloned().collect(),
+            cols: layers.iter().map(i64::to_string).collect(),
+            cells: per_layer.values().map(|l| layers.iter().map(|k| l.get(k).copied()).collect()).collect(),
+        };
+        let label = format!("{} {metric}", s.label);
+        let _ = write!(out, "<h3>{}</h3>{}", escape(&s.label), svg::heatmap(&label, metric, &grid));
+    }
+    out.push_str("</section>");
+    out
+}
+
+fn histogram_section(sets: &[Dataset]) -> String {
+    let mut out = String::from(r#"<section id="histograms"><h2>Distributions over tensors</h2>"#);
+    if sets.len() == 2 {
+        out.push_str(r#"<div class="legend">"#);
+        for (i, s) in sets.iter().enumerate() {
+            let _ = write!(
+                out,
+                r#"<span><i class="swatch" style="border-color:{}"></i>{}</span>"#,
+                color(i),
+                escape(&s.label)
+            );
+        }
+        out.push_str("</div>");
+    }
+    out.push_str(r#"<div class="grid">"#);
+    for metric in [columns::STD, columns::MEAN, columns::SPARSITY, RANK_RATIO] {
+        let data: Vec<HistogramData> = sets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| HistogramData {
+                label: s.label.clone(),
+                color: color(i),
+                values: s.table.rows.iter().filter_map(|r| s.metric(r, metric)).collect(),
+            })
+            .collect();
+        let _ = write!(out, "<div><h3>{metric}</h3>{}</div>", svg::histogram(metric, metric, &data));
+    }
+    out.push_str("</div></section>");
+    out
+}
+
+/// Embeddings, output head and other tensors without a layer index, side by side.
+fn outside_layers_section(sets: &[Dataset]) -> String {
+    let mut out = String::from(
+        r#"<section id="outside-layers"><h2>Tensors outside the layers</h2><table><tr><th>table</th><th>tensor</th><th>block type</th><th>shape</th><th>dtype</th><th class="num">mean</th><th class="num">std</th><th class="num">sparsity</th><th class="num">rank ratio</th></tr>"#,
+    );
+    let num = |v: Option<f64>| v.map_or("-".to_string(), fmt_num);
+    for s in sets {
+        for r in s.table.rows.iter().filter(|r| s.layer(r).is_none()) {
+            let t = |c| escape(text(&s.table, r, c).unwrap_or(""));
+            let _ = write!(
+                out,
+                r#"<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+                escape(&s.label),
+                t(columns::PARAM_NAME),
+                t(columns::BLOCK_TYPE),
+                t(columns::SHAPE),
+                t(columns::DTYPE),
+                num(s.metric(r, columns::MEAN)),
+                num(s.metric(r, columns::STD)),
+                num(s.metric(r, columns::SPARSITY)),
+                num(s.metric(r, RANK_RATIO)),
+            );
+        }
+    }
+    out.push_str("</table></section>");
+    out
+}
+
+fn anomaly_section(sets: &[Dataset]) -> String {
+    let mut out = String::from(r#"<section id="anomalies"><h2>Anomalies</h2>"#);
+    let all: Vec<(&str, Anomaly)> = sets
+        .iter()
+        .flat_map(|s| {
+            find_anomalies(&s.table.schema, &s.table.rows, &s.duplicates).into_iter().map(|a| (s.label.as_str(), a))
+        })
+        .collect();
+    if all.is_empty() {
+        out.push_str(r#"<p class="muted">None: no NaN/Inf, all-zero, rank-deficient (ratio &lt; 0.5) or duplicate tensors, no norm weight with mean further than 0.5 from 1.</p></section>"#);
+        return out;
+    }
+    out.push_str("<table><tr><th>table</th><th>kind</th><th>tensor</th><th>detail</th></tr>");
+    for (label, a) in &all {
+        let _ = write!(
+            out,
+            r#"<tr><td>{}</td><td><span class="kind">{}</span></td><td><code>{}</code></td><td>{}</td></tr>"#,
+            escape(label),
+            a.kind.as_str(),
+            escape(&a.tensor),
+            escape(&a.detail)
+        );
+    }
+    out.push_str("</table></section>");
+    out
+}

@@ -1,0 +1,199 @@
+//! The HTML report, rendered for real: analyze the fixtures, write the report, open it in
+//! headless Chromium and check that every chart drew and no script failed; the numbers in the
+//! heatmap are checked against the numpy reference. Also the run log and the anomaly summary.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a panic is the failure report
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use weightlens_core::classify;
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+fn analyze(input: &Path, out: &Path) -> String {
+    let o = run(&["analyze", input.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "analyze {}: {}", input.display(), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Chromium from WEIGHTLENS_CHROMIUM or PATH; under CI its absence is a failure.
+fn chromium() -> Option<PathBuf> {
+    let candidates = std::env::var_os("WEIGHTLENS_CHROMIUM")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(["chromium", "chromium-browser", "google-chrome"].map(PathBuf::from));
+    for c in candidates {
+        if Command::new(&c).arg("--version").output().is_ok_and(|o| o.status.success()) {
+            return Some(c);
+        }
+    }
+    assert!(std::env::var_os("CI").is_none(), "chromium is missing (apt-get install -y chromium)");
+    eprintln!("NOTICE: chromium not found, the browser check is skipped (install it: apt-get install -y chromium)");
+    None
+}
+
+fn headless(browser: &Path, extra: &[&str], page: &Path) -> std::process::Output {
+    let url = format!("file://{}", page.canonicalize().expect("page path").display());
+    let profile = tmp();
+    Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--virtual-time-budget=3000", "--hide-scrollbars"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run chromium")
+}
+
+/// Values of the heatmap cells: `(block_type, layer) -> value` from the `<title>`s.
+fn heatmap_cells(html: &str, metric: &str) -> BTreeMap<(String, i64), f64> {
+    let re = regex::Regex::new(&format!(r"<title>([a-z_]+) layer (\d+): {metric} ([-0-9.e]+)</title>")).unwrap();
+    re.captures_iter(html).map(|c| ((c[1].to_string(), c[2].parse().unwrap()), c[3].parse().unwrap())).collect()
+}
+
+#[test]
+fn report_renders_in_headless_chromium_with_reference_numbers() {
+    let dir = tmp();
+    let table = dir.path().join("llama.parquet");
+    let quant_dir = dir.path().join("q");
+    std::fs::create_dir(&quant_dir).unwrap();
+    let quant = quant_dir.join("llama-q.csv");
+    analyze(&fixture("llama-tiny"), &table);
+    analyze(&fixture("llama-tiny-q-00001-of-00002.gguf"), &quant);
+    let page = dir.path().join("report.html");
+    let o = run(&["report", table.to_str().unwrap(), quant.to_str().unwrap(), "--out", page.to_str().unwrap()]);
+    assert!(o.status.success(), "report: {}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+
+    // Self-contained: nothing fetched (the only URL is the SVG namespace).
+    let without_ns = html.replace("http://www.w3.org/2000/svg", "");
+    for needle in ["http://", "https://", " src=", "<link", "@import"] {
+        assert!(!without_ns.contains(needle), "the report refers to something outside: {needle}");
+    }
+    // Run metadata from run_meta.json beside each table.
+    assert!(html.contains("llama-tiny") && html.contains("started_at"), "metadata missing");
+
+    // The heatmap's std per (block type, layer) is the mean of the reference std of its tensors.
+    let mut expected: BTreeMap<(String, i64), Vec<f64>> = BTreeMap::new();
+    for t in reference("llama-tiny__model.safetensors.index.json.json") {
+        let c = classify(&t.name);
+        if let (Some(layer), Some(std)) = (c.layer_index, t.std) {
+            expected.entry((c.block_type.as_str().to_string(), i64::from(layer))).or_default().push(std);
+        }
+    }
+    let first_table = html.split("<h3>").find(|s| s.contains("class=\"heatmap\"")).expect("a heatmap");
+    let cells = heatmap_cells(first_table, "std");
+    assert_eq!(cells.len(), expected.len(), "heatmap cells {cells:?}");
+    for (key, stds) in &expected {
+        let want = stds.iter().sum::<f64>() / stds.len() as f64;
+        let got = cells[key];
+        // The title shows 4 decimals (or 3 significant digits in scientific notation).
+        assert!((got - want).abs() <= 6e-5 + 5e-3 * want.abs(), "{key:?}: report {got}, reference {want}");
+    }
+
+    let Some(browser) = chromium() else { return };
+    let o = headless(&browser, &["--dump-dom"], &page);
+    let dom = String::from_utf8_lossy(&o.stdout);
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "chromium failed: {log}");
+    let svgs = html.matches("<svg").count();
+    // 3 per-layer charts, one heatmap per table, 4 histograms.
+    assert_eq!(svgs, 3 + 2 + 4, "charts");
+    assert!(
+        dom.contains("selfcheck:ok"),
+        "self-check failed: {}",
+        dom.lines().find(|l| l.contains("selfcheck")).unwrap_or("")
+    );
+    assert!(dom.contains(&format!("data-drawn=\"{svgs}\"")), "not every chart drew");
+    assert!(dom.contains("data-errors=\"0\""));
+    for line in log.lines() {
+        assert!(!line.contains("CONSOLE") && !line.contains("Uncaught"), "console output: {line}");
+    }
+}
+
+/// A safetensors file of f32 tensors, written by hand.
+fn write_safetensors(path: &Path, tensors: &[(&str, &[u64], Vec<f32>)]) {
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    for (name, shape, values) in tensors {
+        let start = data.len();
+        data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        header.insert(
+            (*name).to_string(),
+            serde_json::json!({ "dtype": "F32", "shape": shape, "data_offsets": [start, data.len()] }),
+        );
+    }
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header);
+    bytes.extend(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn summary_lists_every_kind_of_anomaly_and_the_log_is_written() {
+    let dir = tmp();
+    let model = dir.path().join("odd.safetensors");
+    let random: Vec<f32> = (0..16).map(|i| ((i * 7919 % 17) as f32 - 8.0) / 8.0).collect();
+    let rank_one: Vec<f32> = (0..16).map(|i| ((i / 4 + 1) * (i % 4 + 1)) as f32).collect();
+    let mut with_nan = random.clone();
+    with_nan[3] = f32::NAN;
+    write_safetensors(
+        &model,
+        &[
+            ("model.embed_tokens.weight", &[4, 4], random.clone()),
+            ("lm_head.weight", &[4, 4], random.clone()),
+            ("model.layers.0.self_attn.q_proj.weight", &[4, 4], rank_one),
+            ("model.layers.0.self_attn.k_proj.weight", &[4, 4], with_nan),
+            ("model.layers.0.mlp.up_proj.weight", &[4, 4], vec![0.0; 16]),
+            ("model.layers.0.input_layernorm.weight", &[4], vec![3.0; 4]),
+            ("model.layers.0.post_attention_layernorm.weight", &[4], vec![1.0; 4]),
+        ],
+    );
+    let out = dir.path().join("odd.csv");
+    let o = run(&["analyze", model.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    // Progress bars only on a terminal: the captured stderr holds none.
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("tensors in"), "progress on a pipe");
+    // The lines of one kind: its header, then the lines indented deeper.
+    let section = |kind: &str| {
+        let mut lines = stdout.lines().skip_while(|l| !l.starts_with(&format!("  {kind} (")));
+        let header = lines.next().unwrap_or_else(|| panic!("no {kind} in:\n{stdout}"));
+        let body: Vec<&str> = lines.take_while(|l| l.starts_with("    ")).collect();
+        format!("{header}\n{}", body.join("\n"))
+    };
+    assert!(section("nan/inf").contains("k_proj") && section("nan/inf").contains("1 NaN"));
+    assert!(section("all zero").contains("mlp.up_proj"));
+    let rank = section("rank deficient");
+    assert!(rank.contains("q_proj") && rank.contains("ratio 0.250") && rank.contains("up_proj"), "{rank}");
+    let norm = section("norm mean far from 1");
+    assert!(norm.contains("input_layernorm") && !norm.contains("post_attention_layernorm"), "{norm}");
+    let dup = section("duplicate");
+    assert!(dup.contains("lm_head.weight, model.embed_tokens.weight") && dup.contains("2 copies of 64 bytes"), "{dup}");
+    assert!(stdout.contains("anomalies: 6"), "{stdout}");
+
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run_meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["duplicates"][0]["tensors"], serde_json::json!(["lm_head.weight", "model.embed_tokens.weight"]));
+
+    let log = std::fs::read_to_string(dir.path().join("odd.csv.log")).expect("run log");
+    for needle in [
+        "INFO",
+        "operation=\"discover\"",
+        "operation=\"open\"",
+        "operation=\"analyze\"",
+        "operation=\"write\"",
+        "duration_ms=",
+        "version=\"",
+        env!("CARGO_PKG_VERSION"),
+    ] {
+        assert!(log.contains(needle), "log lacks {needle}:\n{log}");
+    }
+}
