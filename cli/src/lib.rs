@@ -8,4 +8,5 @@ pub mod hub;
 pub mod listing;
 pub mod meta;
 pub mod pipeline;
+pub mod signals;
 pub mod summary;

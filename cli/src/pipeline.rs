@@ -11,6 +11,7 @@ use serde::Serialize;
 use weightlens_analyzers::{RankAnalyzer, RankMode, StatsAnalyzer};
 use weightlens_core::table::{columns, sort_rows};
 use weightlens_core::{classify, Error, Row, Schema, TensorAnalyzer, TensorInfo, TensorSource, Value};
+use weightlens_readers::OpenOptions;
 
 /// What to analyze and how.
 #[derive(Clone)]
@@ -31,6 +32,8 @@ pub struct AnalyzeConfig {
     pub rank: RankMode,
     /// Further analyzers (plugins), whose columns follow the built-in ones.
     pub extra_analyzers: Vec<Arc<dyn TensorAnalyzer>>,
+    /// How models are opened (memory limits).
+    pub open_options: OpenOptions,
 }
 
 impl std::fmt::Debug for AnalyzeConfig {
@@ -40,6 +43,7 @@ impl std::fmt::Debug for AnalyzeConfig {
             .field("model_id", &self.model_id)
             .field("zero_eps", &self.zero_eps)
             .field("rank", &self.rank)
+            .field("open_options", &self.open_options)
             .finish_non_exhaustive()
     }
 }
@@ -135,7 +139,7 @@ pub fn analyze(config: &AnalyzeConfig, created_at: &str) -> Analysis {
     let mut errors: Vec<RunError> = discovery.errors.iter().map(RunError::from).collect();
     let mut models = Vec::new();
     for m in &discovery.models {
-        match weightlens_readers::open_model(m) {
+        match weightlens_readers::open_model_with(m, &config.open_options) {
             Ok(source) => models.push(identify(source, config)),
             Err(e) => {
                 tracing::debug!("{e}");

@@ -11,6 +11,7 @@ use weightlens_analyzers::rank::RANK_RTOL;
 use weightlens_analyzers::stats::DEFAULT_ZERO_EPS;
 use weightlens_analyzers::RankMode;
 use weightlens_core::TensorAnalyzer;
+use weightlens_readers::limits::{OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 
 use crate::export::{open_sink, write_atomic, OutputFormat};
 use crate::hub::{parse_model_spec, resolve_model, ResolveOptions};
@@ -60,6 +61,11 @@ pub struct AnalyzeArgs {
     /// WEIGHTLENS_PLUGIN_PATH are loaded too.
     #[arg(long = "plugin", value_name = "PATH")]
     plugins: Vec<PathBuf>,
+    /// Largest tensor, in bytes, that may be copied into memory to be read (a deflated npz or
+    /// torch member, a Fortran-order array); larger ones are reported as errors. Memory-mapped
+    /// tensors are not limited.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_TENSOR_BYTES)]
+    max_tensor_bytes: u64,
 }
 
 /// The output path and format from `--out` / `--format`.
@@ -115,7 +121,11 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         zero_eps: args.zero_eps,
         rank,
         extra_analyzers: plugins.into_iter().map(|p| Arc::new(p) as Arc<dyn TensorAnalyzer>).collect(),
+        open_options: OpenOptions { max_tensor_bytes: args.max_tensor_bytes },
     };
+    // The table's temporary file is created before the work, so that an unwritable destination
+    // fails at once; it becomes the output only if the run produced rows (or nothing failed).
+    let mut sink = open_sink(&out, format)?;
     let mut analysis = analyze(&config, &started_at);
     analysis.errors.splice(0..0, plugin_errors.iter().map(RunError::from));
     for e in &analysis.errors {
@@ -126,11 +136,12 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     let write = !analysis.rows.is_empty() || analysis.errors.is_empty();
     let mut validation = None;
     if write {
-        let mut sink = open_sink(&out, format)?;
         sink.begin(&analysis.schema)?;
         sink.write_rows(&analysis.rows)?;
         sink.finish()?;
         validation = Some(validate_output(&out, &analysis));
+    } else {
+        drop(sink);
     }
     let thresholds = Thresholds { zero_eps: args.zero_eps, rank_rtol: RANK_RTOL, rank: rank.as_str() };
     let info = RunInfo {
