@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use weightlens::commands::{analyze, download, dump, ls, plugins, report};
-use weightlens::runlog;
+use weightlens::{runlog, signals};
 
 /// Read model weight files (safetensors, PyTorch, GGUF, NumPy) and write per-tensor analysis tables.
 #[derive(Parser, Debug)]
@@ -42,6 +42,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    if let Err(e) = signals::install() {
+        tracing::warn!("{e:#}; an interrupted run may leave temporary files behind");
+    }
     let result = match &cli.command {
         Command::Analyze(args) => analyze::run(args, cli.quiet),
         Command::Ls(args) => ls::run(args),

@@ -15,6 +15,7 @@ use weightlens_analyzers::rank::rank_working_bytes;
 use weightlens_analyzers::{RankAnalyzer, RankMode, StatsAnalyzer};
 use weightlens_core::table::{columns, sort_rows};
 use weightlens_core::{classify, Error, Row, Schema, TensorAnalyzer, TensorInfo, TensorSource, Value};
+use weightlens_readers::OpenOptions;
 
 /// What to analyze and how.
 #[derive(Clone)]
@@ -38,6 +39,8 @@ pub struct AnalyzeConfig {
     pub max_memory: u64,
     /// Further analyzers (plugins), whose columns follow the built-in ones.
     pub extra_analyzers: Vec<Arc<dyn TensorAnalyzer>>,
+    /// How models are opened (memory limits).
+    pub open_options: OpenOptions,
 }
 
 impl std::fmt::Debug for AnalyzeConfig {
@@ -48,6 +51,7 @@ impl std::fmt::Debug for AnalyzeConfig {
             .field("zero_eps", &self.zero_eps)
             .field("rank", &self.rank)
             .field("max_memory", &self.max_memory)
+            .field("open_options", &self.open_options)
             .finish_non_exhaustive()
     }
 }
@@ -197,7 +201,7 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
     let mut models = Vec::new();
     for m in &discovery.models {
         let step = Instant::now();
-        match weightlens_readers::open_model(m) {
+        match weightlens_readers::open_model_with(m, &config.open_options) {
             Ok(source) => {
                 let model = identify(source, config);
                 tracing::info!(

@@ -11,6 +11,7 @@ use weightlens_analyzers::rank::RANK_RTOL;
 use weightlens_analyzers::stats::DEFAULT_ZERO_EPS;
 use weightlens_analyzers::RankMode;
 use weightlens_core::TensorAnalyzer;
+use weightlens_readers::limits::{OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 
 use crate::export::{open_sink, write_atomic, OutputFormat};
 use crate::hub::{parse_model_spec, resolve_model, ResolveOptions};
@@ -69,6 +70,11 @@ pub struct AnalyzeArgs {
     /// Also write a self-contained HTML report of the table (as `weightlens report`).
     #[arg(long, value_name = "HTML")]
     report: Option<PathBuf>,
+    /// Largest tensor, in bytes, that may be copied into memory to be read (a deflated npz or
+    /// torch member, a Fortran-order array); larger ones are reported as errors. Memory-mapped
+    /// tensors are not limited.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_TENSOR_BYTES)]
+    max_tensor_bytes: u64,
 }
 
 /// The output path and format from `--out` / `--format`.
@@ -135,7 +141,11 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         rank,
         max_memory: args.max_memory.unwrap_or_else(default_max_memory),
         extra_analyzers: plugins.into_iter().map(|p| Arc::new(p) as Arc<dyn TensorAnalyzer>).collect(),
+        open_options: OpenOptions { max_tensor_bytes: args.max_tensor_bytes },
     };
+    // The table's temporary file is created before the work, so that an unwritable destination
+    // fails at once; it becomes the output only if the run produced rows (or nothing failed).
+    let mut sink = open_sink(&out, format)?;
     let progress = AnalyzeProgress::new(!quiet);
     let mut analysis = analyze_with_progress(&config, &started_at, &progress);
     progress.finish();
@@ -150,12 +160,13 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     let mut validation = None;
     let step = Instant::now();
     if write {
-        let mut sink = open_sink(&out, format)?;
         sink.begin(&analysis.schema)?;
         sink.write_rows(&analysis.rows)?;
         sink.finish()?;
         validation = Some(validate_output(&out, &analysis));
         tracing::info!(operation = "write", duration_ms = ms(step), path = %out.display(), rows = analysis.rows.len(), "wrote table");
+    } else {
+        drop(sink);
     }
     let thresholds = Thresholds { zero_eps: args.zero_eps, rank_rtol: RANK_RTOL, rank: rank.as_str() };
     let info = RunInfo {

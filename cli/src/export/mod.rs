@@ -13,7 +13,7 @@ use std::path::Path;
 
 use weightlens_core::{ColumnType, Result, Sink, Value};
 
-pub use atomic::write_atomic;
+pub use atomic::{remove_pending_for_exit, write_atomic};
 pub use read::{read_table, Table};
 
 /// A table file format.

@@ -19,14 +19,14 @@ use std::path::{Path, PathBuf};
 
 use weightlens_core::{Dtype, Error, Framework, Result, TensorInfo, TensorSource, TensorView};
 
+use crate::limits::check_limit;
 use crate::mmap::MappedFile;
 use header::{Element, NpyHeader};
 
 pub use npz::NpzSource;
 pub use write::write_npy;
 
-/// The largest tensor (in bytes) that is inflated or reordered into memory by default: 16 GiB.
-pub const DEFAULT_MAX_TENSOR_BYTES: u64 = 16 << 30;
+pub use crate::limits::DEFAULT_MAX_TENSOR_BYTES;
 
 /// The message for object arrays, whose elements are pickled Python objects.
 const OBJECT_ARRAYS: &str = "object arrays (descr '|O') need pickle, which weightlens does not run";
@@ -84,18 +84,6 @@ fn array_view<'a>(info: &'a TensorInfo, header: &NpyHeader, data: Cow<'a, [u8]>,
         )));
     };
     TensorView::plain(info, Cow::Owned(gathered), dtype, order)
-}
-
-/// Refuses to allocate `bytes` for a tensor beyond the `max_tensor_bytes` limit.
-fn check_limit(info: &TensorInfo, bytes: u64, limit: u64) -> Result<()> {
-    if bytes > limit {
-        return Err(Error::tensor(
-            info.file.as_ref(),
-            &info.name,
-            format!("needs {bytes} bytes in memory, more than the limit of {limit} (max_tensor_bytes)"),
-        ));
-    }
-    Ok(())
 }
 
 /// Checks that `available` bytes hold the `needed` bytes of data the header describes.

@@ -23,6 +23,7 @@ use weightlens_core::{ByteOrder, Dtype, Error, Framework, Result, TensorInfo, Te
 
 use crate::detect::{detect, Format, HEAD_LEN};
 use crate::index::ShardIndex;
+use crate::limits::{check_limit, DEFAULT_MAX_TENSOR_BYTES};
 use crate::mmap::MappedFile;
 use pickle::TensorRef;
 
@@ -74,6 +75,7 @@ pub struct TorchSource {
     slots: Vec<Slot>,
     metadata: serde_json::Value,
     warnings: Vec<String>,
+    limit: u64,
 }
 
 /// What a checkpoint's bytes say, up to its tensor list (no tensor data read).
@@ -219,22 +221,34 @@ fn gather(storage: &[u8], size: usize, offset: u64, shape: &[u64], stride: &[u64
 }
 
 impl TorchSource {
-    /// Opens one checkpoint file (zip or legacy, detected by content).
+    /// Opens one checkpoint file (zip or legacy, detected by content) with the default
+    /// [`DEFAULT_MAX_TENSOR_BYTES`] limit.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with_limit(path, DEFAULT_MAX_TENSOR_BYTES)
+    }
+
+    /// Opens one checkpoint file; tensors in deflated members that would need more than
+    /// `max_tensor_bytes` to inflate are listed, but viewing them is an error.
+    pub fn open_with_limit(path: &Path, max_tensor_bytes: u64) -> Result<Self> {
         let map = MappedFile::open(path)?;
         let checkpoint = read_checkpoint(map.bytes(), path)?;
-        let mut source = TorchSource::empty(path, checkpoint.metadata.clone());
+        let mut source = TorchSource::empty(path, checkpoint.metadata.clone(), max_tensor_bytes);
         source.add(map, checkpoint, |_| true);
         Ok(source)
     }
 
-    /// Opens a sharded checkpoint through its `pytorch_model.bin.index.json`: every tensor once,
-    /// from the shard the index assigns it to.
+    /// Opens a sharded checkpoint through its `pytorch_model.bin.index.json` with the default
+    /// limit: every tensor once, from the shard the index assigns it to.
     pub fn open_index(path: &Path) -> Result<Self> {
+        Self::open_index_with_limit(path, DEFAULT_MAX_TENSOR_BYTES)
+    }
+
+    /// [`TorchSource::open_index`] with a `max_tensor_bytes` limit (see [`TorchSource::open_with_limit`]).
+    pub fn open_index_with_limit(path: &Path, max_tensor_bytes: u64) -> Result<Self> {
         let index = ShardIndex::open(path)?;
         let mut filter = index.filter();
         let metadata = serde_json::json!({ "index": index.metadata, "shards": index.shards.len() });
-        let mut source = TorchSource::empty(path, metadata);
+        let mut source = TorchSource::empty(path, metadata, max_tensor_bytes);
         for (i, shard) in index.shards.iter().enumerate() {
             let map = MappedFile::open(shard)?;
             let checkpoint = read_checkpoint(map.bytes(), shard)?;
@@ -245,7 +259,7 @@ impl TorchSource {
         Ok(source)
     }
 
-    fn empty(path: &Path, metadata: serde_json::Value) -> Self {
+    fn empty(path: &Path, metadata: serde_json::Value, limit: u64) -> Self {
         TorchSource {
             path: path.to_path_buf(),
             files: Vec::new(),
@@ -253,6 +267,7 @@ impl TorchSource {
             slots: Vec::new(),
             metadata,
             warnings: Vec::new(),
+            limit,
         }
     }
 
@@ -353,7 +368,10 @@ impl TensorSource for TorchSource {
         }
         let bytes = match member.packing {
             Packing::Stored => Cow::Borrowed(file.map.slice(member.offset, data_end, &info.name)?),
-            _ => zip::member_bytes(file.map.bytes(), member, data_end).map_err(fail)?,
+            _ => {
+                check_limit(info, data_end, self.limit)?;
+                zip::member_bytes(file.map.bytes(), member, data_end).map_err(fail)?
+            }
         };
         let size = size as usize;
         if is_contiguous(&t.shape, &t.stride) {
