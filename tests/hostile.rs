@@ -38,7 +38,7 @@ fn run_meta_errors(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 /// The file at `path` is refused as a whole: exit 1, exactly one stderr line naming it and
-/// containing `want`, no table, only `run_meta.json` (listing that error) left behind.
+/// containing `want`, no table, only `run_meta.json` (listing that error) and the run log left.
 fn assert_rejected(path: &Path, want: &str, extra: &[&str]) {
     let dir = tmp();
     let (o, out) = analyze(dir.path(), &[path], extra);
@@ -51,7 +51,8 @@ fn assert_rejected(path: &Path, want: &str, extra: &[&str]) {
     assert!(lines[0].contains(want), "{name}: want {want:?} in {stderr}");
     assert!(!out.exists(), "{name}: no table when nothing succeeded");
     let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").flatten().map(|e| e.file_name()).collect();
-    assert!(left.iter().all(|n| n == "run_meta.json"), "{name}: left {left:?}");
+    // The run log (`<out>.log`, issue 9) stays beside a failed run on purpose: it says what failed.
+    assert!(left.iter().all(|n| n == "run_meta.json" || n == "out.csv.log"), "{name}: left {left:?}");
     let errors = run_meta_errors(dir.path());
     assert_eq!(errors.len(), 1, "{name}: run_meta errors {errors:?}");
     assert!(errors[0]["message"].as_str().is_some_and(|m| m.contains(want)), "{name}: {errors:?}");
@@ -484,8 +485,11 @@ fn interrupted_runs_leave_the_previous_output() {
         assert_eq!(result.code(), Some(code), "{signal}: {stderr}");
         assert!(stderr.contains("interrupted") && stderr.lines().count() == 1, "{signal}: {stderr}");
         assert_eq!(std::fs::read_to_string(&out).expect("kept"), "previous complete table\n");
-        let left: Vec<_> = std::fs::read_dir(&out_dir).expect("dir").flatten().map(|e| e.file_name()).collect();
-        assert_eq!(left, [std::ffi::OsString::from("out.csv")], "{signal}: temporary files left");
+        let mut left: Vec<_> = std::fs::read_dir(&out_dir).expect("dir").flatten().map(|e| e.file_name()).collect();
+        left.sort();
+        // The interrupted run's log stays (it records the interruption); no temporary table does.
+        let expected = [std::ffi::OsString::from("out.csv"), std::ffi::OsString::from("out.csv.log")];
+        assert_eq!(left, expected, "{signal}: temporary files left");
     }
 }
 
