@@ -26,7 +26,9 @@ measure() {
   local best_t="" best_m=""
   for _ in $(seq "$runs"); do
     local out
-    out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    # -o: time's own report must not go where the command's stderr is discarded
+    /usr/bin/time -o "$tmp/time" -f "%e %M" "$@" >/dev/null 2>&1
+    out=$(tail -1 "$tmp/time")
     local t=${out% *} m=${out#* }
     if [ -z "$best_t" ] || awk "BEGIN{exit !($t < $best_t)}"; then best_t=$t; best_m=$m; fi
   done
