@@ -10,6 +10,8 @@
 //! mean +/-Inf (NaN when both signs occur) and std/var NaN. `finite_mean` is the mean of the
 //! finite values only.
 
+mod kernel;
+
 use rayon::prelude::*;
 use weightlens_core::table::columns;
 use weightlens_core::{Column, ColumnType, Result, TensorAnalyzer, TensorView, Value};
@@ -164,23 +166,31 @@ impl Moments {
     }
 }
 
-/// Computes the statistics of every element of `view`, in parallel over chunks.
+/// Computes the statistics of every element of `view`, in parallel over chunks. Chunks of
+/// little-endian `F32`/`BF16`/`F16` are read straight from the stored bytes by the vectorized
+/// [`kernel`]; other types, and chunks holding NaN or infinities, are decoded to `f64` first.
 pub fn moments(view: &TensorView<'_>, zero_eps: f64) -> Result<Moments> {
     let n = view.numel();
     let granule = view.granule().max(1);
     let chunk = CHUNK.div_ceil(granule) * granule;
     let starts: Vec<usize> = (0..n).step_by(chunk).collect();
+    let fast = view.plain_bytes().and_then(|(dtype, order, bytes)| Some((kernel::Format::of(dtype, order)?, bytes)));
     starts
         .into_par_iter()
-        .map_init(
-            || vec![0f64; chunk.min(n)],
-            |buf, start| {
-                let len = chunk.min(n - start);
-                let part = &mut buf[..len];
-                view.decode_f64(start, part)?;
-                Ok(Moments::of(part, zero_eps))
-            },
-        )
+        .map_init(Vec::new, |buf: &mut Vec<f64>, start| {
+            let len = chunk.min(n - start);
+            let from_kernel = fast.and_then(|(format, bytes)| {
+                let size = format.size();
+                kernel::chunk_moments(format, bytes.get(start * size..(start + len) * size)?, zero_eps)
+            });
+            if let Some(m) = from_kernel {
+                return Ok(m);
+            }
+            buf.resize(chunk.min(n), 0.0);
+            let part = &mut buf[..len];
+            view.decode_f64(start, part)?;
+            Ok(Moments::of(part, zero_eps))
+        })
         .try_reduce(Moments::default, |a, b| Ok(a.merge(b)))
 }
 
