@@ -126,6 +126,10 @@ fn best_of(runs: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
+    if std::env::var("WL_PROBE").is_ok() {
+        in_cache_probe();
+        return;
+    }
     let mb = bench_mb();
     let cases: Vec<Case> = ["F32", "BF16", "F16"].into_iter().map(|d| Case { dtype: d, path: fixture(d, mb) }).collect();
     let pools: Vec<(String, rayon::ThreadPool)> = [1, rayon::current_num_threads()]
@@ -178,4 +182,20 @@ fn main() {
             }
         });
     }
+}
+
+/// Elements per second of the statistics on one in-cache chunk (compute bound), as a probe.
+#[allow(dead_code)]
+fn in_cache_probe() {
+    use std::borrow::Cow;
+    use std::sync::Arc;
+    use weightlens_core::{ByteOrder, Dtype, Framework, TensorInfo, TensorView};
+    let n = 1 << 16;
+    let bytes: Vec<u8> = (0..n).flat_map(|i| ((i % 1000) as f32 * 1e-3).to_le_bytes()).collect();
+    let info = TensorInfo::new("x", Dtype::F32, Framework::Safetensors, vec![n as u64], Arc::from(std::path::Path::new("x")), 0, bytes.len() as u64);
+    let view = TensorView::plain(&info, Cow::Borrowed(&bytes), Dtype::F32, ByteOrder::Little).expect("view");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
+    let reps = 2000;
+    let t = pool.install(|| best_of(3, || for _ in 0..reps { black_box(moments(&view, 1e-8).expect("m")); }));
+    println!("in-cache F32: {:.2} Gelem/s", (n * reps) as f64 / t / 1e9);
 }
