@@ -5,7 +5,7 @@
 #
 # Cases: every file of fixtures/bad/ and the crafted files of tests/hostile.rs (written by its
 # `crafted_cases_are_rejected` test into a temporary directory), including a directory of
-# symlinks with loops. Usage: scripts/hostile-check.sh [path/to/weightlens]
+# symlinks with loops, and a FIFO. Usage: scripts/hostile-check.sh [path/to/weightlens]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/debug/weightlens}
@@ -18,6 +18,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 WEIGHTLENS_HOSTILE_DIR="$work/cases" cargo test -q --locked -p weightlens --test hostile crafted_cases_are_rejected \
     >/dev/null
+# A FIFO given explicitly must be refused, not opened (opening blocks until a writer comes).
+mkfifo "$work/cases/fifo.safetensors"
 
 # Prints "exit wall_ms peak_kb" of `weightlens ARGS...`.
 measure() {

@@ -104,11 +104,23 @@ fn detect_zip(head: &[u8]) -> std::result::Result<Format, String> {
 
 /// Detects the format of the file at `path` from its first bytes.
 pub fn detect_file(path: &Path) -> Result<Format> {
+    ensure_regular_file(path)?;
     let mut head = Vec::with_capacity(HEAD_LEN);
     std::fs::File::open(path)
         .and_then(|f| f.take(HEAD_LEN as u64).read_to_end(&mut head))
         .map_err(|e| Error::io(path, e))?;
     detect(&head).map_err(|reason| Error::UnknownFormat { path: path.to_path_buf(), reason })
+}
+
+/// Refuses anything but a regular file (after symlinks): opening a FIFO blocks until a
+/// writer appears, and a device or socket is not a model.
+pub fn ensure_regular_file(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_file() {
+        return Ok(());
+    }
+    let kind = if meta.is_dir() { "a directory" } else { "not a regular file (a FIFO, socket or device)" };
+    Err(Error::io(path, std::io::Error::other(format!("{kind}: not read"))))
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ pub struct MappedFile {
 impl MappedFile {
     /// Maps `path` read-only. An empty file maps to an empty slice.
     pub fn open(path: &Path) -> Result<Self> {
+        crate::detect::ensure_regular_file(path)?;
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let map = if len == 0 {
