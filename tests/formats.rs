@@ -178,4 +178,11 @@ fn dump_works_for_other_formats_and_keeps_integer_types() {
     let missing =
         run(&["dump", fixture("dtypes.safetensors").to_str().unwrap(), "nope", "--out", out.to_str().unwrap()]);
     assert_eq!(missing.status.code(), Some(1));
+    // A tensor too big for --max-tensor-bytes is refused before it is decoded, naming it.
+    let small = dir.path().join("small.npy");
+    let args = ["dump", fixture("dtypes.safetensors").to_str().unwrap(), "w.f32", "--out", small.to_str().unwrap()];
+    let refused = run(&[&args[..], &["--max-tensor-bytes", "100"]].concat());
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("w.f32") && !small.exists());
+    assert!(run(&[&args[..], &["--max-tensor-bytes", "512"]].concat()).status.success());
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use weightlens_core::{ByteOrder, Dtype, TensorSource};
+use weightlens_readers::limits::{OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 use weightlens_readers::numpy::write_npy;
 
 use crate::export::write_atomic;
@@ -20,6 +21,9 @@ pub struct DumpArgs {
     /// The `.npy` file to write.
     #[arg(short, long)]
     pub out: PathBuf,
+    /// Largest tensor, in bytes, that may be copied into memory to be read (as `analyze`).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_TENSOR_BYTES)]
+    pub max_tensor_bytes: u64,
 }
 
 pub fn run(args: &DumpArgs) -> Result<bool> {
@@ -28,8 +32,20 @@ pub fn run(args: &DumpArgs) -> Result<bool> {
         bail!("{e}");
     }
     for model in &discovery.models {
-        let source = weightlens_readers::open_model(model)?;
+        let options = OpenOptions { max_tensor_bytes: args.max_tensor_bytes };
+        let source = weightlens_readers::open_model_with(model, &options)?;
         if let Some(index) = source.tensors().iter().position(|t| t.name == args.tensor) {
+            let numel = source.tensors()[index].numel().unwrap_or(u64::MAX);
+            // The decoded values (up to 8 bytes each) and the .npy copy are held in memory.
+            let needed = numel.saturating_mul(8);
+            if needed > args.max_tensor_bytes {
+                bail!(
+                    "{}: tensor {:?} would need up to {needed} bytes to dump, more than --max-tensor-bytes {}",
+                    model.path.display(),
+                    args.tensor,
+                    args.max_tensor_bytes
+                );
+            }
             let (dtype, shape, bytes) = decoded(source.as_ref(), index)?;
             let mut npy = Vec::with_capacity(bytes.len() + 128);
             write_npy(&mut npy, dtype, &shape, &bytes).context("encoding .npy")?;
