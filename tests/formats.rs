@@ -180,7 +180,8 @@ fn dump_works_for_other_formats_and_keeps_integer_types() {
     assert_eq!(missing.status.code(), Some(1));
     // A tensor too big for --max-tensor-bytes is refused before it is decoded, naming it.
     let small = dir.path().join("small.npy");
-    let args = ["dump", fixture("dtypes.safetensors").to_str().unwrap(), "w.f32", "--out", small.to_str().unwrap()];
+    let st = fixture("dtypes.safetensors");
+    let args = ["dump", st.to_str().unwrap(), "w.f32", "--out", small.to_str().unwrap()];
     let refused = run(&[&args[..], &["--max-tensor-bytes", "100"]].concat());
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("w.f32") && !small.exists());
