@@ -2,7 +2,7 @@
 //!
 //! Accuracy: each chunk of a tensor is decoded to `f64` and reduced in two passes over the
 //! chunk while it is in cache (its mean, then the sum of squared deviations from it); chunk
-//! results are merged with Chan et al.'s pairwise update in a balanced tree (rayon's reduce).
+//! results are merged with Chan et al.'s pairwise update, in chunk order (deterministic).
 //! This keeps the error near `f64` rounding even when the mean dwarfs the spread (norm weights
 //! around 1.0), where `E[x^2] - E[x]^2` would cancel catastrophically.
 //!
@@ -191,7 +191,10 @@ pub fn moments(view: &TensorView<'_>, zero_eps: f64) -> Result<Moments> {
             view.decode_f64(start, part)?;
             Ok(Moments::of(part, zero_eps))
         })
-        .try_reduce(Moments::default, |a, b| Ok(a.merge(b)))
+        .collect::<Result<Vec<Moments>>>()
+        // Merged in chunk order, not as rayon's reduction happens to pair them: the same
+        // tensor gives bit-identical statistics in every run (and in every shard of a run).
+        .map(|parts| parts.into_iter().fold(Moments::default(), Moments::merge))
 }
 
 /// The built-in statistics analyzer.
@@ -273,6 +276,27 @@ mod tests {
         assert_eq!(m.max(), Some(f64::INFINITY));
         let m = Moments::of(&[f64::INFINITY, f64::NEG_INFINITY], 1e-8);
         assert!(m.mean().unwrap().is_nan());
+    }
+
+    /// Many chunks, many threads: every run gives the same bits (the merge order is fixed).
+    #[test]
+    fn multi_chunk_statistics_are_deterministic() {
+        use std::borrow::Cow;
+        use std::sync::Arc;
+        use weightlens_core::{ByteOrder, Dtype, Framework, TensorInfo};
+        let n = 37 * CHUNK + 11;
+        let bytes: Vec<u8> = (0..n).flat_map(|i| (((i * 7919) % 10007) as f32 * 1e-4 - 0.3).to_le_bytes()).collect();
+        let file: Arc<std::path::Path> = Arc::from(std::path::Path::new("t.safetensors"));
+        for dtype in [Dtype::F32, Dtype::I32] {
+            let info = TensorInfo::new("t", dtype, Framework::Safetensors, vec![n as u64], file.clone(), 0, 0);
+            let view = TensorView::plain(&info, Cow::Borrowed(&bytes), dtype, ByteOrder::Little).unwrap();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+            let first = pool.install(|| moments(&view, 1e-8)).unwrap();
+            for _ in 0..20 {
+                let again = pool.install(|| moments(&view, 1e-8)).unwrap();
+                assert_eq!((again.mean.to_bits(), again.m2.to_bits()), (first.mean.to_bits(), first.m2.to_bits()));
+            }
+        }
     }
 
     #[test]
