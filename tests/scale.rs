@@ -39,25 +39,6 @@ fn experts_of_growing_rank(n: usize, rows: usize, cols: usize, rng: &mut Lcg) ->
     out
 }
 
-/// A safetensors file of F32 tensors `(name, shape, values)`.
-fn write_safetensors(path: &Path, tensors: &[(&str, Vec<u64>, Vec<f32>)]) {
-    let mut header = serde_json::Map::new();
-    let mut data = Vec::new();
-    for (name, shape, values) in tensors {
-        let start = data.len();
-        data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-        header.insert(
-            name.to_string(),
-            serde_json::json!({ "dtype": "F32", "shape": shape, "data_offsets": [start, data.len()] }),
-        );
-    }
-    let header = serde_json::to_vec(&header).unwrap();
-    let mut out = (header.len() as u64).to_le_bytes().to_vec();
-    out.extend(header);
-    out.extend(data);
-    std::fs::write(path, out).unwrap();
-}
-
 /// The fused-MoE model of these tests: a fused `[4, 6, 8]` expert tensor whose expert `e` has
 /// rank `e + 1`, a per-expert 2-D tensor, a router and a norm.
 fn write_fused_moe(path: &Path) -> Vec<f32> {
@@ -68,10 +49,10 @@ fn write_fused_moe(path: &Path) -> Vec<f32> {
     write_safetensors(
         path,
         &[
-            ("model.layers.0.mlp.experts.gate_up_proj", vec![4, 6, 8], fused.clone()),
-            ("model.layers.0.mlp.experts.2.up_proj.weight", vec![3, 4], single),
-            ("model.layers.0.mlp.gate.weight", vec![4, 8], router),
-            ("model.norm.weight", vec![4], vec![1.0, 1.0, 0.5, 0.0]),
+            ("model.layers.0.mlp.experts.gate_up_proj", &[4, 6, 8], fused.clone()),
+            ("model.layers.0.mlp.experts.2.up_proj.weight", &[3, 4], single),
+            ("model.layers.0.mlp.gate.weight", &[4, 8], router),
+            ("model.norm.weight", &[4], vec![1.0, 1.0, 0.5, 0.0]),
         ],
     );
     fused
