@@ -118,25 +118,6 @@ fn report_renders_in_headless_chromium_with_reference_numbers() {
     }
 }
 
-/// A safetensors file of f32 tensors, written by hand.
-fn write_safetensors(path: &Path, tensors: &[(&str, &[u64], Vec<f32>)]) {
-    let mut header = serde_json::Map::new();
-    let mut data = Vec::new();
-    for (name, shape, values) in tensors {
-        let start = data.len();
-        data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-        header.insert(
-            (*name).to_string(),
-            serde_json::json!({ "dtype": "F32", "shape": shape, "data_offsets": [start, data.len()] }),
-        );
-    }
-    let header = serde_json::to_vec(&header).unwrap();
-    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
-    bytes.extend(header);
-    bytes.extend(data);
-    std::fs::write(path, bytes).unwrap();
-}
-
 #[test]
 fn summary_lists_every_kind_of_anomaly_and_the_log_is_written() {
     let dir = tmp();

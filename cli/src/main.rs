@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use weightlens::commands::{analyze, download, dump, ls, plugins, report};
+use weightlens::commands::{analyze, download, dump, ls, merge, plugins, report};
 use weightlens::{runlog, signals};
 
 /// Read model weight files (safetensors, PyTorch, GGUF, NumPy) and write per-tensor analysis tables.
@@ -34,6 +34,9 @@ enum Command {
     /// Write a self-contained HTML report (charts, heatmap, anomalies) of one table, or of two
     /// overlaid (e.g. a model and its quantized version).
     Report(report::ReportArgs),
+    /// Merge part tables (the shards of an `analyze --shard K/N` run, or separate runs) into one
+    /// sorted table and one run_meta.json.
+    Merge(merge::MergeArgs),
     /// List or check analyzer plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Dump(args) => dump::run(args),
         Command::Download(args) => download::run(args, cli.quiet),
         Command::Report(args) => report::run(args, cli.quiet),
+        Command::Merge(args) => merge::run(args, cli.quiet),
         Command::Plugins(command) => plugins::run(command),
     };
     match result {

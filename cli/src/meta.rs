@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use crate::export::{read_table, OutputFormat};
 use crate::pipeline::{Analysis, Duplicate, ModelSummary, RunError};
+use crate::shard::Shard;
 
 /// The crate version and the git commit it was built from.
 #[derive(Clone, Debug, Serialize)]
@@ -75,8 +76,12 @@ pub struct Validation {
 /// Reads `path` back and checks it against what was written: row count, column names in order,
 /// and no row without a name or shape.
 pub fn validate_output(path: &Path, analysis: &Analysis) -> Validation {
+    validate_table(path, &analysis.schema, analysis.rows.len())
+}
+
+/// [`validate_output`] for a table of `schema` with `rows_expected` rows.
+pub fn validate_table(path: &Path, schema: &weightlens_core::Schema, rows_expected: usize) -> Validation {
     let mut problems = Vec::new();
-    let rows_expected = analysis.rows.len();
     let table = match read_table(path) {
         Ok(t) => t,
         Err(e) => {
@@ -87,7 +92,7 @@ pub fn validate_output(path: &Path, analysis: &Analysis) -> Validation {
         problems.push(format!("{} rows read back, {rows_expected} written", table.rows.len()));
     }
     let names = |s: &weightlens_core::Schema| s.columns().iter().map(|c| c.name.clone()).collect::<Vec<_>>();
-    if names(&table.schema) != names(&analysis.schema) {
+    if names(&table.schema) != names(schema) {
         problems.push("columns read back differ from the columns written".into());
     }
     for key in [weightlens_core::table::columns::PARAM_NAME, weightlens_core::table::columns::SHAPE] {
@@ -153,6 +158,40 @@ pub struct RunMeta {
     pub plugins: Vec<serde_json::Value>,
     /// Tensors of one model stored twice or more (same bytes, dtype and shape).
     pub duplicates: Vec<Duplicate>,
+    /// The share of the tensors this run analyzed (`--shard`); absent for whole runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardMeta>,
+}
+
+/// What `merge` needs to know about one shard's table.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct ShardMeta {
+    /// 0-based shard index.
+    pub index: usize,
+    /// The number of shards.
+    pub count: usize,
+    /// Tensors selected in all shards together.
+    pub tasks_total: usize,
+    /// For each row of the table, in table order: its tensor's position among all shards'
+    /// tensors (the order of an unsharded run before sorting by layer).
+    pub row_tasks: Vec<usize>,
+}
+
+impl ShardMeta {
+    /// The shard record of `analysis`, run as `shard`.
+    pub fn new(shard: Shard, analysis: &Analysis) -> Self {
+        ShardMeta {
+            index: shard.index,
+            count: shard.count,
+            tasks_total: analysis.tasks_total,
+            row_tasks: analysis.row_tasks.clone(),
+        }
+    }
+}
+
+/// The `run_meta.json` beside a table.
+pub fn meta_path(table: &Path) -> PathBuf {
+    table.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("run_meta.json")
 }
 
 /// The current time as RFC 3339 UTC.
@@ -204,6 +243,7 @@ impl RunMeta {
             validation,
             plugins: Vec::new(),
             duplicates: analysis.duplicates.clone(),
+            shard: None,
         }
     }
 }

@@ -13,9 +13,13 @@ use regex::Regex;
 use serde::Serialize;
 use weightlens_analyzers::rank::rank_working_bytes;
 use weightlens_analyzers::{RankAnalyzer, RankMode, StatsAnalyzer};
-use weightlens_core::table::{columns, sort_rows};
-use weightlens_core::{classify, Error, Row, Schema, TensorAnalyzer, TensorInfo, TensorSource, Value};
+use weightlens_core::table::{columns, sorted_order, OPTIONAL_COLUMNS};
+use weightlens_core::{
+    classify, BlockType, Column, Error, Row, Schema, TensorAnalyzer, TensorInfo, TensorSource, TensorView, Value,
+};
 use weightlens_readers::OpenOptions;
+
+use crate::shard::{self, Shard, TaskKey};
 
 /// What to analyze and how.
 #[derive(Clone)]
@@ -41,6 +45,10 @@ pub struct AnalyzeConfig {
     pub extra_analyzers: Vec<Arc<dyn TensorAnalyzer>>,
     /// How models are opened (memory limits).
     pub open_options: OpenOptions,
+    /// Analyze 3-D expert tensors as one matrix per expert and add the `expert_index` column.
+    pub split_experts: bool,
+    /// Analyze only this share of the selected tensors.
+    pub shard: Option<Shard>,
 }
 
 impl std::fmt::Debug for AnalyzeConfig {
@@ -52,6 +60,8 @@ impl std::fmt::Debug for AnalyzeConfig {
             .field("rank", &self.rank)
             .field("max_memory", &self.max_memory)
             .field("open_options", &self.open_options)
+            .field("split_experts", &self.split_experts)
+            .field("shard", &self.shard)
             .finish_non_exhaustive()
     }
 }
@@ -122,6 +132,13 @@ pub struct Analysis {
     pub tensors_selected: usize,
     /// Groups of tensors of one model holding the same bytes (same dtype and shape too).
     pub duplicates: Vec<Duplicate>,
+    /// Tensors selected by the filter in all shards together (equal to `tensors_selected`
+    /// without `--shard`).
+    pub tasks_total: usize,
+    /// For each row, the position of its tensor among all selected tensors of all shards
+    /// (models in discovery order, tensors in source order): `merge` restores the order of an
+    /// unsharded run from it.
+    pub row_tasks: Vec<usize>,
 }
 
 /// Tensors of one model whose stored bytes, dtype and shape are identical (e.g. tied
@@ -157,8 +174,8 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-/// A row with the content hash of its tensor's bytes.
-type HashedRow = (Row, u64);
+/// The rows of one tensor (one per expert with `--split-experts`) and its content hash.
+type TensorRows = (Vec<Row>, u64);
 
 struct OpenModel {
     source: Box<dyn TensorSource>,
@@ -184,7 +201,9 @@ pub fn analyze(config: &AnalyzeConfig, created_at: &str) -> Analysis {
 /// [`analyze`], reporting its progress to `progress`.
 pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress: &dyn Progress) -> Analysis {
     let analyzers = analyzers(config);
-    let schema = Schema::builtin_with(analyzers.iter().flat_map(|a| a.columns()));
+    // Optional built-in columns follow the built-in ones, before analyzer and plugin columns.
+    let optional = OPTIONAL_COLUMNS.iter().filter(|_| config.split_experts).map(|(n, t)| Column::new(*n, *t));
+    let schema = Schema::builtin_with(optional.chain(analyzers.iter().flat_map(|a| a.columns())));
     let slots: Vec<Vec<usize>> =
         analyzers.iter().map(|a| a.columns().iter().filter_map(|c| schema.index_of(&c.name)).collect()).collect();
 
@@ -221,7 +240,7 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
         }
     }
 
-    let tasks: Vec<(usize, usize)> = models
+    let all_tasks: Vec<(usize, usize)> = models
         .iter()
         .enumerate()
         .flat_map(|(m, model)| {
@@ -230,6 +249,24 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
             tensors.filter(move |(_, t)| wanted(t)).map(move |(i, _)| (m, i)).collect::<Vec<_>>()
         })
         .collect();
+    let cost = |&(m, i): &(usize, usize)| estimated_cost(&models[m].source.tensors()[i], config.split_experts);
+    // `task_ids[pos]` is the position of task `pos` among all shards' tasks.
+    let task_ids: Vec<usize> = match config.shard {
+        None => (0..all_tasks.len()).collect(),
+        Some(s) => {
+            let keys: Vec<TaskKey> = all_tasks
+                .iter()
+                .map(|t @ &(m, i)| TaskKey {
+                    cost: cost(t),
+                    model: &models[m].model_path,
+                    name: &models[m].source.tensors()[i].name,
+                })
+                .collect();
+            let shard_of = shard::assign(&keys, s.count);
+            (0..all_tasks.len()).filter(|&t| shard_of[t] == s.index).collect()
+        }
+    };
+    let tasks: Vec<(usize, usize)> = task_ids.iter().map(|&t| all_tasks[t]).collect();
     let tensors_selected = tasks.len();
     let stored_bytes = |&(m, i): &(usize, usize)| models[m].source.tensors()[i].len;
     let files: usize = {
@@ -242,39 +279,47 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
     let step = Instant::now();
     // Expensive tensors first, so that a big matrix does not start last and run alone.
     let mut by_cost: Vec<usize> = (0..tasks.len()).collect();
-    by_cost.sort_by(|&a, &b| {
-        let cost = |&(m, i): &(usize, usize)| estimated_cost(&models[m].source.tensors()[i]);
-        cost(&tasks[b]).total_cmp(&cost(&tasks[a]))
-    });
+    by_cost.sort_by(|&a, &b| cost(&tasks[b]).total_cmp(&cost(&tasks[a])));
     // Matrices needing more than a thread's share of the memory budget run one at a time (the
     // linear algebra is parallel inside them), before the rest run in parallel across tensors.
     let share = config.max_memory / rayon::current_num_threads().max(1) as u64;
     let heavy = |&&pos: &&usize| {
         let (m, i) = tasks[pos];
         config.rank != RankMode::None
-            && models[m].source.tensors()[i].matrix_dims().is_some_and(|(r, c)| rank_working_bytes(r, c) > share)
+            && analyzed_dims(&models[m].source.tensors()[i], config.split_experts)
+                .is_some_and(|(r, c)| rank_working_bytes(r, c) > share)
     };
     let run = |&pos: &usize| {
         let (m, i) = tasks[pos];
-        let (row, errs) = analyze_tensor(&models[m], i, &schema, &analyzers, &slots, created_at);
+        let (row, errs) = analyze_tensor(&models[m], i, &schema, &analyzers, &slots, created_at, config.split_experts);
         progress.tensor_done(stored_bytes(&tasks[pos]));
         (pos, row, errs)
     };
     let (big, small): (Vec<&usize>, Vec<&usize>) = by_cost.iter().partition(heavy);
-    let mut results: Vec<(usize, Option<HashedRow>, Vec<Error>)> = big.into_iter().map(run).collect();
+    let mut results: Vec<(usize, Option<TensorRows>, Vec<Error>)> = big.into_iter().map(run).collect();
     results.extend(small.into_par_iter().map(run).collect::<Vec<_>>());
-    let mut slots_by_pos: Vec<Option<Row>> = vec![None; tasks.len()];
+    let mut slots_by_pos: Vec<Vec<Row>> = vec![Vec::new(); tasks.len()];
     let mut by_content: HashMap<(usize, u64), Vec<usize>> = HashMap::new();
     for (pos, row, errs) in results {
-        if let Some((row, hash)) = row {
-            slots_by_pos[pos] = Some(row);
+        if let Some((rows, hash)) = row {
+            slots_by_pos[pos] = rows;
             by_content.entry((tasks[pos].0, hash)).or_default().push(tasks[pos].1);
         }
         errors.extend(errs.iter().map(RunError::from));
     }
     let duplicates = duplicate_groups(&models, by_content);
-    let mut rows: Vec<Row> = slots_by_pos.into_iter().flatten().collect();
-    sort_rows(&schema, &mut rows);
+    let (unsorted_tasks, unsorted): (Vec<usize>, Vec<Row>) = slots_by_pos
+        .into_iter()
+        .enumerate()
+        .flat_map(|(pos, rows)| {
+            let task = task_ids[pos];
+            rows.into_iter().map(move |r| (task, r))
+        })
+        .unzip();
+    let order = sorted_order(&schema, &unsorted);
+    let row_tasks: Vec<usize> = order.iter().filter_map(|&r| unsorted_tasks.get(r).copied()).collect();
+    let mut unsorted: Vec<Option<Row>> = unsorted.into_iter().map(Some).collect();
+    let rows: Vec<Row> = order.iter().filter_map(|&r| unsorted.get_mut(r).and_then(Option::take)).collect();
     tracing::info!(
         operation = "analyze",
         duration_ms = ms(step),
@@ -296,7 +341,16 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
             warnings: m.source.warnings(),
         })
         .collect();
-    Analysis { schema, rows, errors, models: summaries, tensors_selected, duplicates }
+    Analysis {
+        schema,
+        rows,
+        errors,
+        models: summaries,
+        tensors_selected,
+        duplicates,
+        tasks_total: all_tasks.len(),
+        row_tasks,
+    }
 }
 
 /// Milliseconds since `start`, for log events.
@@ -332,11 +386,26 @@ fn duplicate_groups(models: &[OpenModel], by_content: HashMap<(usize, u64), Vec<
     groups
 }
 
-fn estimated_cost(t: &TensorInfo) -> f64 {
+/// Work to analyze `t`: elements times the smaller matrix side (the SVD dominates).
+fn estimated_cost(t: &TensorInfo, split_experts: bool) -> f64 {
     let numel = t.numel().unwrap_or(u64::MAX) as f64;
-    match t.matrix_dims() {
+    match analyzed_dims(t, split_experts) {
         Some((r, c)) => numel * (r.min(c) as f64).max(1.0),
         None => numel,
+    }
+}
+
+/// The number of experts of a fused `[n_expert, rows, cols]` expert tensor analyzed per expert.
+fn expert_count(t: &TensorInfo, split_experts: bool) -> Option<u64> {
+    let fused = split_experts && t.shape.len() == 3 && classify(&t.name).block_type == BlockType::MoeExpert;
+    fused.then(|| t.shape.first().copied()).flatten()
+}
+
+/// The `(rows, cols)` of each matrix analyzed for `t` (one expert's when split).
+fn analyzed_dims(t: &TensorInfo, split_experts: bool) -> Option<(u64, u64)> {
+    match (expert_count(t, split_experts), t.shape.as_slice()) {
+        (Some(_), &[_, rows, cols]) => Some((rows, cols)),
+        _ => t.matrix_dims(),
     }
 }
 
@@ -378,6 +447,8 @@ pub fn derive_identity(path: &Path) -> (String, Option<String>) {
     }
 }
 
+/// The rows of tensor `index`: one, or one per expert of a fused expert tensor when
+/// `split_experts` (a tensor that cannot be cut is analyzed whole, with an error).
 fn analyze_tensor(
     model: &OpenModel,
     index: usize,
@@ -385,7 +456,8 @@ fn analyze_tensor(
     analyzers: &[Arc<dyn TensorAnalyzer>],
     slots: &[Vec<usize>],
     created_at: &str,
-) -> (Option<HashedRow>, Vec<Error>) {
+    split_experts: bool,
+) -> (Option<TensorRows>, Vec<Error>) {
     let info = &model.source.tensors()[index];
     let view = match model.source.view(index) {
         Ok(v) => v,
@@ -394,10 +466,65 @@ fn analyze_tensor(
             return (None, vec![e]);
         }
     };
-    let mut row = identity_row(schema, model, info, created_at);
+    let hash = content_hash(info, view.raw_bytes());
     let mut errors = Vec::new();
+    if let Some(count) = expert_count(info, split_experts) {
+        match split_rows(model, &view, count, schema, analyzers, slots, created_at, &mut errors) {
+            Ok(rows) => return (Some((rows, hash)), errors),
+            Err(e) => {
+                tracing::debug!("{e}");
+                errors.push(e);
+            }
+        }
+    }
+    let mut row = identity_row(schema, model, info, created_at);
+    if split_experts {
+        let expert = classify(&info.name).expert_index.map_or(Value::Null, |e| Value::Int(i64::from(e)));
+        row.set(schema, columns::EXPERT_INDEX, expert);
+    }
+    fill_metrics(&mut row, &view, analyzers, slots, &mut errors);
+    (Some((vec![row], hash)), errors)
+}
+
+/// One row per expert of a fused expert tensor, each expert's matrix viewed in place.
+#[allow(clippy::too_many_arguments)]
+fn split_rows(
+    model: &OpenModel,
+    view: &TensorView<'_>,
+    count: u64,
+    schema: &Schema,
+    analyzers: &[Arc<dyn TensorAnalyzer>],
+    slots: &[Vec<usize>],
+    created_at: &str,
+    errors: &mut Vec<Error>,
+) -> Result<Vec<Row>, Error> {
+    let info = view.info();
+    // Every slice is checked before any row is made, so a tensor is split wholly or not at all.
+    let infos = (0..count).map(|e| info.leading_slice(e)).collect::<Result<Vec<_>, _>>()?;
+    let views = infos.iter().zip(0..).map(|(i, e)| view.leading_slice(e, i)).collect::<Result<Vec<_>, _>>()?;
+    let rows = views
+        .iter()
+        .zip(0..)
+        .map(|(expert_view, e)| {
+            let mut row = identity_row(schema, model, expert_view.info(), created_at);
+            row.set(schema, columns::EXPERT_INDEX, Value::Int(e));
+            fill_metrics(&mut row, expert_view, analyzers, slots, errors);
+            row
+        })
+        .collect();
+    Ok(rows)
+}
+
+/// Runs every analyzer on `view` into `row`; failures go to `errors`.
+fn fill_metrics(
+    row: &mut Row,
+    view: &TensorView<'_>,
+    analyzers: &[Arc<dyn TensorAnalyzer>],
+    slots: &[Vec<usize>],
+    errors: &mut Vec<Error>,
+) {
     for (analyzer, slot) in analyzers.iter().zip(slots) {
-        match analyzer.analyze(&view) {
+        match analyzer.analyze(view) {
             Ok(values) => {
                 for (&i, v) in slot.iter().zip(values) {
                     row.values[i] = v;
@@ -409,7 +536,6 @@ fn analyze_tensor(
             }
         }
     }
-    (Some((row, content_hash(info, view.raw_bytes()))), errors)
 }
 
 fn identity_row(schema: &Schema, model: &OpenModel, info: &TensorInfo, created_at: &str) -> Row {

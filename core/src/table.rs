@@ -150,6 +150,8 @@ pub mod columns {
     pub const RANK_METHOD: &str = "rank_method";
     /// The file holding the tensor's data (one shard of a sharded model).
     pub const FILE: &str = "file";
+    /// The expert number of a per-expert row (`--split-experts` only).
+    pub const EXPERT_INDEX: &str = "expert_index";
 }
 
 /// The built-in columns in table order: the seed columns exactly as SPEC.md lists them, then the
@@ -187,6 +189,10 @@ pub const BUILTIN_COLUMNS: &[(&str, ColumnType)] = {
         (FILE, Str),
     ]
 };
+
+/// Built-in columns present only when an option asks for them; they follow
+/// [`BUILTIN_COLUMNS`] in this order.
+pub const OPTIONAL_COLUMNS: &[(&str, ColumnType)] = &[(columns::EXPERT_INDEX, ColumnType::Int)];
 
 /// The number of seed columns at the start of [`BUILTIN_COLUMNS`].
 pub const SEED_COLUMN_COUNT: usize = 16;
@@ -276,10 +282,25 @@ impl Row {
 /// ties in their current order (the sort is stable).
 pub fn sort_rows(schema: &Schema, rows: &mut [Row]) {
     let Some(i) = schema.index_of(columns::LAYER_INDEX) else { return };
-    rows.sort_by_key(|r| match r.values.get(i).and_then(Value::as_i64) {
+    rows.sort_by_key(|r| order_key(i, r));
+}
+
+/// The permutation [`sort_rows`] applies: `rows[order[0]]` comes first (for callers that keep
+/// data aligned with the rows).
+pub fn sorted_order(schema: &Schema, rows: &[Row]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    if let Some(i) = schema.index_of(columns::LAYER_INDEX) {
+        order.sort_by_key(|&r| rows.get(r).map(|row| order_key(i, row)));
+    }
+    order
+}
+
+/// Numeric layers first, ascending; rows without a layer last.
+fn order_key(layer_column: usize, row: &Row) -> (u8, i64) {
+    match row.values.get(layer_column).and_then(Value::as_i64) {
         Some(layer) => (0u8, layer),
         None => (1u8, 0),
-    });
+    }
 }
 
 /// Where rows go: a table file, a terminal, a test buffer.
@@ -320,8 +341,10 @@ mod tests {
             |l: Option<i64>, n: &str| Row { values: vec![l.map_or(Value::Null, Value::Int), Value::Str(n.into())] };
         let mut rows =
             vec![row(None, "emb"), row(Some(10), "a"), row(Some(2), "b"), row(None, "head"), row(Some(2), "c")];
+        let permutation = sorted_order(&schema, &rows);
         sort_rows(&schema, &mut rows);
         let order: Vec<&str> = rows.iter().map(|r| r.values[1].as_str().unwrap()).collect();
+        assert_eq!(permutation, [2, 4, 1, 0, 3]);
         assert_eq!(order, ["b", "c", "a", "emb", "head"]);
     }
 }

@@ -72,6 +72,36 @@ impl TensorInfo {
         format!("[{}]", dims.join(", "))
     }
 
+    /// The info of slice `index` along the first dimension (e.g. one expert of a fused
+    /// `[n_expert, rows, cols]` tensor): the same name, dtype and file, `shape[1..]`, and the
+    /// slice's byte range when the stored bytes are contiguous per slice (plain dtypes, or
+    /// quantized types whose slices hold whole blocks).
+    pub fn leading_slice(&self, index: u64) -> Result<TensorInfo> {
+        let (&count, rest) = self.shape.split_first().ok_or_else(|| self.error("a 0-d tensor has no slices"))?;
+        if index >= count {
+            return Err(self.error(format!("slice {index} is outside the first dimension ({count})")));
+        }
+        let shape = rest.to_vec();
+        let slice_numel = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+        let len = slice_numel.and_then(|n| self.dtype.byte_len(n)).ok_or_else(|| self.slice_error(&shape))?;
+        let offset = index.checked_mul(len).and_then(|o| o.checked_add(self.offset));
+        let offset = offset.ok_or_else(|| self.error(format!("slice {index} overflows the byte offset")))?;
+        Ok(TensorInfo { shape, offset, len, ..self.clone() })
+    }
+
+    fn slice_error(&self, shape: &[u64]) -> Error {
+        let dims: Vec<String> = shape.iter().map(u64::to_string).collect();
+        let block = match self.dtype {
+            Dtype::Quant(q) => format!(" (not a whole number of {}-element {} blocks)", q.block_elems, q.name),
+            _ => String::new(),
+        };
+        self.error(format!(
+            "slices of shape [{}] of {} cannot be addressed separately{block}",
+            dims.join(", "),
+            self.dtype_name
+        ))
+    }
+
     fn error(&self, message: impl Into<String>) -> Error {
         Error::tensor(self.file.as_ref(), self.name.clone(), message)
     }
@@ -156,6 +186,30 @@ impl<'a> TensorView<'a> {
             )));
         }
         Ok(TensorView { info, numel, data: ViewData::Blocks { bytes, quant, decoder } })
+    }
+
+    /// A view of slice `index` along the first dimension, borrowing this view's bytes (no
+    /// copy), described by `info` (from [`TensorInfo::leading_slice`] of this view's info).
+    /// Fails when the slices do not hold whole quantization blocks or `info` does not fit.
+    pub fn leading_slice<'b>(&'b self, index: u64, info: &'b TensorInfo) -> Result<TensorView<'b>> {
+        let count = match self.info.shape.split_first() {
+            Some((&count, rest)) if rest == info.shape.as_slice() && info.dtype == self.info.dtype => count,
+            _ => return Err(self.info.error(format!("{} is not a slice of this tensor", info.shape_string()))),
+        };
+        // The bytes as held (possibly converted by the reader) split evenly into the slices.
+        let total = self.raw_bytes().len() as u64;
+        let len = total.checked_div(count).filter(|l| l.checked_mul(count) == Some(total));
+        let range = len
+            .filter(|_| index < count)
+            .and_then(|len| Some((index.checked_mul(len)?, len)))
+            .and_then(|(start, len)| Some(usize::try_from(start).ok()?..usize::try_from(start + len).ok()?));
+        let bytes = range.and_then(|r| self.raw_bytes().get(r)).ok_or_else(|| {
+            self.info.error(format!("slice {index} of {count} cannot be cut from {total} bytes of data"))
+        })?;
+        match &self.data {
+            ViewData::Plain { dtype, order, .. } => TensorView::plain(info, Cow::Borrowed(bytes), *dtype, *order),
+            ViewData::Blocks { quant, decoder, .. } => TensorView::blocks(info, Cow::Borrowed(bytes), quant, *decoder),
+        }
     }
 
     /// What the header says about this tensor.
@@ -333,5 +387,36 @@ mod tests {
         v.decode_f32(2, &mut out).unwrap();
         assert_eq!(out, [3.0, 4.0]);
         assert!(v.decode_f32(1, &mut out).is_err());
+    }
+
+    #[test]
+    fn leading_slices_borrow_each_expert() {
+        let i = info(Dtype::F32, vec![3, 2, 2]);
+        let bytes: Vec<u8> = (0..12).flat_map(|v| (v as f32).to_le_bytes()).collect();
+        let v = TensorView::plain(&i, Cow::Borrowed(&bytes), Dtype::F32, ByteOrder::Little).unwrap();
+        let second = i.leading_slice(1).unwrap();
+        assert_eq!((second.shape.clone(), second.len, second.offset), (vec![2, 2], 16, 16));
+        let s = v.leading_slice(1, &second).unwrap();
+        assert_eq!(s.to_f64_vec().unwrap(), vec![4.0, 5.0, 6.0, 7.0]);
+        assert_eq!(s.raw_bytes().as_ptr(), bytes[16..].as_ptr(), "no copy");
+        assert!(i.leading_slice(3).is_err());
+        assert!(v.leading_slice(3, &second).is_err());
+        let other = info(Dtype::F32, vec![4]);
+        assert!(v.leading_slice(0, &other).is_err());
+        assert!(info(Dtype::F32, vec![]).leading_slice(0).is_err());
+    }
+
+    #[test]
+    fn leading_slices_of_blocks_need_whole_blocks() {
+        static Q: QuantType = QuantType { name: "H", id: 99, block_elems: 2, block_bytes: 2 };
+        let i = info(Dtype::Quant(&Q), vec![2, 1, 2]);
+        let bytes = [2u8, 4, 6, 8];
+        let v = TensorView::blocks(&i, Cow::Borrowed(&bytes), &Q, &Halves).unwrap();
+        let e1 = i.leading_slice(1).unwrap();
+        assert_eq!(v.leading_slice(1, &e1).unwrap().to_f64_vec().unwrap(), vec![3.0, 4.0]);
+        // Three slices of one element each cannot hold whole 2-element blocks.
+        let odd = info(Dtype::Quant(&Q), vec![2, 1, 1]);
+        let message = odd.leading_slice(0).unwrap_err().to_string();
+        assert!(message.contains("whole number"), "{message}");
     }
 }

@@ -186,3 +186,22 @@ pub fn assert_sorted(table: &Table) {
 /// The seed columns, in order (SPEC.md).
 pub const SEED_COLUMNS: &str =
     "model_path,model_id,revision,param_name,layer_index,block_type,shape,rows,cols,rank,mean,std,var,sparsity,dtype,created_at";
+
+/// A safetensors file of f32 tensors, written by hand.
+pub fn write_safetensors(path: &Path, tensors: &[(&str, &[u64], Vec<f32>)]) {
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    for (name, shape, values) in tensors {
+        let start = data.len();
+        data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        header.insert(
+            (*name).to_string(),
+            serde_json::json!({ "dtype": "F32", "shape": shape, "data_offsets": [start, data.len()] }),
+        );
+    }
+    let header = serde_json::to_vec(&header).expect("header JSON");
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header);
+    bytes.extend(data);
+    std::fs::write(path, bytes).expect("write the safetensors file");
+}

@@ -15,10 +15,11 @@ use weightlens_readers::limits::{OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 
 use crate::export::{open_sink, write_atomic, OutputFormat};
 use crate::hub::{parse_model_spec, resolve_model, ResolveOptions};
-use crate::meta::{now_rfc3339, validate_output, CodeVersion, RunInfo, RunMeta, Thresholds};
+use crate::meta::{meta_path, now_rfc3339, validate_output, CodeVersion, RunInfo, RunMeta, ShardMeta, Thresholds};
 use crate::pipeline::{analyze_with_progress, ms, AnalyzeConfig, ModelIdentity, RunError};
 use crate::progress::AnalyzeProgress;
 use crate::report::{self, ReportOptions};
+use crate::shard::Shard;
 use crate::{runlog, summary};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -75,10 +76,24 @@ pub struct AnalyzeArgs {
     /// tensors are not limited.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_TENSOR_BYTES)]
     max_tensor_bytes: u64,
+    /// Analyze fused 3-D expert tensors ([n_expert, rows, cols]: GGUF `ffn_*_exps`, fused MoE
+    /// safetensors like `mlp.experts.gate_up_proj`) as one row per expert, and add the
+    /// `expert_index` column (also filled for per-expert `experts.N.` tensors).
+    #[arg(long)]
+    split_experts: bool,
+    /// Analyze only shard K of N (K is 0-based: 0/4 .. 3/4), a deterministic, cost-balanced
+    /// share of the selected tensors; `auto/N` takes K from SLURM_ARRAY_TASK_ID or
+    /// JOB_COMPLETION_INDEX. Write each shard to its own directory, then `weightlens merge`.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<Shard>,
+}
+
+fn parse_shard(text: &str) -> std::result::Result<Shard, String> {
+    Shard::parse(text, |name| std::env::var(name).ok())
 }
 
 /// The output path and format from `--out` / `--format`.
-fn output_target(out: Option<&Path>, format: Option<OutputFormat>) -> Result<(PathBuf, OutputFormat)> {
+pub(crate) fn output_target(out: Option<&Path>, format: Option<OutputFormat>) -> Result<(PathBuf, OutputFormat)> {
     let from_ext = out.and_then(OutputFormat::from_path);
     let format = match (format, from_ext) {
         (Some(f), Some(e)) if f != e => {
@@ -142,6 +157,8 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         max_memory: args.max_memory.unwrap_or_else(default_max_memory),
         extra_analyzers: plugins.into_iter().map(|p| Arc::new(p) as Arc<dyn TensorAnalyzer>).collect(),
         open_options: OpenOptions { max_tensor_bytes: args.max_tensor_bytes },
+        split_experts: args.split_experts,
+        shard: args.shard,
     };
     // The table's temporary file is created before the work, so that an unwritable destination
     // fails at once; it becomes the output only if the run produced rows (or nothing failed).
@@ -179,7 +196,8 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     };
     let mut meta = RunMeta::new(&analysis, info, validation.clone());
     meta.plugins = plugin_meta;
-    let meta_path = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("run_meta.json");
+    meta.shard = args.shard.map(|s| ShardMeta::new(s, &analysis));
+    let meta_path = meta_path(&out);
     std::fs::create_dir_all(meta_path.parent().unwrap_or(Path::new("."))).ok();
     let json = serde_json::to_vec_pretty(&meta)?;
     write_atomic(&meta_path, &json)?;

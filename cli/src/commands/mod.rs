@@ -7,5 +7,6 @@ pub mod analyze;
 pub mod download;
 pub mod dump;
 pub mod ls;
+pub mod merge;
 pub mod plugins;
 pub mod report;

@@ -5,7 +5,7 @@ use std::path::Path;
 use arrow_array::{Array, Float64Array, Int64Array, StringArray};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use weightlens_core::table::BUILTIN_COLUMNS;
+use weightlens_core::table::{BUILTIN_COLUMNS, OPTIONAL_COLUMNS};
 use weightlens_core::{Column, ColumnType, Error, Result, Row, Schema, Value};
 
 use super::{parse_cell, OutputFormat};
@@ -43,7 +43,7 @@ pub fn read_table(path: &Path) -> Result<Table> {
 /// The type of a column: built-in columns have theirs; others are inferred from the cells
 /// (numbers are floats, anything else text).
 fn column_type<'a>(name: &str, mut cells: impl Iterator<Item = &'a str>) -> ColumnType {
-    if let Some((_, ty)) = BUILTIN_COLUMNS.iter().find(|(n, _)| *n == name) {
+    if let Some((_, ty)) = BUILTIN_COLUMNS.iter().chain(OPTIONAL_COLUMNS).find(|(n, _)| *n == name) {
         return *ty;
     }
     let numeric = cells.all(|c| parse_cell(c, ColumnType::Float).is_ok());
