@@ -49,3 +49,30 @@ fn gemma_gguf_matches_reference() {
     assert!(problems.is_empty(), "{} mismatches:\n{}", problems.len(), problems.join("\n"));
     assert_sorted(&t);
 }
+
+/// Shards of a real model (tensors of many chunks, parallel inside) merge into exactly the
+/// table of one run, floats bit for bit.
+#[test]
+fn gemma_shards_merge_into_the_whole_run() {
+    let Some(path) = model("gemma-3-270m-q4_k_m/gemma-3-270m-q4_k_m.gguf") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = path.to_str().unwrap();
+    let out = |name: &str| dir.path().join(name).join("params.csv");
+    let analyze = |extra: &[&str], to: &std::path::Path| {
+        let mut args = vec!["analyze", model, "--rank", "none", "-q", "--out", to.to_str().unwrap()];
+        args.extend(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    analyze(&[], &out("whole"));
+    let mut merge = vec!["merge".to_string(), out("merged").display().to_string()];
+    for k in 0..3 {
+        analyze(&["--shard", &format!("{k}/3")], &out(&format!("shard{k}")));
+        merge.push(out(&format!("shard{k}")).display().to_string());
+    }
+    let o = run(&merge.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (whole, merged) = (table(&out("whole")), table(&out("merged")));
+    assert_eq!(whole.rows.len(), 236);
+    assert_same_table(&whole, &merged);
+}

@@ -193,26 +193,6 @@ fn split_experts_cuts_quantized_gguf_experts_at_block_boundaries() {
     // that are not is tested in core's `leading_slices_of_blocks_need_whole_blocks`.)
 }
 
-/// Cell-by-cell equality of two tables except `created_at`; floats bit for bit (NaN = NaN).
-fn assert_same_table(a: &Table, b: &Table) {
-    let names = |t: &Table| t.schema.columns().iter().map(|c| c.name.clone()).collect::<Vec<_>>();
-    assert_eq!(names(a), names(b));
-    assert_eq!(a.rows.len(), b.rows.len());
-    let skip = a.schema.index_of("created_at");
-    for (i, (ra, rb)) in a.rows.iter().zip(&b.rows).enumerate() {
-        for (c, (va, vb)) in ra.values.iter().zip(&rb.values).enumerate() {
-            if Some(c) == skip {
-                continue;
-            }
-            let same = match (va, vb) {
-                (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
-                _ => va == vb,
-            };
-            assert!(same, "row {i}, column {}: {va:?} != {vb:?}", a.schema.columns()[c].name);
-        }
-    }
-}
-
 /// A directory of several models of different formats (copies of fixtures and a fused MoE).
 fn model_dir(root: &Path) -> PathBuf {
     let models = root.join("models");

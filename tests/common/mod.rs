@@ -205,3 +205,23 @@ pub fn write_safetensors(path: &Path, tensors: &[(&str, &[u64], Vec<f32>)]) {
     bytes.extend(data);
     std::fs::write(path, bytes).expect("write the safetensors file");
 }
+
+/// Cell-by-cell equality of two tables except `created_at`; floats bit for bit (NaN = NaN).
+pub fn assert_same_table(a: &Table, b: &Table) {
+    let names = |t: &Table| t.schema.columns().iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(a), names(b));
+    assert_eq!(a.rows.len(), b.rows.len());
+    let skip = a.schema.index_of("created_at");
+    for (i, (ra, rb)) in a.rows.iter().zip(&b.rows).enumerate() {
+        for (c, (va, vb)) in ra.values.iter().zip(&rb.values).enumerate() {
+            if Some(c) == skip {
+                continue;
+            }
+            let same = match (va, vb) {
+                (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                _ => va == vb,
+            };
+            assert!(same, "row {i}, column {}: {va:?} != {vb:?}", a.schema.columns()[c].name);
+        }
+    }
+}
