@@ -139,3 +139,76 @@ fn filter_and_rank_none() {
     assert_eq!(t.rows.len(), 9);
     assert!(t.rows.iter().all(|r| r.get(&t.schema, "rank") == Some(&Value::Null)));
 }
+
+#[test]
+fn spectral_columns_follow_the_builtin_ones_and_agree_with_the_moments() {
+    let dir = tmp();
+    let out = dir.path().join("s.csv");
+    let o =
+        run(&["analyze", fixture("llama-tiny").to_str().unwrap(), "--spectral", "--out", out.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The ranks are still the reference's (computed from the spectral decomposition now).
+    assert_matches(&out, "llama-tiny__model.safetensors.index.json.json");
+    let t = table(&out);
+    let names: Vec<&str> = t.schema.columns().iter().map(|c| c.name.as_str()).collect();
+    let builtin = weightlens_core::table::BUILTIN_COLUMNS.len();
+    assert_eq!(
+        names[..builtin].iter().zip(weightlens_core::table::BUILTIN_COLUMNS).filter(|(a, b)| **a == b.0).count(),
+        builtin
+    );
+    assert_eq!(
+        names[builtin..],
+        ["sigma_max", "frobenius_norm", "stable_rank", "effective_rank", "condition_number", "alpha"]
+    );
+    let mut matrices = 0;
+    for row in &t.rows {
+        let get = |c: &str| row.get(&t.schema, c).and_then(Value::as_f64);
+        let name = row.get(&t.schema, "param_name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let Some(fro) = get("frobenius_norm") else {
+            assert!(get("rows").is_none(), "{name}: a matrix without spectral values");
+            continue;
+        };
+        let (numel, var, mean) = (get("numel").unwrap(), get("var").unwrap(), get("mean").unwrap());
+        let want = (numel * (var + mean * mean)).sqrt();
+        assert!((fro - want).abs() <= 1e-9 * want, "{name}: frobenius_norm {fro} vs {want}");
+        let sigma_max = get("sigma_max").unwrap();
+        assert!(sigma_max > 0.0 && sigma_max <= fro * (1.0 + 1e-12), "{name}: sigma_max {sigma_max}");
+        let rank = get("rank").unwrap();
+        assert!(get("effective_rank").unwrap() <= rank + 1e-9, "{name}: effective rank above rank");
+        matrices += 1;
+    }
+    assert!(matrices >= 14, "only {matrices} matrices");
+
+    // Without --spectral the table has no spectral columns.
+    let plain = dir.path().join("p.csv");
+    assert!(run(&["analyze", fixture("llama-tiny").to_str().unwrap(), "--out", plain.to_str().unwrap(), "-q"])
+        .status
+        .success());
+    assert!(table(&plain).schema.index_of("sigma_max").is_none());
+}
+
+#[test]
+fn approx_and_auto_ranks_say_what_they_used() {
+    let dir = tmp();
+    for (mode, method) in [("approx", "approx"), ("auto", "exact")] {
+        let out = dir.path().join(format!("{mode}.csv"));
+        let o = run(&[
+            "analyze",
+            fixture("llama-tiny").to_str().unwrap(),
+            "--rank",
+            mode,
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // The fixture's ranks are far from the threshold: approx equals exact here.
+        assert_matches(&out, "llama-tiny__model.safetensors.index.json.json");
+        let t = table(&out);
+        for row in &t.rows {
+            let has_rank = !row.get(&t.schema, "rank").is_none_or(Value::is_null);
+            let got = row.get(&t.schema, "rank_method").and_then(Value::as_str);
+            assert_eq!(got, has_rank.then_some(method), "--rank {mode}");
+        }
+    }
+}

@@ -2,13 +2,19 @@
 //!
 //! - [`stats::StatsAnalyzer`]: one-pass moments, extrema, sparsity and NaN/Inf counts,
 //!   accumulated in `f64`, parallel inside large tensors;
-//! - [`rank::RankAnalyzer`]: the numerical rank of the `rows x cols` matrix (SPEC.md);
+//! - [`rank::RankAnalyzer`]: the numerical rank of the `rows x cols` matrix (SPEC.md), exact or
+//!   approximate ([`rank_approx`]);
+//! - [`spectral::SpectralAnalyzer`]: spectral norms, stable and effective rank, condition number
+//!   and power-law alpha (`--spectral`);
 //! - [`plugin`]: the host of analyzer plugins (shared libraries behind a versioned C ABI).
 
 pub mod plugin;
 pub mod rank;
+pub mod rank_approx;
+pub mod singular;
 pub mod spectral;
 pub mod stats;
 
 pub use rank::{RankAnalyzer, RankMode};
+pub use spectral::SpectralAnalyzer;
 pub use stats::{Moments, StatsAnalyzer};

@@ -78,16 +78,35 @@ pub enum RankMode {
     /// The exact numerical rank from all singular values in `f64`.
     #[default]
     Exact,
+    /// A faster rank that may differ from the exact one near the threshold
+    /// ([`crate::rank_approx`] states the error).
+    Approx,
+    /// Exact for matrices up to [`crate::rank_approx::AUTO_EXACT_MAX_ELEMENTS`] elements,
+    /// approximate above.
+    Auto,
     /// No rank (the column stays empty).
     None,
 }
 
 impl RankMode {
-    /// The `rank_method` column value.
+    /// The mode's name (`rank_method` column value for `Exact` and `Approx`).
     pub fn as_str(self) -> &'static str {
         match self {
             RankMode::Exact => "exact",
+            RankMode::Approx => "approx",
+            RankMode::Auto => "auto",
             RankMode::None => "none",
+        }
+    }
+
+    /// The method used for a `rows x cols` matrix: `Auto` resolved by size, others as they are.
+    pub fn for_matrix(self, rows: u64, cols: u64) -> RankMode {
+        match self {
+            RankMode::Auto if rows.saturating_mul(cols) <= crate::rank_approx::AUTO_EXACT_MAX_ELEMENTS => {
+                RankMode::Exact
+            }
+            RankMode::Auto => RankMode::Approx,
+            other => other,
         }
     }
 }
@@ -221,7 +240,7 @@ fn guard(lambda_max: f64, k: usize, n: usize) -> Option<f64> {
 
 /// Eigenvalues above `tau = RANK_RTOL^2 * lambda_max`, or `None` when one lies within the
 /// guard band `(tau - delta, tau + delta]` (the path when the inertia bracket fails).
-fn count_eigenvalues(eig: &[f64], k: usize, n: usize) -> Option<usize> {
+pub(crate) fn count_eigenvalues(eig: &[f64], k: usize, n: usize) -> Option<usize> {
     let lambda_max = eig.iter().copied().fold(0.0, f64::max);
     if lambda_max.is_nan() || lambda_max <= 0.0 {
         return Some(0);
@@ -235,7 +254,7 @@ fn count_eigenvalues(eig: &[f64], k: usize, n: usize) -> Option<usize> {
 }
 
 /// Copies the lower half of a square matrix onto its upper half.
-fn symmetrize(g: &mut Mat<f64>) {
+pub(crate) fn symmetrize(g: &mut Mat<f64>) {
     let n = g.nrows();
     for j in 0..n {
         for i in 0..j {
@@ -246,7 +265,7 @@ fn symmetrize(g: &mut Mat<f64>) {
 
 /// A lower bound on the largest eigenvalue of the symmetric PSD `g`: the top Ritz value after
 /// a few steps of block subspace iteration from a fixed pseudo-random start.
-fn ritz_lambda_max(g: MatRef<'_, f64>) -> std::result::Result<f64, String> {
+pub(crate) fn ritz_lambda_max(g: MatRef<'_, f64>) -> std::result::Result<f64, String> {
     const BLOCK: usize = 16;
     const STEPS: usize = 12;
     let n = g.nrows();
@@ -284,7 +303,7 @@ fn is_below(g: MatRef<'_, f64>, bound: f64) -> bool {
 
 /// Eigenvalues of the symmetric `g` greater than `shift`: the positive inertia of
 /// `g - shift I`, read from the 1x1 and 2x2 blocks of its Bunch-Kaufman `L B L^T`.
-fn count_greater(g: MatRef<'_, f64>, shift: f64) -> usize {
+pub(crate) fn count_greater(g: MatRef<'_, f64>, shift: f64) -> usize {
     let n = g.nrows();
     let mut a = Mat::<f64>::from_fn(n, n, |i, j| if i == j { g[(i, j)] - shift } else { g[(i, j)] });
     let mut sub = Diag::<f64>::zeros(n);
@@ -321,7 +340,7 @@ fn count_greater(g: MatRef<'_, f64>, shift: f64) -> usize {
 
 /// `W W^T` (lower half) of a wide matrix `W` given as its column-major transpose `a` (`cols x
 /// rows`, `rows <= cols`).
-fn gram_wide(a: MatRef<'_, f64>) -> Mat<f64> {
+pub(crate) fn gram_wide(a: MatRef<'_, f64>) -> Mat<f64> {
     let n = a.ncols();
     let mut g = Mat::<f64>::zeros(n, n);
     tri_matmul(
@@ -340,7 +359,7 @@ fn gram_wide(a: MatRef<'_, f64>) -> Mat<f64> {
 
 /// Adds `W_b^T W_b` (lower half) of a block of rows `W_b`, given as its column-major transpose
 /// `a` (`cols x block_rows`), to `into` (or starts a new `cols x cols` Gram matrix).
-fn gram_tall_block(a: MatRef<'_, f64>, into: Option<Mat<f64>>) -> Mat<f64> {
+pub(crate) fn gram_tall_block(a: MatRef<'_, f64>, into: Option<Mat<f64>>) -> Mat<f64> {
     let n = a.nrows();
     let (mut g, accum) = match into {
         Some(g) => (g, Accum::Add),
@@ -386,6 +405,24 @@ fn rank_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> Result<Optio
         }
         return numerical_rank(&data, rows, cols).map(Some).map_err(fail);
     }
+    let Some(gram) = gram_of_view(view, rows, cols)? else { return Ok(None) };
+    match rank_from_gram(gram, rows).map_err(fail)? {
+        Some(rank) => Ok(Some(rank)),
+        None => rank_by_svd(&view.to_f64_vec()?, rows, cols).map(Some).map_err(fail),
+    }
+}
+
+/// The Gram matrix (lower half) of the smaller side of a tensor's `rows x cols` matrix
+/// (`rows, cols > 0`); `None` when it holds NaN/Inf. Tall matrices are streamed into it a block
+/// of rows at a time.
+pub(crate) fn gram_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> Result<Option<Mat<f64>>> {
+    if rows <= cols {
+        let data = view.to_f64_vec()?;
+        if !data.iter().all(|x| x.is_finite()) {
+            return Ok(None);
+        }
+        return Ok(Some(gram_wide(MatRef::from_column_major_slice(&data, cols, rows))));
+    }
     // Blocks of whole rows, aligned to the decoding granule (quantized rows hold whole blocks).
     let granule = view.granule();
     let mut block_rows = (STREAM_BLOCK_BYTES / 8 / cols).max(1);
@@ -405,12 +442,7 @@ fn rank_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> Result<Optio
         gram = Some(gram_tall_block(MatRef::from_column_major_slice(chunk, cols, take), gram));
         row += take;
     }
-    drop(buf);
-    let Some(gram) = gram else { return Ok(Some(0)) };
-    match rank_from_gram(gram, rows).map_err(fail)? {
-        Some(rank) => Ok(Some(rank)),
-        None => rank_by_svd(&view.to_f64_vec()?, rows, cols).map(Some).map_err(fail),
-    }
+    Ok(gram)
 }
 
 /// The built-in rank analyzer.
@@ -449,7 +481,8 @@ impl TensorAnalyzer for RankAnalyzer {
             return none();
         }
         let Some((rows, cols)) = info.matrix_dims() else { return none() };
-        let method = Value::Str(self.mode.as_str().into());
+        let mode = self.mode.for_matrix(rows, cols);
+        let method = Value::Str(mode.as_str().into());
         if rows == 0 || cols == 0 {
             return Ok(vec![Value::Int(0), method]);
         }
@@ -463,7 +496,11 @@ impl TensorAnalyzer for RankAnalyzer {
         let Some((rows, cols)) = dims else {
             return Err(Error::tensor(info.file.as_ref(), &info.name, "matrix too large for this platform"));
         };
-        match rank_of_view(view, rows, cols)? {
+        let rank = match mode {
+            RankMode::Approx => crate::rank_approx::approx_rank_of_view(view, rows, cols)?,
+            _ => rank_of_view(view, rows, cols)?,
+        };
+        match rank {
             Some(rank) => Ok(vec![Value::Int(rank as i64), method]),
             None => none(),
         }

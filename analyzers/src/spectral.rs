@@ -12,6 +12,36 @@
 //!   `xmin` whose fit has the smallest Kolmogorov-Smirnov distance to the empirical tail wins
 //!   (Clauset, Shalizi & Newman, 2009). Empty when fewer than [`ALPHA_MIN_TAIL`] eigenvalues
 //!   are positive.
+//!
+//! [`SpectralAnalyzer`] computes them for the `rows x cols` matrix of every tensor of 2 or more
+//! dimensions from its singular values ([`crate::singular`] says how they are computed and how
+//! accurate they are). Empty for 0-d/1-d tensors and matrices holding NaN/Inf; a zero (or empty)
+//! matrix has `sigma_max` and `frobenius_norm` 0 and the other four empty (0/0). When the run also
+//! wants the rank, the analyzer derives it from the same singular values (one decomposition, not
+//! two) and fills the `rank` and `rank_method` columns as well.
+
+use weightlens_core::{Column, ColumnType, Error, Result, TensorAnalyzer, TensorView, Value};
+
+use crate::rank::{rank_by_svd, rank_working_bytes, RankMode};
+use crate::singular::singular_values_of_view;
+
+/// Names of the spectral columns, in table order (after the built-in columns).
+pub mod columns {
+    /// Largest singular value.
+    pub const SIGMA_MAX: &str = "sigma_max";
+    /// Frobenius norm.
+    pub const FROBENIUS_NORM: &str = "frobenius_norm";
+    /// `frobenius_norm^2 / sigma_max^2`.
+    pub const STABLE_RANK: &str = "stable_rank";
+    /// `exp` of the entropy of the normalized singular values.
+    pub const EFFECTIVE_RANK: &str = "effective_rank";
+    /// `sigma_max / sigma_min`.
+    pub const CONDITION_NUMBER: &str = "condition_number";
+    /// Power-law exponent of the eigenvalue spectrum.
+    pub const ALPHA: &str = "alpha";
+    /// All of them, in order.
+    pub const ALL: [&str; 6] = [SIGMA_MAX, FROBENIUS_NORM, STABLE_RANK, EFFECTIVE_RANK, CONDITION_NUMBER, ALPHA];
+}
 
 /// The fewest tail eigenvalues a power-law fit uses.
 pub const ALPHA_MIN_TAIL: usize = 5;
@@ -102,6 +132,113 @@ fn ks_distance(tail: &[f64], xmin: f64, alpha: f64) -> f64 {
             (model - below).abs().max((at - model).abs())
         })
         .fold(0.0, f64::max)
+}
+
+/// The values of the six spectral columns for singular values `sv` (any order, all >= 0).
+pub fn spectral_values(sv: &[f64]) -> [Value; 6] {
+    match spectrum(sv) {
+        Some(s) => [
+            Value::Float(s.sigma_max),
+            Value::Float(s.frobenius_norm),
+            Value::Float(s.stable_rank),
+            Value::Float(s.effective_rank),
+            Value::Float(s.condition_number),
+            s.alpha.into(),
+        ],
+        // A zero or empty matrix: its norms are 0, the ratios 0/0.
+        None if sv.iter().all(|&s| s == 0.0) => {
+            [Value::Float(0.0), Value::Float(0.0), Value::Null, Value::Null, Value::Null, Value::Null]
+        }
+        None => Default::default(),
+    }
+}
+
+/// The spectral analyzer (`--spectral`): the six [`columns`], and optionally `rank` and
+/// `rank_method` from the same singular values.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SpectralAnalyzer {
+    rank: Option<RankMode>,
+    max_bytes: Option<u64>,
+}
+
+impl SpectralAnalyzer {
+    /// An analyzer of the six spectral columns only.
+    pub fn new() -> Self {
+        SpectralAnalyzer::default()
+    }
+
+    /// Also fills `rank` and `rank_method` as `mode` asks (nothing for [`RankMode::None`]). The
+    /// rank comes from the singular values already computed: exact whenever they decide it; when
+    /// an eigenvalue of the Gram path lies in the rounding band, `Exact` computes the SVD as the
+    /// rank analyzer does and `Approx` (and `Auto` above its threshold) counts it as it falls.
+    pub fn with_rank(self, mode: RankMode) -> Self {
+        SpectralAnalyzer { rank: (mode != RankMode::None).then_some(mode), ..self }
+    }
+
+    /// Refuses (with an error naming the tensor) matrices needing more than `max_bytes` of working
+    /// memory (the same estimate as the rank's, [`rank_working_bytes`]).
+    pub fn with_max_bytes(self, max_bytes: u64) -> Self {
+        SpectralAnalyzer { max_bytes: Some(max_bytes), ..self }
+    }
+
+    /// The `rank` and `rank_method` cells (none when the rank is not asked for).
+    fn rank_cells(&self, rank: Option<(usize, &str)>) -> Vec<Value> {
+        match (self.rank, rank) {
+            (None, _) => Vec::new(),
+            (Some(_), Some((r, method))) => vec![Value::Int(r as i64), Value::Str(method.into())],
+            (Some(_), None) => vec![Value::Null, Value::Null],
+        }
+    }
+}
+
+impl TensorAnalyzer for SpectralAnalyzer {
+    fn name(&self) -> &str {
+        "spectral"
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        let rank = [
+            Column::new(weightlens_core::table::columns::RANK, ColumnType::Int),
+            Column::new(weightlens_core::table::columns::RANK_METHOD, ColumnType::Str),
+        ];
+        let rank = rank.into_iter().take(if self.rank.is_some() { 2 } else { 0 });
+        rank.chain(columns::ALL.iter().map(|name| Column::new(*name, ColumnType::Float))).collect()
+    }
+
+    fn analyze(&self, view: &TensorView<'_>) -> Result<Vec<Value>> {
+        let info = view.info();
+        let row = |rank: Vec<Value>, spectral: [Value; 6]| Ok(rank.into_iter().chain(spectral).collect());
+        let Some((rows, cols)) = info.matrix_dims() else {
+            return row(self.rank_cells(None), Default::default());
+        };
+        let mode = self.rank.map(|m| m.for_matrix(rows, cols));
+        if rows == 0 || cols == 0 {
+            return row(self.rank_cells(mode.map(|m| (0, m.as_str()))), spectral_values(&[]));
+        }
+        let needed = rank_working_bytes(rows, cols);
+        if let Some(max) = self.max_bytes.filter(|&max| needed > max) {
+            let msg =
+                format!("the spectrum of this {rows}x{cols} matrix needs {needed} bytes, more than --max-memory {max}");
+            return Err(Error::tensor(info.file.as_ref(), &info.name, msg));
+        }
+        let fail = |m: String| Error::tensor(info.file.as_ref(), &info.name, m);
+        let dims = usize::try_from(rows).ok().zip(usize::try_from(cols).ok());
+        let Some((r, c)) = dims else { return Err(fail("matrix too large for this platform".into())) };
+        let Some(sv) = singular_values_of_view(view, r, c)? else {
+            // NaN/Inf: no singular values.
+            return row(self.rank_cells(None), Default::default());
+        };
+        let sv = sv.map_err(fail)?;
+        let rank = match (mode, sv.exact_rank()) {
+            (None, _) => None,
+            (Some(_), Some(rank)) => Some((rank, RankMode::Exact.as_str())),
+            (Some(RankMode::Exact), None) => {
+                Some((rank_by_svd(&view.to_f64_vec()?, r, c).map_err(fail)?, RankMode::Exact.as_str()))
+            }
+            (Some(_), None) => Some((sv.approx_rank(), RankMode::Approx.as_str())),
+        };
+        row(self.rank_cells(rank), spectral_values(&sv.values))
+    }
 }
 
 #[cfg(test)]

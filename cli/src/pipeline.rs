@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use regex::Regex;
 use serde::Serialize;
 use weightlens_analyzers::rank::rank_working_bytes;
-use weightlens_analyzers::{RankAnalyzer, RankMode, StatsAnalyzer};
+use weightlens_analyzers::{RankAnalyzer, RankMode, SpectralAnalyzer, StatsAnalyzer};
 use weightlens_core::table::{columns, sorted_order, OPTIONAL_COLUMNS};
 use weightlens_core::{
     classify, BlockType, Column, Error, Row, Schema, TensorAnalyzer, TensorInfo, TensorSource, TensorView, Value,
@@ -38,6 +38,8 @@ pub struct AnalyzeConfig {
     pub zero_eps: f64,
     /// Rank computation.
     pub rank: RankMode,
+    /// Spectral columns (`sigma_max` ... `alpha`) after the built-in ones.
+    pub spectral: bool,
     /// Working memory for ranks, in bytes: matrices needing more than their share of it
     /// (`max_memory / threads`) are analyzed one at a time; larger than all of it, refused.
     pub max_memory: u64,
@@ -58,6 +60,7 @@ impl std::fmt::Debug for AnalyzeConfig {
             .field("model_id", &self.model_id)
             .field("zero_eps", &self.zero_eps)
             .field("rank", &self.rank)
+            .field("spectral", &self.spectral)
             .field("max_memory", &self.max_memory)
             .field("open_options", &self.open_options)
             .field("split_experts", &self.split_experts)
@@ -186,10 +189,13 @@ struct OpenModel {
 
 /// The analyzers of a run: built-in first, then the extra ones.
 pub fn analyzers(config: &AnalyzeConfig) -> Vec<Arc<dyn TensorAnalyzer>> {
-    let builtin: [Arc<dyn TensorAnalyzer>; 2] = [
-        Arc::new(StatsAnalyzer::new(config.zero_eps)),
-        Arc::new(RankAnalyzer::new(config.rank).with_max_bytes(config.max_memory)),
-    ];
+    // With --spectral the rank comes from the same singular values (one decomposition, not two).
+    let matrix: Arc<dyn TensorAnalyzer> = if config.spectral {
+        Arc::new(SpectralAnalyzer::new().with_rank(config.rank).with_max_bytes(config.max_memory))
+    } else {
+        Arc::new(RankAnalyzer::new(config.rank).with_max_bytes(config.max_memory))
+    };
+    let builtin: [Arc<dyn TensorAnalyzer>; 2] = [Arc::new(StatsAnalyzer::new(config.zero_eps)), matrix];
     builtin.into_iter().chain(config.extra_analyzers.iter().cloned()).collect()
 }
 
@@ -285,7 +291,7 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
     let share = config.max_memory / rayon::current_num_threads().max(1) as u64;
     let heavy = |&&pos: &&usize| {
         let (m, i) = tasks[pos];
-        config.rank != RankMode::None
+        (config.rank != RankMode::None || config.spectral)
             && analyzed_dims(&models[m].source.tensors()[i], config.split_experts)
                 .is_some_and(|(r, c)| rank_working_bytes(r, c) > share)
     };

@@ -26,6 +26,10 @@ use crate::{runlog, summary};
 pub enum RankArg {
     /// Exact numerical rank from f64 singular values.
     Exact,
+    /// Faster: may differ from exact only by singular values within (0.6, 1.25] x the threshold.
+    Approx,
+    /// Exact up to 2^22 elements (2048x2048), approx above; `rank_method` says which.
+    Auto,
     /// No rank.
     None,
 }
@@ -45,7 +49,12 @@ pub struct AnalyzeArgs {
     /// Rank computation.
     #[arg(long, value_enum, default_value = "exact")]
     rank: RankArg,
-    /// Working memory for ranks (bytes; suffixes K, M, G, T): bigger matrices run one at a time,
+    /// Add the spectral columns sigma_max, frobenius_norm, stable_rank, effective_rank,
+    /// condition_number and alpha (from all f64 singular values of each matrix; as costly as an
+    /// exact rank, which then comes from the same decomposition).
+    #[arg(long)]
+    spectral: bool,
+    /// Working memory for ranks and spectra (bytes; suffixes K, M, G, T): bigger matrices run one at a time,
     /// a matrix needing more gets no rank (and an error) [default: half the RAM].
     #[arg(long, value_parser = parse_size)]
     max_memory: Option<u64>,
@@ -132,6 +141,8 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     let filter = args.filter.as_deref().map(regex::Regex::new).transpose().context("--filter")?;
     let rank = match args.rank {
         RankArg::Exact => RankMode::Exact,
+        RankArg::Approx => RankMode::Approx,
+        RankArg::Auto => RankMode::Auto,
         RankArg::None => RankMode::None,
     };
     let (inputs, identities) = resolve_inputs(&args.paths)?;
@@ -154,6 +165,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         filter,
         zero_eps: args.zero_eps,
         rank,
+        spectral: args.spectral,
         max_memory: args.max_memory.unwrap_or_else(default_max_memory),
         extra_analyzers: plugins.into_iter().map(|p| Arc::new(p) as Arc<dyn TensorAnalyzer>).collect(),
         open_options: OpenOptions { max_tensor_bytes: args.max_tensor_bytes },

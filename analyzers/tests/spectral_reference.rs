@@ -1,0 +1,128 @@
+//! The spectral metrics of `fixtures/spectral.npz` (read by weightlens' own npz reader) against
+//! numpy's values in `fixtures/reference/spectral.npz.json`
+//! (`fixtures/generator/make_spectral_reference.py`), by the analyzer and by both singular-value
+//! methods.
+//!
+//! Tolerances: relative 1e-9 for `sigma_max`, `frobenius_norm`, `stable_rank` and
+//! `effective_rank` (both sides are backward-stable `f64` decompositions: errors near `1e-15`);
+//! `condition_number` relative 1e-6 (`sigma_min` of the ill-conditioned matrix is `1e-8
+//! sigma_max`, known to about `1e-16 / 1e-8`); `alpha` relative 1e-6 (a discrete choice of `xmin`
+//! and a few logarithms of the same eigenvalues).
+
+use std::path::{Path, PathBuf};
+
+use weightlens_analyzers::singular::{singular_values, Method};
+use weightlens_analyzers::spectral::{columns, power_law_alpha, spectral_values};
+use weightlens_analyzers::SpectralAnalyzer;
+use weightlens_core::{TensorAnalyzer, Value};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The tolerance of each column, in the order of [`columns::ALL`].
+const TOLERANCES: [f64; 6] = [1e-9, 1e-9, 1e-9, 1e-9, 1e-6, 1e-6];
+
+/// A reference value: a number, `"inf"`, or null.
+fn expected(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::String(s) if s == "inf" => Value::Float(f64::INFINITY),
+        other => Value::Float(other.as_f64().expect("a number")),
+    }
+}
+
+fn assert_close(got: &[Value], reference: &serde_json::Value, what: &str) {
+    for ((name, tol), got) in columns::ALL.iter().zip(TOLERANCES).zip(got) {
+        let want = expected(&reference[*name]);
+        match (got, &want) {
+            (Value::Float(g), Value::Float(w)) if g.is_infinite() || w.is_infinite() => {
+                assert_eq!(g, w, "{what} {name}")
+            }
+            (Value::Float(g), Value::Float(w)) => {
+                assert!((g - w).abs() <= tol * w.abs().max(1e-300), "{what} {name}: {g} vs numpy {w}")
+            }
+            _ => assert_eq!(got, &want, "{what} {name}"),
+        }
+    }
+}
+
+#[test]
+fn spectral_metrics_match_numpy() {
+    let fixtures = root().join("fixtures");
+    let text = std::fs::read_to_string(fixtures.join("reference/spectral.npz.json")).expect("reference");
+    let reference: serde_json::Value = serde_json::from_str(&text).expect("reference JSON");
+    let source = weightlens_readers::open_path(&fixtures.join("spectral.npz")).expect("npz opens");
+    let analyzer = SpectralAnalyzer::new();
+    let mut compared = 0;
+    for r in reference["matrices"].as_array().expect("matrices") {
+        let name = r["name"].as_str().expect("name");
+        let index = source.tensors().iter().position(|t| t.name == name).expect("matrix present");
+        let view = source.view(index).expect("view");
+        assert_close(&analyzer.analyze(&view).expect("analyze"), r, name);
+        // Both methods, directly (the analyzer uses the SVD at these sizes).
+        let (rows, cols) = view.info().matrix_dims().expect("2-d");
+        let (rows, cols) = (rows as usize, cols as usize);
+        let data = view.to_f64_vec().expect("decode");
+        let svd = singular_values(&data, rows, cols, Method::Svd).expect("svd");
+        assert_close(&spectral_values(&svd.values), r, &format!("{name} (svd)"));
+        let gram = singular_values(&data, rows, cols, Method::Gram).expect("gram");
+        let mut got = spectral_values(&gram.values);
+        // The Gram path resolves singular values down to ~1e-7 sigma_max only (singular.rs):
+        // a condition number beyond that reads as +Inf.
+        let cond = expected(&r["condition_number"]).as_f64();
+        if cond.is_some_and(|c| c > 1e6) {
+            assert_eq!(got[4], Value::Float(f64::INFINITY), "{name} (gram) condition_number");
+            got[4] = expected(&r["condition_number"]);
+        }
+        // Singular values below the Gram path's resolution are dropped: their share `d` of
+        // sum(s) bounds the change of the entropy, so effective_rank moves by at most
+        // d * (1 + ln(n / d)) relative.
+        let total: f64 = svd.values.iter().sum();
+        let dropped = svd.values.iter().filter(|&&s| s > 0.0 && s <= gram.resolution).count();
+        let d = dropped as f64 * gram.resolution / total.max(f64::MIN_POSITIVE);
+        if dropped > 0 {
+            let (want, tol) = (
+                expected(&r["effective_rank"]).as_f64().expect("effective_rank"),
+                d * (1.0 + (svd.values.len() as f64 / d).ln()),
+            );
+            let g = got[3].as_f64().expect("effective_rank");
+            assert!((g - want).abs() <= tol * want, "{name} (gram) effective_rank {g} vs {want}, tolerance {tol}");
+            got[3] = Value::Float(want);
+            // alpha is fit to the eigenvalues the Gram path resolves: the same fit on the SVD's
+            // values above that resolution, within 1e-4 (the smallest resolved eigenvalues carry
+            // relative errors up to the Gram noise over their size).
+            let seen: Vec<f64> = svd.values.iter().map(|&s| if s > gram.resolution { s * s } else { 0.0 }).collect();
+            let want = power_law_alpha(&seen);
+            let g = got[5].as_f64();
+            assert!(
+                matches!((g, want), (Some(g), Some(w)) if (g - w).abs() <= 1e-4 * w) || (g.is_none() && want.is_none()),
+                "{name} (gram) alpha {g:?} vs the SVD's resolved eigenvalues {want:?}"
+            );
+            got[5] = expected(&r["alpha"]);
+            eprintln!(
+                "{name}: {dropped} singular values below the Gram resolution {}: effective_rank within {tol:e}",
+                gram.resolution
+            );
+        }
+        assert_close(&got, r, &format!("{name} (gram)"));
+        compared += 1;
+    }
+    assert_eq!(compared, 7);
+}
+
+#[test]
+fn spectral_columns_are_empty_for_vectors_and_non_finite_matrices() {
+    let source = weightlens_readers::open_path(&root().join("fixtures/dtypes.safetensors")).expect("opens");
+    let analyzer = SpectralAnalyzer::new();
+    let mut seen_vector = false;
+    for (i, t) in source.tensors().iter().enumerate() {
+        let values = analyzer.analyze(&source.view(i).expect("view")).expect("analyze");
+        assert_eq!(values.len(), 6);
+        if t.matrix_dims().is_none() {
+            assert!(values.iter().all(Value::is_null), "{}", t.name);
+            seen_vector = true;
+        }
+    }
+    assert!(seen_vector, "the fixture has 0-d/1-d tensors");
+}
