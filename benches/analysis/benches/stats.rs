@@ -190,12 +190,12 @@ fn in_cache_probe() {
     use std::borrow::Cow;
     use std::sync::Arc;
     use weightlens_core::{ByteOrder, Dtype, Framework, TensorInfo, TensorView};
-    let n = 1 << 16;
+    let n: usize = std::env::var("WL_PROBE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 16);
     let bytes: Vec<u8> = (0..n).flat_map(|i| ((i % 1000) as f32 * 1e-3).to_le_bytes()).collect();
     let info = TensorInfo::new("x", Dtype::F32, Framework::Safetensors, vec![n as u64], Arc::from(std::path::Path::new("x")), 0, bytes.len() as u64);
     let view = TensorView::plain(&info, Cow::Borrowed(&bytes), Dtype::F32, ByteOrder::Little).expect("view");
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
-    let reps = 2000;
+    let reps = (1usize << 27) / n;
     let t = pool.install(|| best_of(3, || for _ in 0..reps { black_box(moments(&view, 1e-8).expect("m")); }));
     println!("in-cache F32: {:.2} Gelem/s", (n * reps) as f64 / t / 1e9);
 }
