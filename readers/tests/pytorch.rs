@@ -531,3 +531,15 @@ fn unsupported_dtypes_fail_their_tensor_only() {
     }
     assert_eq!(source.view(2).unwrap().to_f64_vec().unwrap(), [2.5]);
 }
+
+/// Fuzzing finding (pickle target, 2026-11-26): 4.5 KB of memo references to empty dicts took
+/// about a second to search (4M paths, each checked against the path for cycles). Shared
+/// containers without tensors are now searched once.
+#[test]
+fn fuzz_regression_pickle_path_bomb_is_searched_in_linear_time() {
+    let data = std::fs::read(fixture("fuzz-regressions/pickle-path-bomb.pkl")).unwrap();
+    let path = Path::new("pickle-path-bomb.pkl");
+    let parsed = weightlens_readers::pytorch::pickle::parse(&data, path, 0).unwrap();
+    let contents = weightlens_readers::pytorch::walk::walk(&parsed, "root", path).unwrap();
+    assert!(contents.visits < 10 * parsed.nodes.len(), "{} visits of {} nodes", contents.visits, parsed.nodes.len());
+}

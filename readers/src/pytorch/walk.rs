@@ -39,14 +39,27 @@ pub struct Contents {
     pub values: serde_json::Map<String, serde_json::Value>,
     /// Names that two different paths both produced; the first one is kept.
     pub duplicates: Vec<String>,
+    /// Nodes the search visited (bounded by [`MAX_VISITS`]).
+    pub visits: usize,
 }
 
 /// Searches `parsed` for tensors. `root_name` names a tensor that is the whole object.
 pub fn walk(parsed: &Parsed, root_name: &str, path: &Path) -> Result<Contents> {
-    let mut w = Walker { parsed, path, visits: 0, on_path: Vec::new(), names: Vec::new(), out: Contents::default() };
+    let n = parsed.nodes.len();
+    let mut w = Walker {
+        parsed,
+        path,
+        visits: 0,
+        on_path: vec![false; n],
+        depth: 0,
+        barren: vec![false; n],
+        names: Vec::new(),
+        out: Contents::default(),
+    };
     w.visit(parsed.root)?;
     let mut seen = std::collections::HashSet::new();
     let mut out = w.out;
+    out.visits = w.visits;
     out.tensors.retain(|f| {
         let fresh = seen.insert(f.name.clone());
         if !fresh {
@@ -66,7 +79,13 @@ struct Walker<'a> {
     parsed: &'a Parsed,
     path: &'a Path,
     visits: usize,
-    on_path: Vec<Id>,
+    /// Containers on the current path, by id (cycle detection in O(1)).
+    on_path: Vec<bool>,
+    depth: usize,
+    /// Containers already searched that held no tensor and gave no value: shared again through
+    /// the memo (a reference bomb of empty containers is exponential in paths, linear in
+    /// nodes), they are not searched again.
+    barren: Vec<bool>,
     names: Vec<String>,
     out: Contents,
 }
@@ -85,11 +104,11 @@ impl Walker<'_> {
                 format!("pickled object has more than {MAX_VISITS} paths to search (a reference bomb?)"),
             ));
         }
-        if self.on_path.len() >= MAX_DEPTH {
+        if self.depth >= MAX_DEPTH {
             return Err(Error::malformed(self.path, None, format!("pickled object nests deeper than {MAX_DEPTH}")));
         }
         // A container reached again inside itself (a cycle) holds nothing new.
-        if self.on_path.contains(&id) {
+        if self.on_path.get(id).copied().unwrap_or(false) || self.barren.get(id).copied().unwrap_or(false) {
             return Ok(());
         }
         let parsed = self.parsed;
@@ -116,10 +135,24 @@ impl Walker<'_> {
     }
 
     fn within(&mut self, id: Id, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
-        self.on_path.push(id);
+        let before = (self.out.tensors.len(), self.out.values.len());
+        self.set(id, true);
+        self.depth += 1;
         let result = f(self);
-        self.on_path.pop();
+        self.depth -= 1;
+        self.set(id, false);
+        if result.is_ok() && before == (self.out.tensors.len(), self.out.values.len()) {
+            if let Some(b) = self.barren.get_mut(id) {
+                *b = true;
+            }
+        }
         result
+    }
+
+    fn set(&mut self, id: Id, on_path: bool) {
+        if let Some(slot) = self.on_path.get_mut(id) {
+            *slot = on_path;
+        }
     }
 
     fn items(&mut self, items: &[Id]) -> Result<()> {
@@ -202,6 +235,18 @@ mod tests {
             bomb.extend([b'(', b'h', k, b'h', k, b'h', k, b'h', k, b'l', b'q', k + 1]);
         }
         bomb.push(b'.');
-        assert!(contents(&bomb).unwrap_err().to_string().contains("paths"));
+        // The shared lists hold nothing: each is searched once, not once per path.
+        let c = contents(&bomb).unwrap();
+        assert!(c.visits < 1000 && c.tensors.is_empty(), "{} visits", c.visits);
+        // The same with a value at the bottom: searched per path until MAX_VALUES values are
+        // recorded, then pruned.
+        let mut bomb = b"\x80\x02]q\x00K\x07a".to_vec();
+        for k in 0..40u8 {
+            bomb.extend([b'(', b'h', k, b'h', k, b'h', k, b'h', k, b'l', b'q', k + 1]);
+        }
+        bomb.push(b'.');
+        let c = contents(&bomb).unwrap();
+        assert_eq!(c.values.len(), MAX_VALUES);
+        assert!(c.visits < 100 * MAX_VALUES, "{} visits", c.visits);
     }
 }
