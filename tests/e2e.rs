@@ -46,6 +46,8 @@ fn sharded_llama_matches_reference_in_every_format() {
         assert!(meta.get(key).is_some(), "run_meta.json lacks {key}");
     }
     assert_eq!(meta["validation"]["ok"], true);
+    assert!(meta["limits"]["max_memory"].as_u64().is_some_and(|m| m > 0), "{}", meta["limits"]);
+    assert_eq!(meta["limits"]["max_tensor_bytes"], 4u64 << 30);
     assert_eq!(meta["tensor_count"], 21);
     assert_eq!(meta["errors"].as_array().map(Vec::len), Some(0));
 }

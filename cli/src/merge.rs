@@ -173,7 +173,8 @@ pub fn merge(parts: &[Part], cli_args: Vec<String>) -> std::result::Result<Merge
         .map(|p| {
             json!({ "table": p.path, "shard": p.shard.as_ref().map(|s| s.index), "cli_args": p.meta.get("cli_args"),
                 "started_at": p.meta.get("started_at"), "finished_at": p.meta.get("finished_at"),
-                "duration_s": p.meta.get("duration_s"), "environment": p.meta.get("environment") })
+                "duration_s": p.meta.get("duration_s"), "environment": p.meta.get("environment"),
+                "limits": p.meta.get("limits") })
         })
         .collect();
     meta.insert("parts".into(), Json::Array(part_list));

@@ -104,6 +104,17 @@ pub fn validate_table(path: &Path, schema: &weightlens_core::Schema, rows_expect
     Validation { ok: problems.is_empty(), rows_read: table.rows.len(), rows_expected, problems }
 }
 
+/// Resource limits of the run (they may differ between the shards of one run).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct Limits {
+    /// `--max-memory`: working memory for ranks and spectra, in bytes.
+    pub max_memory: u64,
+    /// `--max-tensor-bytes`: largest tensor copied into memory to be read.
+    pub max_tensor_bytes: u64,
+    /// Worker threads.
+    pub threads: usize,
+}
+
 /// Thresholds used by the run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Thresholds {
@@ -134,6 +145,8 @@ pub struct RunMeta {
     pub cli_args: Vec<String>,
     /// Thresholds.
     pub thresholds: Thresholds,
+    /// Resource limits.
+    pub limits: Limits,
     /// The table written.
     pub output: Option<PathBuf>,
     /// Its format.
@@ -206,6 +219,8 @@ pub struct RunInfo<'a> {
     pub cli_args: Vec<String>,
     /// Thresholds.
     pub thresholds: Thresholds,
+    /// Resource limits.
+    pub limits: Limits,
     /// Output path (None when nothing was written).
     pub output: Option<&'a Path>,
     /// Output format.
@@ -231,6 +246,7 @@ impl RunMeta {
             environment: Environment::current(),
             cli_args: info.cli_args,
             thresholds: info.thresholds,
+            limits: info.limits,
             output: info.output.map(Path::to_path_buf),
             format: info.format.extension(),
             started_at: info.started_at.to_string(),

@@ -15,7 +15,9 @@ use weightlens_readers::limits::{OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 
 use crate::export::{open_sink, write_atomic, OutputFormat};
 use crate::hub::{parse_model_spec, resolve_model, ResolveOptions};
-use crate::meta::{meta_path, now_rfc3339, validate_output, CodeVersion, RunInfo, RunMeta, ShardMeta, Thresholds};
+use crate::meta::{
+    meta_path, now_rfc3339, validate_output, CodeVersion, Limits, RunInfo, RunMeta, ShardMeta, Thresholds,
+};
 use crate::pipeline::{analyze_with_progress, ms, AnalyzeConfig, ModelIdentity, RunError};
 use crate::progress::AnalyzeProgress;
 use crate::report::{self, ReportOptions};
@@ -201,6 +203,11 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     let info = RunInfo {
         cli_args: std::env::args().collect(),
         thresholds,
+        limits: Limits {
+            max_memory: config.max_memory,
+            max_tensor_bytes: args.max_tensor_bytes,
+            threads: rayon::current_num_threads(),
+        },
         output: write.then_some(out.as_path()),
         format,
         started_at: &started_at,
