@@ -168,7 +168,8 @@ impl Moments {
 
 /// Computes the statistics of every element of `view`, in parallel over chunks. Chunks of
 /// little-endian `F32`/`BF16`/`F16` are read straight from the stored bytes by the vectorized
-/// [`kernel`]; other types, and chunks holding NaN or infinities, are decoded to `f64` first.
+/// kernel in `stats/kernel.rs`; other types, and chunks holding NaN or infinities, are decoded
+/// to `f64` first.
 pub fn moments(view: &TensorView<'_>, zero_eps: f64) -> Result<Moments> {
     let n = view.numel();
     let granule = view.granule().max(1);
