@@ -11,6 +11,9 @@
 //!
 //! run on 1 thread and on all cores. Criterion reports each as GB/s of stored bytes; a table
 //! of the best of 5 runs and the ratio `stats / read` follows.
+//!
+//! `WL_PROBE=1` instead prints the element rate on one in-memory F32 tensor of `WL_PROBE_N`
+//! elements (default 65536: one chunk, in cache), to separate compute from memory effects.
 
 use std::hint::black_box;
 use std::io::Write;
@@ -37,7 +40,8 @@ fn fixture(dtype: &str, mb: usize) -> PathBuf {
     let size = if dtype == "F32" { 4 } else { 2 };
     let bytes = mb << 20;
     let numel = bytes / size;
-    let header = serde_json::json!({ "w": { "dtype": dtype, "shape": [numel / 4096, 4096], "data_offsets": [0, bytes] } });
+    let header =
+        serde_json::json!({ "w": { "dtype": dtype, "shape": [numel / 4096, 4096], "data_offsets": [0, bytes] } });
     let mut header = header.to_string().into_bytes();
     while header.len() % 8 != 0 {
         header.push(b' ');
@@ -131,7 +135,8 @@ fn main() {
         return;
     }
     let mb = bench_mb();
-    let cases: Vec<Case> = ["F32", "BF16", "F16"].into_iter().map(|d| Case { dtype: d, path: fixture(d, mb) }).collect();
+    let cases: Vec<Case> =
+        ["F32", "BF16", "F16"].into_iter().map(|d| Case { dtype: d, path: fixture(d, mb) }).collect();
     let pools: Vec<(String, rayon::ThreadPool)> = [1, rayon::current_num_threads()]
         .into_iter()
         .map(|t| (format!("{t}t"), rayon::ThreadPoolBuilder::new().num_threads(t).build().expect("thread pool")))
@@ -157,7 +162,11 @@ fn main() {
 
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     println!("\n{cpu}; {mb} MiB per tensor in the page cache; best of 5; GB = 1e9 bytes of stored tensor");
     println!("{:<6} {:>7} {:>12} {:>12} {:>12}", "dtype", "threads", "read GB/s", "stats GB/s", "stats/read");
@@ -184,18 +193,31 @@ fn main() {
     }
 }
 
-/// Elements per second of the statistics on one in-cache chunk (compute bound), as a probe.
-#[allow(dead_code)]
+/// Elements per second of the statistics on one in-memory tensor (`WL_PROBE_N` elements).
 fn in_cache_probe() {
     use std::borrow::Cow;
     use std::sync::Arc;
     use weightlens_core::{ByteOrder, Dtype, Framework, TensorInfo, TensorView};
     let n: usize = std::env::var("WL_PROBE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 16);
     let bytes: Vec<u8> = (0..n).flat_map(|i| ((i % 1000) as f32 * 1e-3).to_le_bytes()).collect();
-    let info = TensorInfo::new("x", Dtype::F32, Framework::Safetensors, vec![n as u64], Arc::from(std::path::Path::new("x")), 0, bytes.len() as u64);
+    let info = TensorInfo::new(
+        "x",
+        Dtype::F32,
+        Framework::Safetensors,
+        vec![n as u64],
+        Arc::from(std::path::Path::new("x")),
+        0,
+        bytes.len() as u64,
+    );
     let view = TensorView::plain(&info, Cow::Borrowed(&bytes), Dtype::F32, ByteOrder::Little).expect("view");
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
     let reps = (1usize << 27) / n;
-    let t = pool.install(|| best_of(3, || for _ in 0..reps { black_box(moments(&view, 1e-8).expect("m")); }));
+    let t = pool.install(|| {
+        best_of(3, || {
+            for _ in 0..reps {
+                black_box(moments(&view, 1e-8).expect("m"));
+            }
+        })
+    });
     println!("in-cache F32: {:.2} Gelem/s", (n * reps) as f64 / t / 1e9);
 }
