@@ -23,7 +23,6 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput};
 use rayon::prelude::*;
 use weightlens_analyzers::stats::moments;
-use weightlens_core::TensorSource;
 
 const CHUNK_BYTES: usize = 256 << 10;
 
