@@ -130,9 +130,18 @@ pub fn rank_by_gram(data: &[f64], rows: usize, cols: usize) -> std::result::Resu
     if rows == 0 || cols == 0 {
         return Ok(Some(0));
     }
+    rank_from_gram(gram_of(data, rows, cols), rows.max(cols))
+}
+
+/// The Gram matrix (lower half) of the smaller side of the row-major `rows x cols` matrix in
+/// `data` (length already checked).
+pub(crate) fn gram_of(data: &[f64], rows: usize, cols: usize) -> Mat<f64> {
     let a = MatRef::from_column_major_slice(data, cols, rows);
-    let gram = if rows <= cols { gram_wide(a) } else { gram_tall_block(a, None) };
-    rank_from_gram(gram, rows.max(cols))
+    if rows <= cols {
+        gram_wide(a)
+    } else {
+        gram_tall_block(a, None)
+    }
 }
 
 /// The numerical rank from all singular values of the matrix (the slow reference path).
@@ -148,7 +157,7 @@ pub fn rank_by_svd(data: &[f64], rows: usize, cols: usize) -> std::result::Resul
     Ok(count_above(&sv))
 }
 
-fn check_len(data: &[f64], rows: usize, cols: usize) -> std::result::Result<(), String> {
+pub(crate) fn check_len(data: &[f64], rows: usize, cols: usize) -> std::result::Result<(), String> {
     match rows.checked_mul(cols) {
         Some(n) if n == data.len() => Ok(()),
         _ => Err(format!("{} values for a {rows}x{cols} matrix", data.len())),
@@ -163,6 +172,13 @@ pub fn count_above(sv: &[f64]) -> usize {
     }
     let threshold = RANK_RTOL * sigma_max;
     sv.iter().filter(|&&s| s > threshold).count()
+}
+
+/// The number of eigenvalues of a Gram matrix above the squared rank threshold, counting those
+/// in the rounding band too (`eig` in any order).
+pub(crate) fn count_eigenvalues_above(eig: &[f64]) -> usize {
+    let top = eig.iter().copied().fold(0.0, f64::max);
+    eig.iter().filter(|&&l| top > 0.0 && l > RANK_RTOL * RANK_RTOL * top).count()
 }
 
 /// The rank from a Gram matrix (lower half filled) whose products ran over `k` terms; `None`
@@ -217,9 +233,18 @@ fn proves_full_rank(g: MatRef<'_, f64>, k: usize) -> bool {
     let n = g.nrows();
     let frobenius = g.norm_l2();
     let Some(delta) = guard(frobenius, k, n) else { return false };
-    let shift = RANK_RTOL * RANK_RTOL * frobenius + delta;
-    let shifted = Mat::<f64>::from_fn(n, n, |i, j| if i == j { g[(i, j)] - shift } else { g[(i, j)] });
-    shifted.llt(Side::Lower).is_ok()
+    all_greater(g, RANK_RTOL * RANK_RTOL * frobenius + delta)
+}
+
+/// `g - shift I` for a symmetric `g` (both halves filled).
+fn shifted(g: MatRef<'_, f64>, shift: f64) -> Mat<f64> {
+    Mat::<f64>::from_fn(g.nrows(), g.ncols(), |i, j| if i == j { g[(i, j)] - shift } else { g[(i, j)] })
+}
+
+/// Whether every eigenvalue of the symmetric `g` is greater than `shift`: `g - shift I` has a
+/// Cholesky factorization.
+pub(crate) fn all_greater(g: MatRef<'_, f64>, shift: f64) -> bool {
+    shifted(g, shift).llt(Side::Lower).is_ok()
 }
 
 /// The upper bound tried for `lambda_max` is this times its Ritz lower bound.
@@ -229,13 +254,18 @@ const LAMBDA_MAX_SLACK: f64 = 1.05;
 /// `lambda_max` (module docs); `None` when it reaches zero and the Gram path cannot decide.
 fn guard(lambda_max: f64, k: usize, n: usize) -> Option<f64> {
     let tau = RANK_RTOL * RANK_RTOL * lambda_max;
-    let noise = 16.0 * U * ((k as f64).sqrt() + (n as f64).sqrt()) * lambda_max;
-    let delta = (tau / 2.0).max(noise);
+    let delta = (tau / 2.0).max(rounding_noise(lambda_max, k, n));
     if delta >= tau {
         tracing::debug!("rank: Gram rounding band reaches zero for an {n}-side Gram matrix of {k} terms");
         return None;
     }
     Some(delta)
+}
+
+/// The expected rounding error of the eigenvalues of an `n`-side Gram matrix formed from
+/// `k`-term products, with largest eigenvalue `lambda_max` (module docs).
+pub(crate) fn rounding_noise(lambda_max: f64, k: usize, n: usize) -> f64 {
+    16.0 * U * ((k as f64).sqrt() + (n as f64).sqrt()) * lambda_max
 }
 
 /// Eigenvalues above `tau = RANK_RTOL^2 * lambda_max`, or `None` when one lies within the
@@ -305,7 +335,7 @@ fn is_below(g: MatRef<'_, f64>, bound: f64) -> bool {
 /// `g - shift I`, read from the 1x1 and 2x2 blocks of its Bunch-Kaufman `L B L^T`.
 pub(crate) fn count_greater(g: MatRef<'_, f64>, shift: f64) -> usize {
     let n = g.nrows();
-    let mut a = Mat::<f64>::from_fn(n, n, |i, j| if i == j { g[(i, j)] - shift } else { g[(i, j)] });
+    let mut a = shifted(g, shift);
     let mut sub = Diag::<f64>::zeros(n);
     let (mut fwd, mut bwd) = (vec![0usize; n], vec![0usize; n]);
     let par = Par::rayon(0);
@@ -340,7 +370,7 @@ pub(crate) fn count_greater(g: MatRef<'_, f64>, shift: f64) -> usize {
 
 /// `W W^T` (lower half) of a wide matrix `W` given as its column-major transpose `a` (`cols x
 /// rows`, `rows <= cols`).
-pub(crate) fn gram_wide(a: MatRef<'_, f64>) -> Mat<f64> {
+fn gram_wide(a: MatRef<'_, f64>) -> Mat<f64> {
     let n = a.ncols();
     let mut g = Mat::<f64>::zeros(n, n);
     tri_matmul(
@@ -359,7 +389,7 @@ pub(crate) fn gram_wide(a: MatRef<'_, f64>) -> Mat<f64> {
 
 /// Adds `W_b^T W_b` (lower half) of a block of rows `W_b`, given as its column-major transpose
 /// `a` (`cols x block_rows`), to `into` (or starts a new `cols x cols` Gram matrix).
-pub(crate) fn gram_tall_block(a: MatRef<'_, f64>, into: Option<Mat<f64>>) -> Mat<f64> {
+fn gram_tall_block(a: MatRef<'_, f64>, into: Option<Mat<f64>>) -> Mat<f64> {
     let n = a.nrows();
     let (mut g, accum) = match into {
         Some(g) => (g, Accum::Add),

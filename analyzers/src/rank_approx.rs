@@ -38,8 +38,8 @@ use faer::Side;
 use weightlens_core::{Error, Result, TensorView};
 
 use crate::rank::{
-    count_greater, gram_of_view, gram_tall_block, gram_wide, numerical_rank, ritz_lambda_max, symmetrize,
-    GRAM_MIN_SIDE, RANK_RTOL,
+    all_greater, check_len, count_eigenvalues_above, count_greater, gram_of, gram_of_view, numerical_rank,
+    ritz_lambda_max, symmetrize, GRAM_MIN_SIDE, RANK_RTOL,
 };
 
 /// `--rank auto` computes the exact rank of matrices with at most this many elements (a 2048x2048
@@ -51,12 +51,8 @@ pub fn approx_rank(data: &[f64], rows: usize, cols: usize) -> std::result::Resul
     if rows.min(cols) < GRAM_MIN_SIDE {
         return numerical_rank(data, rows, cols);
     }
-    if rows.checked_mul(cols) != Some(data.len()) {
-        return Err(format!("{} values for a {rows}x{cols} matrix", data.len()));
-    }
-    let a = faer::MatRef::from_column_major_slice(data, cols, rows);
-    let gram = if rows <= cols { gram_wide(a) } else { gram_tall_block(a, None) };
-    approx_rank_from_gram(gram)
+    check_len(data, rows, cols)?;
+    approx_rank_from_gram(gram_of(data, rows, cols))
 }
 
 /// The approximate rank of a tensor's `rows x cols` matrix (`rows, cols > 0`); `None` when it
@@ -80,7 +76,6 @@ pub(crate) fn approx_rank_of_view(view: &TensorView<'_>, rows: usize, cols: usiz
 
 /// The approximate rank from a Gram matrix with its lower half filled (module docs).
 fn approx_rank_from_gram(mut gram: faer::Mat<f64>) -> std::result::Result<usize, String> {
-    let n = gram.nrows();
     if gram.diagonal().column_vector().iter().all(|&d| d == 0.0) {
         return Ok(0);
     }
@@ -92,15 +87,12 @@ fn approx_rank_from_gram(mut gram: faer::Mat<f64>) -> std::result::Result<usize,
         let eig = gram
             .self_adjoint_eigenvalues(Side::Lower)
             .map_err(|e| format!("eigenvalues of the Gram matrix did not converge: {e:?}"))?;
-        let top = eig.iter().copied().fold(0.0, f64::max);
-        return Ok(eig.iter().filter(|&&l| top > 0.0 && l > RANK_RTOL * RANK_RTOL * top).count());
+        return Ok(count_eigenvalues_above(&eig));
     }
     let shift = RANK_RTOL * RANK_RTOL * lambda_max;
-    let shifted = faer::Mat::<f64>::from_fn(n, n, |i, j| if i == j { gram[(i, j)] - shift } else { gram[(i, j)] });
-    if shifted.llt(Side::Lower).is_ok() {
-        return Ok(n);
+    if all_greater(gram.as_ref(), shift) {
+        return Ok(gram.nrows());
     }
-    drop(shifted);
     Ok(count_greater(gram.as_ref(), shift))
 }
 

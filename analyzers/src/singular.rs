@@ -20,13 +20,12 @@
 use faer::{Mat, MatRef, Side};
 use weightlens_core::{Result, TensorView};
 
-use crate::rank::{count_above, count_eigenvalues, gram_of_view, gram_tall_block, gram_wide, RANK_RTOL};
+use crate::rank::{
+    check_len, count_above, count_eigenvalues, count_eigenvalues_above, gram_of, gram_of_view, rounding_noise,
+};
 
 /// Matrices whose smaller side is at most this get the SVD of `W`; larger ones the Gram path.
 pub const SVD_MAX_SIDE: usize = 512;
-
-/// Unit roundoff of `f64`.
-const U: f64 = f64::EPSILON / 2.0;
 
 /// How singular values are computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,10 +73,7 @@ impl SingularValues {
     pub fn approx_rank(&self) -> usize {
         match &self.gram {
             None => count_above(&self.values),
-            Some((eig, _)) => {
-                let top = eig.iter().copied().fold(0.0, f64::max);
-                eig.iter().filter(|&&l| top > 0.0 && l > RANK_RTOL * RANK_RTOL * top).count()
-            }
+            Some((eig, _)) => count_eigenvalues_above(eig),
         }
     }
 }
@@ -90,18 +86,15 @@ pub fn singular_values(
     cols: usize,
     method: Method,
 ) -> std::result::Result<SingularValues, String> {
-    if rows.checked_mul(cols) != Some(data.len()) {
-        return Err(format!("{} values for a {rows}x{cols} matrix", data.len()));
-    }
+    check_len(data, rows, cols)?;
     if rows == 0 || cols == 0 {
         return Ok(SingularValues { values: Vec::new(), resolution: 0.0, gram: None });
     }
-    // A row-major rows x cols matrix is the column-major cols x rows transpose: same singular
-    // values, no copy.
-    let a = MatRef::from_column_major_slice(data, cols, rows);
     match method {
-        Method::Svd => by_svd(a),
-        Method::Gram => by_gram(if rows <= cols { gram_wide(a) } else { gram_tall_block(a, None) }, rows.max(cols)),
+        // A row-major rows x cols matrix is the column-major cols x rows transpose: same
+        // singular values, no copy.
+        Method::Svd => by_svd(MatRef::from_column_major_slice(data, cols, rows)),
+        Method::Gram => by_gram(gram_of(data, rows, cols), rows.max(cols)),
     }
 }
 
@@ -137,7 +130,7 @@ fn by_gram(gram: Mat<f64>, k: usize) -> std::result::Result<SingularValues, Stri
         .map_err(|e| format!("eigenvalues of the Gram matrix did not converge: {e:?}"))?;
     drop(gram);
     let lambda_max = eig.iter().copied().fold(0.0, f64::max);
-    let noise = 16.0 * U * ((k as f64).sqrt() + (n as f64).sqrt()) * lambda_max;
+    let noise = rounding_noise(lambda_max, k, n);
     let mut values: Vec<f64> = eig.iter().map(|&l| if l > noise { l.sqrt() } else { 0.0 }).collect();
     let resolution = noise.sqrt();
     zero_below(&mut values, resolution);
