@@ -58,7 +58,7 @@ use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
 use faer::{Accum, Mat, MatRef, Par, Side};
 use weightlens_core::table::columns;
-use weightlens_core::{Column, ColumnType, Error, Result, TensorAnalyzer, TensorView, Value};
+use weightlens_core::{Column, ColumnType, Error, Result, TensorAnalyzer, TensorInfo, TensorView, Value};
 
 /// Singular values above `RANK_RTOL * sigma_max` count toward the rank.
 pub const RANK_RTOL: f64 = 1e-6;
@@ -475,6 +475,25 @@ pub(crate) fn gram_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> R
     Ok(gram)
 }
 
+/// The `rows x cols` of a tensor's matrix as `usize`, after checking that its `what` (rank,
+/// spectrum) fits in `max_bytes` of working memory ([`rank_working_bytes`]); errors name the
+/// tensor.
+pub(crate) fn working_dims(
+    info: &TensorInfo,
+    rows: u64,
+    cols: u64,
+    max_bytes: Option<u64>,
+    what: &str,
+) -> Result<(usize, usize)> {
+    let needed = rank_working_bytes(rows, cols);
+    if let Some(max) = max_bytes.filter(|&max| needed > max) {
+        let msg = format!("the {what} of this {rows}x{cols} matrix needs {needed} bytes, more than --max-memory {max}");
+        return Err(Error::tensor(info.file.as_ref(), &info.name, msg));
+    }
+    let dims = usize::try_from(rows).ok().zip(usize::try_from(cols).ok());
+    dims.ok_or_else(|| Error::tensor(info.file.as_ref(), &info.name, "matrix too large for this platform"))
+}
+
 /// The built-in rank analyzer.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RankAnalyzer {
@@ -516,16 +535,7 @@ impl TensorAnalyzer for RankAnalyzer {
         if rows == 0 || cols == 0 {
             return Ok(vec![Value::Int(0), method]);
         }
-        let needed = rank_working_bytes(rows, cols);
-        if let Some(max) = self.max_bytes.filter(|&max| needed > max) {
-            let msg =
-                format!("the rank of this {rows}x{cols} matrix needs {needed} bytes, more than --max-memory {max}");
-            return Err(Error::tensor(info.file.as_ref(), &info.name, msg));
-        }
-        let dims = usize::try_from(rows).ok().zip(usize::try_from(cols).ok());
-        let Some((rows, cols)) = dims else {
-            return Err(Error::tensor(info.file.as_ref(), &info.name, "matrix too large for this platform"));
-        };
+        let (rows, cols) = working_dims(info, rows, cols, self.max_bytes, "rank")?;
         let rank = match mode {
             RankMode::Approx => crate::rank_approx::approx_rank_of_view(view, rows, cols)?,
             _ => rank_of_view(view, rows, cols)?,

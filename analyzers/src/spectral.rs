@@ -22,7 +22,7 @@
 
 use weightlens_core::{Column, ColumnType, Error, Result, TensorAnalyzer, TensorView, Value};
 
-use crate::rank::{rank_by_svd, rank_working_bytes, RankMode};
+use crate::rank::{rank_by_svd, working_dims, RankMode};
 use crate::singular::singular_values_of_view;
 
 /// Names of the spectral columns, in table order (after the built-in columns).
@@ -176,7 +176,7 @@ impl SpectralAnalyzer {
     }
 
     /// Refuses (with an error naming the tensor) matrices needing more than `max_bytes` of working
-    /// memory (the same estimate as the rank's, [`rank_working_bytes`]).
+    /// memory (the same estimate as the rank's, [`crate::rank::rank_working_bytes`]).
     pub fn with_max_bytes(self, max_bytes: u64) -> Self {
         SpectralAnalyzer { max_bytes: Some(max_bytes), ..self }
     }
@@ -215,15 +215,8 @@ impl TensorAnalyzer for SpectralAnalyzer {
         if rows == 0 || cols == 0 {
             return row(self.rank_cells(mode.map(|m| (0, m.as_str()))), spectral_values(&[]));
         }
-        let needed = rank_working_bytes(rows, cols);
-        if let Some(max) = self.max_bytes.filter(|&max| needed > max) {
-            let msg =
-                format!("the spectrum of this {rows}x{cols} matrix needs {needed} bytes, more than --max-memory {max}");
-            return Err(Error::tensor(info.file.as_ref(), &info.name, msg));
-        }
+        let (r, c) = working_dims(info, rows, cols, self.max_bytes, "spectrum")?;
         let fail = |m: String| Error::tensor(info.file.as_ref(), &info.name, m);
-        let dims = usize::try_from(rows).ok().zip(usize::try_from(cols).ok());
-        let Some((r, c)) = dims else { return Err(fail("matrix too large for this platform".into())) };
         let Some(sv) = singular_values_of_view(view, r, c)? else {
             // NaN/Inf: no singular values.
             return row(self.rank_cells(None), Default::default());
