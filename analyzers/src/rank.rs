@@ -429,10 +429,7 @@ fn rank_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> Result<Optio
     let info = view.info();
     let fail = |m: String| Error::tensor(info.file.as_ref(), &info.name, m);
     if rows <= cols || cols < GRAM_MIN_SIDE {
-        let data = view.to_f64_vec()?;
-        if !data.iter().all(|x| x.is_finite()) {
-            return Ok(None);
-        }
+        let Some(data) = finite_values(view)? else { return Ok(None) };
         return numerical_rank(&data, rows, cols).map(Some).map_err(fail);
     }
     let Some(gram) = gram_of_view(view, rows, cols)? else { return Ok(None) };
@@ -442,15 +439,18 @@ fn rank_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> Result<Optio
     }
 }
 
+/// The tensor's values as `f64`, or `None` when one is NaN or infinite (no rank or spectrum).
+pub(crate) fn finite_values(view: &TensorView<'_>) -> Result<Option<Vec<f64>>> {
+    let data = view.to_f64_vec()?;
+    Ok(data.iter().all(|x| x.is_finite()).then_some(data))
+}
+
 /// The Gram matrix (lower half) of the smaller side of a tensor's `rows x cols` matrix
 /// (`rows, cols > 0`); `None` when it holds NaN/Inf. Tall matrices are streamed into it a block
 /// of rows at a time.
 pub(crate) fn gram_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> Result<Option<Mat<f64>>> {
     if rows <= cols {
-        let data = view.to_f64_vec()?;
-        if !data.iter().all(|x| x.is_finite()) {
-            return Ok(None);
-        }
+        let Some(data) = finite_values(view)? else { return Ok(None) };
         return Ok(Some(gram_wide(MatRef::from_column_major_slice(&data, cols, rows))));
     }
     // Blocks of whole rows, aligned to the decoding granule (quantized rows hold whole blocks).

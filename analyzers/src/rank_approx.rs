@@ -38,8 +38,8 @@ use faer::Side;
 use weightlens_core::{Error, Result, TensorView};
 
 use crate::rank::{
-    all_greater, check_len, count_eigenvalues_above, count_greater, gram_of, gram_of_view, numerical_rank,
-    ritz_lambda_max, symmetrize, GRAM_MIN_SIDE, RANK_RTOL,
+    all_greater, check_len, count_eigenvalues_above, count_greater, finite_values, gram_of, gram_of_view,
+    numerical_rank, ritz_lambda_max, symmetrize, GRAM_MIN_SIDE, RANK_RTOL,
 };
 
 /// `--rank auto` computes the exact rank of matrices with at most this many elements (a 2048x2048
@@ -62,10 +62,7 @@ pub(crate) fn approx_rank_of_view(view: &TensorView<'_>, rows: usize, cols: usiz
     let fail = |m: String| Error::tensor(info.file.as_ref(), &info.name, m);
     if rows.min(cols) < GRAM_MIN_SIDE {
         // Small matrices: the exact rank is cheap.
-        let data = view.to_f64_vec()?;
-        if !data.iter().all(|x| x.is_finite()) {
-            return Ok(None);
-        }
+        let Some(data) = finite_values(view)? else { return Ok(None) };
         return numerical_rank(&data, rows, cols).map(Some).map_err(fail);
     }
     match gram_of_view(view, rows, cols)? {

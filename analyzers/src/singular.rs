@@ -21,7 +21,8 @@ use faer::{Mat, MatRef, Side};
 use weightlens_core::{Result, TensorView};
 
 use crate::rank::{
-    check_len, count_above, count_eigenvalues, count_eigenvalues_above, gram_of, gram_of_view, rounding_noise,
+    check_len, count_above, count_eigenvalues, count_eigenvalues_above, finite_values, gram_of, gram_of_view,
+    rounding_noise,
 };
 
 /// Matrices whose smaller side is at most this get the SVD of `W`; larger ones the Gram path.
@@ -106,10 +107,7 @@ pub(crate) fn singular_values_of_view(
     cols: usize,
 ) -> Result<Option<std::result::Result<SingularValues, String>>> {
     if Method::for_matrix(rows, cols) == Method::Svd {
-        let data = view.to_f64_vec()?;
-        if !data.iter().all(|x| x.is_finite()) {
-            return Ok(None);
-        }
+        let Some(data) = finite_values(view)? else { return Ok(None) };
         return Ok(Some(singular_values(&data, rows, cols, Method::Svd)));
     }
     Ok(gram_of_view(view, rows, cols)?.map(|gram| by_gram(gram, rows.max(cols))))
