@@ -8,7 +8,7 @@
 //! more than 3 (of ~16) is redone by the exact two-pass path. The results agree with the
 //! sequential two-pass loop of [`Moments::of`] to ~1e-12 relative or better.
 //!
-//! Chosen at run time: on a CPU without AVX2 and F16C [`chunk_moments`] returns `None` and the
+//! Chosen at run time: on a CPU without AVX2, FMA and F16C [`chunk_moments`] returns `None` and the
 //! caller decodes to `f64` first, so the release binary still runs on any x86-64. A chunk
 //! holding NaN or an infinity returns `None` too: the general path counts them as numpy does.
 
