@@ -39,6 +39,24 @@ impl std::fmt::Display for Framework {
     }
 }
 
+/// How a logical tensor of a quantized checkpoint is stored (the `quant_scheme` ... columns).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuantFacts {
+    /// The scheme (`gptq`, `awq-gemm`, `bnb-nf4`, `fp8-block`, `mxfp4`, ...); for a tensor
+    /// whose packing is not recognised, the guess that made it look packed.
+    pub scheme: String,
+    /// Bits per stored code, when the scheme has one width.
+    pub bits: Option<u32>,
+    /// Elements sharing one scale, when the scheme groups them.
+    pub group_size: Option<u64>,
+    /// Bytes of all stored components.
+    pub stored_bytes: u64,
+    /// The stored tensors making up this one, the packed one first.
+    pub components: Vec<String>,
+    /// Why the tensor cannot be dequantized (it gets no statistics), if so.
+    pub problem: Option<String>,
+}
+
 /// One model opened for reading.
 ///
 /// Opening parses headers only; [`TensorSource::tensors`] is cheap. Tensor data is touched only
@@ -57,6 +75,18 @@ pub trait TensorSource: Send + Sync + std::fmt::Debug {
     /// A view of the tensor at `index` in [`TensorSource::tensors`]. Errors concern that tensor
     /// only ([`crate::Error::Tensor`]), unless the whole file became unreadable.
     fn view(&self, index: usize) -> Result<TensorView<'_>>;
+
+    /// The stored tensors when [`TensorSource::tensors`] lists logical ones (components of a
+    /// quantized weight grouped into one); the same list otherwise.
+    fn raw_tensors(&self) -> &[TensorInfo] {
+        self.tensors()
+    }
+
+    /// How the tensor at `index` is quantized, if it is (or looks) quantized.
+    fn quant(&self, index: usize) -> Option<&QuantFacts> {
+        let _ = index;
+        None
+    }
 
     /// Format metadata worth showing (`ls --json`, `run_meta.json`): architecture, counts, ...
     fn metadata(&self) -> serde_json::Value {
