@@ -16,6 +16,12 @@ pub struct Listed {
     pub bytes: u64,
     /// The file holding it.
     pub file: String,
+    /// The quantization scheme of a logical quantized tensor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quant_scheme: Option<String>,
+    /// The stored tensors grouped into a logical quantized tensor.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
 }
 
 /// One model as listed.
@@ -33,17 +39,23 @@ pub struct ListedModel {
     pub tensors: Vec<Listed>,
 }
 
-/// Lists `source`.
-pub fn list(source: &dyn TensorSource) -> ListedModel {
-    let tensors = source
-        .tensors()
+/// Lists `source`: its logical tensors, or with `raw` the stored ones.
+pub fn list(source: &dyn TensorSource, raw: bool) -> ListedModel {
+    let infos = if raw { source.raw_tensors() } else { source.tensors() };
+    let tensors = infos
         .iter()
-        .map(|t| Listed {
-            name: t.name.clone(),
-            dtype: t.dtype_name.to_string(),
-            shape: t.shape.clone(),
-            bytes: t.len,
-            file: t.file.display().to_string(),
+        .enumerate()
+        .map(|(i, t)| {
+            let quant = if raw { None } else { source.quant(i) };
+            Listed {
+                name: t.name.clone(),
+                dtype: t.dtype_name.to_string(),
+                shape: t.shape.clone(),
+                bytes: quant.map_or(t.len, |q| q.stored_bytes),
+                file: t.file.display().to_string(),
+                quant_scheme: quant.map(|q| q.scheme.clone()),
+                components: quant.map(|q| q.components.clone()).unwrap_or_default(),
+            }
         })
         .collect();
     ListedModel {
@@ -62,11 +74,12 @@ pub fn render_text(model: &ListedModel) -> String {
     for t in &model.tensors {
         let dims: Vec<String> = t.shape.iter().map(u64::to_string).collect();
         out.push_str(&format!(
-            "  {:<width$}  {:<8} {:<18} {:>12}\n",
+            "  {:<width$}  {:<8} {:<18} {:>12}{}\n",
             t.name,
             t.dtype,
             format!("[{}]", dims.join(", ")),
-            t.bytes
+            t.bytes,
+            t.quant_scheme.as_ref().map_or(String::new(), |s| format!("  {s} ({} stored tensors)", t.components.len()))
         ));
     }
     out

@@ -15,7 +15,8 @@ use weightlens_analyzers::rank::rank_working_bytes;
 use weightlens_analyzers::{RankAnalyzer, RankMode, SpectralAnalyzer, StatsAnalyzer};
 use weightlens_core::table::{columns, sorted_order, OPTIONAL_COLUMNS};
 use weightlens_core::{
-    classify, BlockType, Column, Error, Row, Schema, TensorAnalyzer, TensorInfo, TensorSource, TensorView, Value,
+    classify, BlockType, Column, Error, QuantFacts, Row, Schema, TensorAnalyzer, TensorInfo, TensorSource, TensorView,
+    Value,
 };
 use weightlens_readers::OpenOptions;
 
@@ -359,6 +360,18 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
     }
 }
 
+impl Analysis {
+    /// The warnings of every model opened.
+    pub fn warnings(&self) -> impl Iterator<Item = &String> {
+        self.models.iter().flat_map(|m| m.warnings.iter())
+    }
+
+    /// How many warnings the models gave.
+    pub fn warning_count(&self) -> usize {
+        self.warnings().count()
+    }
+}
+
 /// Milliseconds since `start`, for log events.
 pub fn ms(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -465,6 +478,13 @@ fn analyze_tensor(
     split_experts: bool,
 ) -> (Option<TensorRows>, Vec<Error>) {
     let info = &model.source.tensors()[index];
+    let quant = model.source.quant(index);
+    if quant.is_some_and(|q| q.problem.is_some()) {
+        // Looks quantized but cannot be dequantized: a row without statistics (the source
+        // warned), never the stored integers' statistics.
+        let row = identity_row(schema, model, info, quant, 1, created_at);
+        return (Some((vec![row], content_hash(info, info.name.as_bytes()))), Vec::new());
+    }
     let view = match model.source.view(index) {
         Ok(v) => v,
         Err(e) => {
@@ -475,7 +495,7 @@ fn analyze_tensor(
     let hash = content_hash(info, view.raw_bytes());
     let mut errors = Vec::new();
     if let Some(count) = expert_count(info, split_experts) {
-        match split_rows(model, &view, count, schema, analyzers, slots, created_at, &mut errors) {
+        match split_rows(model, index, &view, count, schema, analyzers, slots, created_at, &mut errors) {
             Ok(rows) => return (Some((rows, hash)), errors),
             Err(e) => {
                 tracing::debug!("{e}");
@@ -483,7 +503,7 @@ fn analyze_tensor(
             }
         }
     }
-    let mut row = identity_row(schema, model, info, created_at);
+    let mut row = identity_row(schema, model, info, quant, 1, created_at);
     if split_experts {
         let expert = classify(&info.name).expert_index.map_or(Value::Null, |e| Value::Int(i64::from(e)));
         row.set(schema, columns::EXPERT_INDEX, expert);
@@ -496,6 +516,7 @@ fn analyze_tensor(
 #[allow(clippy::too_many_arguments)]
 fn split_rows(
     model: &OpenModel,
+    index: usize,
     view: &TensorView<'_>,
     count: u64,
     schema: &Schema,
@@ -512,7 +533,8 @@ fn split_rows(
         .iter()
         .zip(0..)
         .map(|(expert_view, e)| {
-            let mut row = identity_row(schema, model, expert_view.info(), created_at);
+            let quant = model.source.quant(index);
+            let mut row = identity_row(schema, model, expert_view.info(), quant, count, created_at);
             row.set(schema, columns::EXPERT_INDEX, Value::Int(e));
             fill_metrics(&mut row, expert_view, analyzers, slots, errors);
             row
@@ -544,7 +566,16 @@ fn fill_metrics(
     }
 }
 
-fn identity_row(schema: &Schema, model: &OpenModel, info: &TensorInfo, created_at: &str) -> Row {
+/// The header facts of a row; `quant` describes a quantized tensor of which the row is one of
+/// `parts` equal slices (experts).
+fn identity_row(
+    schema: &Schema,
+    model: &OpenModel,
+    info: &TensorInfo,
+    quant: Option<&QuantFacts>,
+    parts: u64,
+    created_at: &str,
+) -> Row {
     use columns::*;
     let class = classify(&info.name);
     let (rows, cols) = info.matrix_dims().unzip();
@@ -570,6 +601,15 @@ fn identity_row(schema: &Schema, model: &OpenModel, info: &TensorInfo, created_a
         row.set(schema, name, value);
     }
     row.set(schema, FILE, Value::Str(info.file.display().to_string()));
+    let stored = quant.map_or(info.len, |q| q.stored_bytes / parts.max(1));
+    row.set(schema, STORED_BYTES, Some(stored).into());
+    let bpw = info.numel().filter(|&n| n > 0).map(|n| stored as f64 * 8.0 / n as f64);
+    row.set(schema, BITS_PER_WEIGHT, bpw.into());
+    if let Some(q) = quant {
+        row.set(schema, QUANT_SCHEME, text(&q.scheme));
+        row.set(schema, BITS, q.bits.map(u64::from).into());
+        row.set(schema, GROUP_SIZE, q.group_size.into());
+    }
     row
 }
 

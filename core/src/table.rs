@@ -152,6 +152,16 @@ pub mod columns {
     pub const FILE: &str = "file";
     /// The expert number of a per-expert row (`--split-experts` only).
     pub const EXPERT_INDEX: &str = "expert_index";
+    /// The quantization scheme of a quantized checkpoint's weight (`gptq`, `bnb-nf4`, ...).
+    pub const QUANT_SCHEME: &str = "quant_scheme";
+    /// Bits per stored code of a quantized weight.
+    pub const BITS: &str = "bits";
+    /// Elements sharing one scale of a quantized weight.
+    pub const GROUP_SIZE: &str = "group_size";
+    /// Bytes stored for the tensor (all components of a quantized weight).
+    pub const STORED_BYTES: &str = "stored_bytes";
+    /// `stored_bytes * 8 / numel`.
+    pub const BITS_PER_WEIGHT: &str = "bits_per_weight";
 }
 
 /// The built-in columns in table order: the seed columns exactly as SPEC.md lists them, then the
@@ -187,6 +197,11 @@ pub const BUILTIN_COLUMNS: &[(&str, ColumnType)] = {
         (FINITE_MEAN, Float),
         (RANK_METHOD, Str),
         (FILE, Str),
+        (QUANT_SCHEME, Str),
+        (BITS, Int),
+        (GROUP_SIZE, Int),
+        (STORED_BYTES, Int),
+        (BITS_PER_WEIGHT, Float),
     ]
 };
 

@@ -97,6 +97,10 @@ pub struct AnalyzeArgs {
     /// JOB_COMPLETION_INDEX. Write each shard to its own directory, then `weightlens merge`.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     shard: Option<Shard>,
+    /// Treat warnings (e.g. a tensor that looks quantized in a packing weightlens does not
+    /// recognise) as failures: the exit code is 1 if there are any.
+    #[arg(long)]
+    strict: bool,
 }
 
 fn parse_shard(text: &str) -> std::result::Result<Shard, String> {
@@ -185,6 +189,10 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         tracing::error!(target: runlog::FILE_ONLY, file = %e.file, tensor = ?e.tensor, "{}", e.message);
         eprintln!("error: {}", e.message);
     }
+    for w in analysis.warnings() {
+        tracing::warn!(target: runlog::FILE_ONLY, "{w}");
+        eprintln!("warning: {w}");
+    }
 
     // A run where everything failed leaves no table behind (but still says what failed).
     let write = !analysis.rows.is_empty() || analysis.errors.is_empty();
@@ -253,15 +261,17 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         }
         let target = if write { out.display().to_string() } else { "no table written".into() };
         println!(
-            "{} tensors from {} models -> {} ({:.2} s), {} errors",
+            "{} tensors from {} models -> {} ({:.2} s), {} errors, {} warnings",
             analysis.rows.len(),
             analysis.models.len(),
             target,
             start.elapsed().as_secs_f64(),
-            analysis.errors.len()
+            analysis.errors.len(),
+            analysis.warning_count()
         );
     }
-    Ok(analysis.errors.is_empty() && valid)
+    let strict_ok = !args.strict || analysis.warning_count() == 0;
+    Ok(analysis.errors.is_empty() && valid && strict_ok)
 }
 
 /// Local paths as they are; hub models (`hf://ORG/NAME[@REV]`, or a bare id that is not a local

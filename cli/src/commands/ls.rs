@@ -15,6 +15,10 @@ pub struct LsArgs {
     /// JSON output.
     #[arg(long)]
     json: bool,
+    /// List the tensors as stored (each component of a quantized weight) instead of the
+    /// logical ones.
+    #[arg(long)]
+    raw: bool,
 }
 
 pub fn run(args: &LsArgs) -> Result<bool> {
@@ -26,7 +30,7 @@ pub fn run(args: &LsArgs) -> Result<bool> {
     let mut listed = Vec::new();
     for model in &discovery.models {
         match weightlens_readers::open_model(model) {
-            Ok(source) => listed.push(listing::list(source.as_ref())),
+            Ok(source) => listed.push(listing::list(source.as_ref(), args.raw)),
             Err(e) => {
                 eprintln!("error: {e}");
                 ok = false;

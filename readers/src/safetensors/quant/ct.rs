@@ -304,7 +304,7 @@ pub fn nvfp4_shape(group: u64, packed: &TensorInfo, global: &TensorInfo, scale: 
 struct Nvfp4<'a> {
     packed: &'a [u8],
     cols: usize,
-    scales: Vec<f64>,
+    scales: Vec<f32>,
     groups_per_row: usize,
     group: usize,
 }
@@ -312,9 +312,9 @@ struct Nvfp4<'a> {
 /// The decoder of an NVFP4 weight checked by [`nvfp4_shape`] (parts: packed, global, scale).
 pub fn nvfp4_decoder<'a>(group: u64, parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, String> {
     let (rows, cols) = (to_usize(shape[0])?, to_usize(shape[1])?);
-    let global = parts.values(1)?.first().copied().ok_or("weight_global_scale is empty")?;
+    let global = parts.values_f32(1)?.first().copied().ok_or("weight_global_scale is empty")?;
     // The per-group scale divided by the global scale, once per group.
-    let scales: Vec<f64> = parts.values(2)?.into_iter().map(|s| s / global).collect();
+    let scales: Vec<f32> = parts.values_f32(2)?.into_iter().map(|s| s / global).collect();
     Ok(Box::new(Nvfp4 {
         packed: parts.bytes(0)?,
         cols,
@@ -331,7 +331,8 @@ impl ElementDecoder for Nvfp4<'_> {
                 let c = c0 + k;
                 let b = self.packed.get((r * self.cols + c) / 2).copied().unwrap_or(0);
                 let code = if c % 2 == 0 { b & 0xF } else { b >> 4 };
-                *v = E2M1[usize::from(code)] * self.scales[r * self.groups_per_row + c / self.group];
+                let product = E2M1[usize::from(code)] as f32 * self.scales[r * self.groups_per_row + c / self.group];
+                *v = half::bf16::from_f32(product).to_f64();
             }
         });
         Ok(())
