@@ -51,7 +51,12 @@ struct RefFile {
 
 /// Reads a reference: `fixtures/reference/NAME` (NaN is written as a bare `NaN` there).
 pub fn reference(name: &str) -> Vec<RefTensor> {
-    let text = std::fs::read_to_string(fixture("reference").join(name)).expect("reference file");
+    reference_at(&fixture("reference").join(name))
+}
+
+/// Reads the reference JSON at `path` (see [`reference`]).
+pub fn reference_at(path: &Path) -> Vec<RefTensor> {
+    let text = std::fs::read_to_string(path).expect("reference file");
     // The references are written by Python's json, which spells NaN as a bare word.
     let text = text.replace(": NaN", ": \"NaN\"");
     let value: serde_json::Value = serde_json::from_str(&text).expect("reference JSON");
