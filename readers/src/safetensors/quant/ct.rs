@@ -109,7 +109,9 @@ pub fn pack_check(
         Some(g) => {
             expect_dtype(g, &[Dtype::I32, Dtype::I64])?;
             expect_shape(g, &[cols])?;
-            dims2(scale)?.1
+            let n = dims2(scale)?.1;
+            expect_shape(scale, &[rows, n])?;
+            n
         }
         None => {
             check_scale(scale, p.grouping, rows, cols)?;
