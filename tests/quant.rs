@@ -113,8 +113,10 @@ fn components_are_grouped_as_the_reference_lists_them() {
         for r in refs.iter().filter(|r| r["quant_scheme"].is_string()) {
             let row = tensors.as_array().into_iter().flatten().find(|t| t["name"] == r["name"]);
             let row = row.unwrap_or_else(|| panic!("{name}: {} not listed", r["name"]));
-            let mut got: Vec<&str> = row["components"].as_array().into_iter().flatten().filter_map(|c| c.as_str()).collect();
-            let mut want: Vec<&str> = r["components"].as_array().into_iter().flatten().filter_map(|c| c.as_str()).collect();
+            let mut got: Vec<&str> =
+                row["components"].as_array().into_iter().flatten().filter_map(|c| c.as_str()).collect();
+            let mut want: Vec<&str> =
+                r["components"].as_array().into_iter().flatten().filter_map(|c| c.as_str()).collect();
             assert_eq!(got.first(), want.first(), "{name}: {}: the packed component comes first", r["name"]);
             got.sort_unstable();
             want.sort_unstable();
@@ -189,10 +191,13 @@ fn split_experts_work_on_mxfp4() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let t = table(&path);
     let name = "model.layers.0.mlp.experts.down_proj";
-    let rows: Vec<_> = t.rows.iter().filter(|r| r.get(&t.schema, "param_name").and_then(Value::as_str) == Some(name)).collect();
+    let rows: Vec<_> =
+        t.rows.iter().filter(|r| r.get(&t.schema, "param_name").and_then(Value::as_str) == Some(name)).collect();
     assert_eq!(rows.len(), 4, "one row per expert");
     // The experts' means average to the whole tensor's (equal sizes).
-    let whole = reference_json("gptoss-mxfp4")["tensors"].as_array().and_then(|a| a.iter().find(|r| r["name"] == name).cloned());
+    let whole = reference_json("gptoss-mxfp4")["tensors"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["name"] == name).cloned());
     let whole_mean = whole.and_then(|r| r["mean"].as_f64()).expect("reference mean");
     let mean: f64 = rows.iter().filter_map(|r| r.get(&t.schema, "mean").and_then(Value::as_f64)).sum::<f64>() / 4.0;
     assert!((mean - whole_mean).abs() <= 1e-12 + 1e-9 * whole_mean.abs(), "{mean} vs {whole_mean}");
@@ -207,7 +212,10 @@ fn write_raw(path: &Path, tensors: &[(&str, &str, &[u64], Vec<u8>)]) {
     for (name, dtype, shape, bytes) in tensors {
         let start = data.len();
         data.extend(bytes);
-        header.insert((*name).into(), serde_json::json!({ "dtype": dtype, "shape": shape, "data_offsets": [start, data.len()] }));
+        header.insert(
+            (*name).into(),
+            serde_json::json!({ "dtype": dtype, "shape": shape, "data_offsets": [start, data.len()] }),
+        );
     }
     let header = serde_json::to_vec(&header).expect("header");
     let mut out = (header.len() as u64).to_le_bytes().to_vec();
@@ -237,7 +245,10 @@ fn unknown_packing_gives_warnings_never_statistics() {
     let o = analyze(&[dir.path()], &out, &[]);
     assert!(o.status.success(), "warnings alone do not fail a run");
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("warning:") && stderr.contains("model.layers.0.mlp.up_proj.weight") && stderr.contains("hqq"), "{stderr}");
+    assert!(
+        stderr.contains("warning:") && stderr.contains("model.layers.0.mlp.up_proj.weight") && stderr.contains("hqq"),
+        "{stderr}"
+    );
     let t = table(&out);
     let get = |n: &str, c: &str| common::row_value(&t, n, c).cloned().unwrap_or(Value::Null);
     assert!(get("model.layers.0.mlp.up_proj.weight", "mean").is_null(), "no statistics of packed integers");

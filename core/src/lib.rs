@@ -23,7 +23,7 @@ pub use analyzer::TensorAnalyzer;
 pub use dtype::{ByteOrder, Dtype, QuantType};
 pub use error::{Error, Result};
 pub use naming::{classify, BlockType, Classification};
+pub use source::QuantFacts;
 pub use source::{Framework, TensorSource};
 pub use table::{Column, ColumnType, Row, Schema, Sink, Value};
-pub use source::QuantFacts;
 pub use tensor::{BlockDecoder, ElementDecoder, TensorInfo, TensorView};

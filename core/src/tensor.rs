@@ -130,10 +130,21 @@ pub trait ElementDecoder: Send + Sync {
 
 #[derive(Clone)]
 enum ViewData<'a> {
-    Plain { bytes: Cow<'a, [u8]>, dtype: Dtype, order: ByteOrder },
-    Blocks { bytes: Cow<'a, [u8]>, quant: &'static QuantType, decoder: &'a dyn BlockDecoder },
+    Plain {
+        bytes: Cow<'a, [u8]>,
+        dtype: Dtype,
+        order: ByteOrder,
+    },
+    Blocks {
+        bytes: Cow<'a, [u8]>,
+        quant: &'static QuantType,
+        decoder: &'a dyn BlockDecoder,
+    },
     /// Elements `base ..` of what `decoder` computes (`base` > 0 for a leading slice).
-    Computed { decoder: Arc<dyn ElementDecoder + 'a>, base: usize },
+    Computed {
+        decoder: Arc<dyn ElementDecoder + 'a>,
+        base: usize,
+    },
 }
 
 /// The bytes of one tensor, borrowed from its source (or owned when the reader had to decode,

@@ -238,7 +238,9 @@ impl SafetensorsSource {
         let small = |i: usize| -> Option<&[u8]> {
             let info = raw.get(i)?;
             let file = files.get(*file_of.get(i)?)?;
-            (info.len <= quant::bnb::MAX_STATE_BYTES).then(|| file.slice(info.offset, info.len, &info.name).ok()).flatten()
+            (info.len <= quant::bnb::MAX_STATE_BYTES)
+                .then(|| file.slice(info.offset, info.len, &info.name).ok())
+                .flatten()
         };
         let grouped = quant::group(&raw, &config, &small);
         warnings.extend(grouped.warnings);

@@ -56,10 +56,18 @@ pub fn parse_state(bytes: &[u8]) -> Result<QuantState, String> {
 /// quantization) nested_absmax and nested_quant_map. Returns the element count.
 pub fn check_4bit(state: &QuantState, parts: &[&TensorInfo]) -> Result<u64, String> {
     let numel = state.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).ok_or("quant_state shape overflows")?;
-    let [weight, absmax, quant_map, nested @ ..] = parts else { return Err("4-bit weight needs absmax and quant_map".into()) };
+    let [weight, absmax, quant_map, nested @ ..] = parts else {
+        return Err("4-bit weight needs absmax and quant_map".into());
+    };
     expect_dtype(weight, &[Dtype::U8])?;
     if weight.numel() != Some(numel.div_ceil(2)) {
-        return Err(format!("{} holds {} codes, quant_state shape {:?} needs {}", weight.name, weight.shape_string(), state.shape, numel.div_ceil(2)));
+        return Err(format!(
+            "{} holds {} codes, quant_state shape {:?} needs {}",
+            weight.name,
+            weight.shape_string(),
+            state.shape,
+            numel.div_ceil(2)
+        ));
     }
     expect_dtype(quant_map, &[Dtype::F32])?;
     expect_shape(quant_map, &[16])?;
@@ -77,7 +85,9 @@ pub fn check_4bit(state: &QuantState, parts: &[&TensorInfo]) -> Result<u64, Stri
             expect_dtype(nested_map, &[Dtype::F32])?;
             expect_shape(nested_map, &[256])?;
         }
-        _ => return Err("double quantization needs nested_absmax, nested_quant_map and nested_* fields together".into()),
+        _ => {
+            return Err("double quantization needs nested_absmax, nested_quant_map and nested_* fields together".into())
+        }
     }
     Ok(numel)
 }
@@ -102,11 +112,18 @@ pub fn decoder_4bit<'a>(state: &QuantState, parts: &Parts<'a>) -> Result<Box<dyn
             codes
                 .iter()
                 .enumerate()
-                .map(|(b, &c)| nested_map[usize::from(c)] * nested_absmax.get(b / nb).copied().unwrap_or(f32::NAN) + offset)
+                .map(|(b, &c)| {
+                    nested_map[usize::from(c)] * nested_absmax.get(b / nb).copied().unwrap_or(f32::NAN) + offset
+                })
                 .collect()
         }
     };
-    Ok(Box::new(FourBit { codes: parts.bytes(0)?, quant_map: parts.values_f32(2)?, absmax, blocksize: to_usize(state.blocksize)? }))
+    Ok(Box::new(FourBit {
+        codes: parts.bytes(0)?,
+        quant_map: parts.values_f32(2)?,
+        absmax,
+        blocksize: to_usize(state.blocksize)?,
+    }))
 }
 
 impl ElementDecoder for FourBit<'_> {
@@ -154,7 +171,7 @@ pub fn decoder_int8<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn Elem
 }
 
 /// bitsandbytes' `1/127` constant, as the float32 it multiplies with.
-const INV_127: f32 = 7.874_015_718_698_502e-3;
+const INV_127: f32 = 7.874_015_718_698_502e-3_f64 as f32;
 
 impl ElementDecoder for Int8<'_> {
     fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), String> {

@@ -115,7 +115,10 @@ pub fn parse(json: &Value) -> QuantConfig {
                 },
                 None => QuantConfig::Unknown("gptq without bits".into()),
             },
-            "awq" => match (bits(q, "bits").or_else(|| bits(q, "w_bit")), u(q, "group_size").or_else(|| u(q, "q_group_size"))) {
+            "awq" => match (
+                bits(q, "bits").or_else(|| bits(q, "w_bit")),
+                u(q, "group_size").or_else(|| u(q, "q_group_size")),
+            ) {
                 (Some(b), Some(g)) => QuantConfig::Awq {
                     bits: b,
                     group_size: g,

@@ -122,7 +122,11 @@ pub fn pack_check(
         let packed_zp = [dense_words(rows, p.bits).unwrap_or(0), n_groups.max(1)];
         let plain_zp = [rows, n_groups.max(1)];
         if zp.dtype != Dtype::I32 && zp.dtype != Dtype::I8 || zp.shape != packed_zp && zp.shape != plain_zp {
-            return Err(format!("weight_zero_point {} {} fits neither packed nor plain zero points", zp.dtype_name, zp.shape_string()));
+            return Err(format!(
+                "weight_zero_point {} {} fits neither packed nor plain zero points",
+                zp.dtype_name,
+                zp.shape_string()
+            ));
         }
     }
     Ok(pcols != dense)
@@ -247,7 +251,11 @@ struct Float<'a> {
 }
 
 /// The decoder of a float-quantized weight checked by [`float_check`].
-pub fn float_decoder<'a>(grouping: Grouping, parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+pub fn float_decoder<'a>(
+    grouping: Grouping,
+    parts: &Parts<'a>,
+    shape: &[u64],
+) -> Result<Box<dyn ElementDecoder + 'a>, String> {
     let (rows, cols) = (to_usize(shape[0])?, to_usize(shape[1])?);
     let scales = parts.values(1)?;
     Ok(Box::new(Float {
@@ -287,7 +295,12 @@ impl ElementDecoder for Float<'_> {
 
 /// Checks NVFP4 components (weight_packed, weight_global_scale, weight_scale) and returns the
 /// logical shape.
-pub fn nvfp4_shape(group: u64, packed: &TensorInfo, global: &TensorInfo, scale: &TensorInfo) -> Result<Vec<u64>, String> {
+pub fn nvfp4_shape(
+    group: u64,
+    packed: &TensorInfo,
+    global: &TensorInfo,
+    scale: &TensorInfo,
+) -> Result<Vec<u64>, String> {
     expect_dtype(packed, &[Dtype::U8])?;
     expect_dtype(scale, &[Dtype::F8E4M3, Dtype::F32, Dtype::F16, Dtype::BF16])?;
     expect_dtype(global, SCALE_DTYPES)?;
@@ -357,7 +370,11 @@ mod tests {
         for (r, row) in values.iter().enumerate() {
             for (c, &q) in row.iter().enumerate() {
                 let u = (q + (1 << (bits - 1))) as u64;
-                let bit = if legacy { (c / (32 / bits) as usize) * 32 + (c % (32 / bits) as usize) * bits as usize } else { c * bits as usize };
+                let bit = if legacy {
+                    (c / (32 / bits) as usize) * 32 + (c % (32 / bits) as usize) * bits as usize
+                } else {
+                    c * bits as usize
+                };
                 let wide = u << (bit % 32);
                 words[r * per_row + bit / 32] |= wide as u32;
                 if bit % 32 + bits as usize > 32 {
@@ -372,9 +389,11 @@ mod tests {
         let (rows, cols, gs) = (6usize, 64usize, 8u64);
         let lo = -(1i64 << (bits - 1));
         let span = 1i64 << bits;
-        let q: Vec<Vec<i64>> = (0..rows).map(|r| (0..cols).map(|c| lo + ((r * 3 + c * 5) as i64 % span)).collect()).collect();
+        let q: Vec<Vec<i64>> =
+            (0..rows).map(|r| (0..cols).map(|c| lo + ((r * 3 + c * 5) as i64 % span)).collect()).collect();
         let groups = cols / gs as usize;
-        let zp: Vec<Vec<i64>> = (0..rows).map(|r| (0..groups).map(|g| lo + ((r + g) as i64 % span)).collect()).collect();
+        let zp: Vec<Vec<i64>> =
+            (0..rows).map(|r| (0..groups).map(|g| lo + ((r + g) as i64 % span)).collect()).collect();
         let scales: Vec<f32> = (0..rows * groups).map(|k| 0.25 * (k as f32 + 1.0)).collect();
         let (words, per_row) = pack_rows(&q, bits, legacy);
         // Zero points packed along dim 0: transpose, pack, transpose back.
@@ -407,7 +426,11 @@ mod tests {
             for c in 0..cols {
                 let g = c / gs as usize;
                 let z = if asym { zp[r][g] } else { 0 };
-                assert_eq!(w[r * cols + c], (q[r][c] - z) as f64 * f64::from(scales[r * groups + g]), "bits {bits} r {r} c {c}");
+                assert_eq!(
+                    w[r * cols + c],
+                    (q[r][c] - z) as f64 * f64::from(scales[r * groups + g]),
+                    "bits {bits} r {r} c {c}"
+                );
             }
         }
     }

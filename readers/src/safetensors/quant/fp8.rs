@@ -38,7 +38,11 @@ struct Block<'a> {
 }
 
 /// The decoder of a block-scaled FP8 weight checked by [`block_check`].
-pub fn block_decoder<'a>(block: [u64; 2], parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+pub fn block_decoder<'a>(
+    block: [u64; 2],
+    parts: &Parts<'a>,
+    shape: &[u64],
+) -> Result<Box<dyn ElementDecoder + 'a>, String> {
     let cols = to_usize(shape[1])?;
     let bn = to_usize(block[1])?;
     Ok(Box::new(Block {

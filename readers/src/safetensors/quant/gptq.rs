@@ -55,7 +55,10 @@ pub fn gptq_shape(p: &GptqParams, parts: &[&weightlens_core::TensorInfo]) -> Res
     };
     // With act-order, g_idx decides the groups; their count is what scales hold.
     if rest.is_empty() && groups != expected_groups {
-        return Err(format!("scales have {groups} groups, {inputs} inputs in groups of {:?} need {expected_groups}", p.group_size));
+        return Err(format!(
+            "scales have {groups} groups, {inputs} inputs in groups of {:?} need {expected_groups}",
+            p.group_size
+        ));
     }
     expect_shape(scales, &[groups, out])?;
     let zero_words = dense_words(out, p.bits).ok_or("qzeros is too large")?;
@@ -78,7 +81,11 @@ struct Gptq<'a> {
 }
 
 /// The decoder of a GPTQ weight (shapes checked by [`gptq_shape`]); `g_idx` is checked here.
-pub fn gptq_decoder<'a>(p: &GptqParams, parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+pub fn gptq_decoder<'a>(
+    p: &GptqParams,
+    parts: &Parts<'a>,
+    shape: &[u64],
+) -> Result<Box<dyn ElementDecoder + 'a>, String> {
     let (out, inputs) = (to_usize(shape[0])?, to_usize(shape[1])?);
     let scales = parts.values(2)?;
     let n_groups = scales.len() / out.max(1);
@@ -162,7 +169,11 @@ struct Awq<'a> {
 }
 
 /// The decoder of an AWQ GEMM weight (shapes checked by [`awq_shape`]).
-pub fn awq_decoder<'a>(group_size: u64, parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+pub fn awq_decoder<'a>(
+    group_size: u64,
+    parts: &Parts<'a>,
+    shape: &[u64],
+) -> Result<Box<dyn ElementDecoder + 'a>, String> {
     Ok(Box::new(Awq {
         qweight: parts.bytes(0)?,
         qzeros: parts.bytes(1)?,
@@ -223,7 +234,8 @@ mod tests {
 
     fn check_gptq(bits: u32, v2: bool) {
         let (inputs, out, gs) = (64usize, 8usize, 32u64);
-        let q: Vec<Vec<u32>> = (0..inputs).map(|i| (0..out).map(|o| ((i * 7 + o * 3) % (1 << bits)) as u32).collect()).collect();
+        let q: Vec<Vec<u32>> =
+            (0..inputs).map(|i| (0..out).map(|o| ((i * 7 + o * 3) % (1 << bits)) as u32).collect()).collect();
         let groups = inputs / gs as usize;
         let zero = |g: usize, o: usize| ((g + o) % ((1 << bits) - 1) + 1) as u32;
         let stored: Vec<Vec<u32>> =
@@ -288,8 +300,12 @@ mod tests {
         let shape = gptq_shape(&p, &infos.iter().collect::<Vec<_>>()).unwrap();
         let mut g_idx: Vec<i32> = (0..64).map(|i| i / 32).collect();
         g_idx[5] = 9;
-        let bytes =
-            [vec![0u8; 256], vec![0u8; 8], vec![0u8; 64], g_idx.iter().flat_map(|g| g.to_le_bytes()).collect::<Vec<u8>>()];
+        let bytes = [
+            vec![0u8; 256],
+            vec![0u8; 8],
+            vec![0u8; 64],
+            g_idx.iter().flat_map(|g| g.to_le_bytes()).collect::<Vec<u8>>(),
+        ];
         let parts = Parts::new(infos.iter().collect(), bytes.iter().map(Vec::as_slice).collect());
         let message = gptq_decoder(&p, &parts, &shape).err().unwrap();
         assert!(message.contains("g_idx[5] = 9"), "{message}");
@@ -320,7 +336,11 @@ mod tests {
             info("scales", Dtype::F32, vec![groups as u64, out as u64]),
         ];
         let shape = awq_shape(4, gs, &infos.iter().collect::<Vec<_>>()).unwrap();
-        let bytes = [le_words(&pack(&q, inputs)), le_words(&pack(&z, groups)), scales.iter().flat_map(|s| s.to_le_bytes()).collect()];
+        let bytes = [
+            le_words(&pack(&q, inputs)),
+            le_words(&pack(&z, groups)),
+            scales.iter().flat_map(|s| s.to_le_bytes()).collect(),
+        ];
         let parts = Parts::new(infos.iter().collect(), bytes.iter().map(Vec::as_slice).collect());
         let d = awq_decoder(gs, &parts, &shape).unwrap();
         let mut w = vec![0f64; inputs * out];

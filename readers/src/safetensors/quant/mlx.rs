@@ -37,7 +37,12 @@ struct Mlx<'a> {
 }
 
 /// The decoder of an MLX weight checked by [`mlx_shape`].
-pub fn mlx_decoder<'a>(bits: u32, group_size: u64, parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+pub fn mlx_decoder<'a>(
+    bits: u32,
+    group_size: u64,
+    parts: &Parts<'a>,
+    shape: &[u64],
+) -> Result<Box<dyn ElementDecoder + 'a>, String> {
     let cols = to_usize(shape[1])?;
     Ok(Box::new(Mlx {
         weight: parts.bytes(0)?,

@@ -130,12 +130,15 @@ pub struct Grouped {
     pub warnings: Vec<String>,
 }
 
+/// A recognised layout: the scheme, logical shape, `bits` and `group_size`.
+type Decided = (Scheme, Vec<u64>, Option<u32>, Option<u64>);
+
 /// A candidate grouping: the components (by stored index) and what to check.
 struct Candidate {
     name: String,
     scheme_name: String,
     parts: Vec<usize>,
-    result: Result<(Scheme, Vec<u64>, Option<u32>, Option<u64>), String>,
+    result: Result<Decided, String>,
 }
 
 /// Groups `raw` (a checkpoint's stored tensors) under `config`. `small(i)` gives the bytes of
@@ -194,7 +197,12 @@ fn logical(c: Candidate, raw: &[TensorInfo], warnings: &mut Vec<String>) -> Logi
             Logical { info, plan: Plan::Quant { scheme, parts: c.parts }, facts: Some(facts) }
         }
         Err(reason) => {
-            warnings.push(format!("{}: tensor {}: {} layout not recognised: {reason}; no statistics", primary.file.display(), info.name, c.scheme_name));
+            warnings.push(format!(
+                "{}: tensor {}: {} layout not recognised: {reason}; no statistics",
+                primary.file.display(),
+                info.name,
+                c.scheme_name
+            ));
             let facts = QuantFacts {
                 scheme: c.scheme_name,
                 bits: None,
@@ -227,7 +235,12 @@ fn candidate<'b>(
     small: &dyn Fn(usize) -> Option<&'b [u8]>,
 ) -> Option<Candidate> {
     let name = t.name.as_str();
-    let cand = |name: String, scheme: &str, parts: Vec<usize>, result| Candidate { name, scheme_name: scheme.into(), parts, result };
+    let cand = |name: String, scheme: &str, parts: Vec<usize>, result| Candidate {
+        name,
+        scheme_name: scheme.into(),
+        parts,
+        result,
+    };
 
     // GPTQ / AWQ: <m>.qweight, <m>.qzeros, <m>.scales[, <m>.g_idx]
     if let Some(m) = strip(name, ".qweight") {
@@ -243,7 +256,9 @@ fn candidate<'b>(
         if is_awq {
             let parts = vec![i, qz, sc];
             let result = match config {
-                QuantConfig::Awq { version, .. } if version != "gemm" => Err(format!("AWQ version {version:?} is not GEMM")),
+                QuantConfig::Awq { version, .. } if version != "gemm" => {
+                    Err(format!("AWQ version {version:?} is not GEMM"))
+                }
                 QuantConfig::Awq { bits, group_size, .. } => Ok((*bits, *group_size)),
                 _ => awq_group_from_shapes(raw, i, sc),
             }
@@ -256,7 +271,9 @@ fn candidate<'b>(
         let mut parts = vec![i, qz, sc];
         parts.extend(g_idx);
         let params = match config {
-            QuantConfig::Gptq { bits, group_size, v2 } => Ok(GptqParams { bits: *bits, group_size: *group_size, v2: *v2 }),
+            QuantConfig::Gptq { bits, group_size, v2 } => {
+                Ok(GptqParams { bits: *bits, group_size: *group_size, v2: *v2 })
+            }
             _ => gptq_from_shapes(raw, i, sc, g_idx),
         };
         let result = params.and_then(|p| {
@@ -304,7 +321,9 @@ fn candidate<'b>(
     }
 
     // bitsandbytes 4-bit: <m>.weight + <m>.weight.quant_state.bitsandbytes__<type>
-    if let Some(qtype) = ["nf4", "fp4"].iter().find(|q| find(&format!("{name}.quant_state.bitsandbytes__{q}")).is_some()) {
+    if let Some(qtype) =
+        ["nf4", "fp4"].iter().find(|q| find(&format!("{name}.quant_state.bitsandbytes__{q}")).is_some())
+    {
         let state_at = find(&format!("{name}.quant_state.bitsandbytes__{qtype}"))?;
         let absmax = find(&format!("{name}.absmax"))?;
         let quant_map = find(&format!("{name}.quant_map"))?;
@@ -314,13 +333,14 @@ fn candidate<'b>(
             parts.extend([a, q]);
         }
         parts.push(state_at);
-        let result = small(state_at).ok_or_else(|| "quant_state is too large to be one".to_string()).and_then(|bytes| {
-            let state = bnb::parse_state(bytes)?;
-            bnb::check_4bit(&state, &infos(raw, &parts[..parts.len() - 1]))?;
-            let shape = state.shape.clone();
-            let bs = state.blocksize;
-            Ok((Scheme::Bnb4(state), shape, Some(4), Some(bs)))
-        });
+        let result =
+            small(state_at).ok_or_else(|| "quant_state is too large to be one".to_string()).and_then(|bytes| {
+                let state = bnb::parse_state(bytes)?;
+                bnb::check_4bit(&state, &infos(raw, &parts[..parts.len() - 1]))?;
+                let shape = state.shape.clone();
+                let bs = state.blocksize;
+                Ok((Scheme::Bnb4(state), shape, Some(4), Some(bs)))
+            });
         return Some(cand(name.to_string(), &format!("bnb-{qtype}"), parts, result));
     }
 
@@ -356,7 +376,9 @@ fn candidate<'b>(
     }
 
     // compressed-tensors float-quantized FP8: <m>.weight F8 + <m>.weight_scale
-    if let (Some(scale), true) = (m.and_then(|m| find(&format!("{m}.weight_scale"))), matches!(t.dtype, Dtype::F8E4M3 | Dtype::F8E5M2)) {
+    if let (Some(scale), true) =
+        (m.and_then(|m| find(&format!("{m}.weight_scale"))), matches!(t.dtype, Dtype::F8E4M3 | Dtype::F8E5M2))
+    {
         let parts = vec![i, scale];
         let (format, weights) = match config {
             QuantConfig::Ct { groups, format } => {
@@ -395,7 +417,8 @@ fn candidate<'b>(
             let parts = vec![i, s, b];
             let result = match config {
                 QuantConfig::Mlx { bits, group_size, section } => Ok(config::mlx_for(section, m, *bits, *group_size)),
-                _ => Err("MLX weights without a config.json `quantization` (bits and group size are not in the file)".to_string()),
+                _ => Err("MLX weights without a config.json `quantization` (bits and group size are not in the file)"
+                    .to_string()),
             }
             .and_then(|(bits, gs)| {
                 let shape = mlx::mlx_shape(bits, gs, &infos(raw, &parts))?;
@@ -463,7 +486,11 @@ fn pack_from_shapes(packed: &TensorInfo, scale: &TensorInfo, shape: &[u64]) -> R
     let bits: Vec<u32> = (1..=8).filter(|&b| parts::dense_words(cols, b) == Some(words)).collect();
     let &[b] = bits.as_slice() else { return Err("without a config the bit width is ambiguous".into()) };
     let groups = scale.shape.get(1).copied().unwrap_or(1);
-    let grouping = if groups <= 1 { Grouping::Channel } else if cols % groups == 0 { Grouping::Group(cols / groups) } else {
+    let grouping = if groups <= 1 {
+        Grouping::Channel
+    } else if cols % groups == 0 {
+        Grouping::Group(cols / groups)
+    } else {
         return Err("without a config the group size is ambiguous".into());
     };
     Ok((b, grouping))
@@ -479,10 +506,20 @@ fn float_grouping_from_shapes(weight: &TensorInfo, scale: &TensorInfo) -> Result
 }
 
 /// GPTQ parameters without a config: the bit width from `g_idx`'s length (the input count).
-fn gptq_from_shapes(raw: &[TensorInfo], qweight: usize, scales: usize, g_idx: Option<usize>) -> Result<GptqParams, String> {
-    let inputs = g_idx.and_then(|g| raw[g].shape.first().copied()).ok_or("without a config and g_idx the bit width is unknown")?;
+fn gptq_from_shapes(
+    raw: &[TensorInfo],
+    qweight: usize,
+    scales: usize,
+    g_idx: Option<usize>,
+) -> Result<GptqParams, String> {
+    let inputs = g_idx
+        .and_then(|g| raw[g].shape.first().copied())
+        .ok_or("without a config and g_idx the bit width is unknown")?;
     let words = raw[qweight].shape.first().copied().unwrap_or(0);
-    let bits = [2u32, 3, 4, 8].into_iter().find(|&b| parts::dense_words(inputs, b) == Some(words)).ok_or("no bit width fits qweight")?;
+    let bits = [2u32, 3, 4, 8]
+        .into_iter()
+        .find(|&b| parts::dense_words(inputs, b) == Some(words))
+        .ok_or("no bit width fits qweight")?;
     let groups = raw[scales].shape.first().copied().unwrap_or(1);
     let group_size = if groups <= 1 { None } else { Some(inputs.div_ceil(groups)) };
     Ok(GptqParams { bits, group_size, v2: false })
@@ -490,7 +527,12 @@ fn gptq_from_shapes(raw: &[TensorInfo], qweight: usize, scales: usize, g_idx: Op
 
 fn awq_group_from_shapes(raw: &[TensorInfo], qweight: usize, scales: usize) -> Result<(u32, u64), String> {
     let inputs = raw[qweight].shape.first().copied().unwrap_or(0);
-    let groups = raw[scales].shape.first().copied().filter(|&g| g > 0 && inputs % g == 0).ok_or("scales do not divide the inputs")?;
+    let groups = raw[scales]
+        .shape
+        .first()
+        .copied()
+        .filter(|&g| g > 0 && inputs % g == 0)
+        .ok_or("scales do not divide the inputs")?;
     Ok((4, inputs / groups))
 }
 
@@ -498,16 +540,23 @@ fn awq_group_from_shapes(raw: &[TensorInfo], qweight: usize, scales: usize) -> R
 /// with a `*scale*` sibling, or any tensor of a checkpoint whose quantization is unknown.
 fn looks_quantized(i: usize, raw: &[TensorInfo], config: &QuantConfig) -> Option<String> {
     let t = &raw[i];
-    let packed_dtype = matches!(t.dtype, Dtype::I32 | Dtype::U32 | Dtype::I8 | Dtype::U8 | Dtype::I16 | Dtype::U16 | Dtype::F8E4M3 | Dtype::F8E5M2);
+    let packed_dtype = matches!(
+        t.dtype,
+        Dtype::I32 | Dtype::U32 | Dtype::I8 | Dtype::U8 | Dtype::I16 | Dtype::U16 | Dtype::F8E4M3 | Dtype::F8E5M2
+    );
     let (module, leaf) = t.name.rsplit_once('.')?;
     let weight_like = leaf.contains("weight") || leaf.starts_with('q') || leaf.ends_with("_blocks");
     if !packed_dtype || !weight_like || leaf.contains("scale") || leaf.contains("zero") {
         return None;
     }
     let prefix = format!("{module}.");
-    let sibling = raw.iter().find(|o| o.name.starts_with(&prefix) && o.name != t.name && o.name[prefix.len()..].contains("scale"))?;
+    let sibling = raw
+        .iter()
+        .find(|o| o.name.starts_with(&prefix) && o.name != t.name && o.name[prefix.len()..].contains("scale"))?;
     Some(match config {
-        QuantConfig::Unknown(what) => format!("stored as {} beside {} under an unknown quantization ({what})", t.dtype_name, sibling.name),
+        QuantConfig::Unknown(what) => {
+            format!("stored as {} beside {} under an unknown quantization ({what})", t.dtype_name, sibling.name)
+        }
         _ => format!("stored as {} beside {}, a packing this reader does not recognise", t.dtype_name, sibling.name),
     })
 }

@@ -12,7 +12,11 @@ pub fn mxfp4_shape(blocks: &TensorInfo, scales: &TensorInfo) -> Result<Vec<u64>,
     expect_dtype(blocks, &[Dtype::U8])?;
     expect_dtype(scales, &[Dtype::U8])?;
     let &[e, r, g, 16] = blocks.shape.as_slice() else {
-        return Err(format!("{} has shape {}, expected [experts, rows, groups, 16]", blocks.name, blocks.shape_string()));
+        return Err(format!(
+            "{} has shape {}, expected [experts, rows, groups, 16]",
+            blocks.name,
+            blocks.shape_string()
+        ));
     };
     expect_shape(scales, &[e, r, g])?;
     Ok(vec![e, g.checked_mul(32).ok_or("blocks are too large")?, r])
@@ -27,7 +31,12 @@ struct Mxfp4<'a> {
 
 /// The decoder of an MXFP4 tensor checked by [`mxfp4_shape`].
 pub fn mxfp4_decoder<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, String> {
-    Ok(Box::new(Mxfp4 { blocks: parts.bytes(0)?, scales: parts.bytes(1)?, k: to_usize(shape[1])?, r: to_usize(shape[2])? }))
+    Ok(Box::new(Mxfp4 {
+        blocks: parts.bytes(0)?,
+        scales: parts.bytes(1)?,
+        k: to_usize(shape[1])?,
+        r: to_usize(shape[2])?,
+    }))
 }
 
 impl ElementDecoder for Mxfp4<'_> {
