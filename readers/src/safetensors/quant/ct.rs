@@ -30,6 +30,8 @@ pub enum Grouping {
     Channel,
     /// One per `n` consecutive inputs of a row.
     Group(u64),
+    /// One per `[bm, bn]` block of the matrix (block-scaled FP8); edge blocks may be partial.
+    Block(u64, u64),
 }
 
 impl Grouping {
@@ -39,16 +41,28 @@ impl Grouping {
             Grouping::Tensor => None,
             Grouping::Channel => Some([rows, 1]),
             Grouping::Group(g) => Some([rows, cols.div_ceil(g.max(1))]),
+            Grouping::Block(bm, bn) => Some([rows.div_ceil(bm.max(1)), cols.div_ceil(bn.max(1))]),
         }
     }
 
-    /// The index into the flattened scale matrix of element `(row, col)`.
+    /// The index into the flattened scale matrix (`scale_cols` wide) of element `(row, col)`;
+    /// `sizes` are the group size, or the block's sides.
     #[inline]
-    fn index(self, row: usize, col: usize, groups_per_row: usize, group: usize) -> usize {
+    fn index(self, row: usize, col: usize, scale_cols: usize, sizes: (usize, usize)) -> usize {
         match self {
             Grouping::Tensor => 0,
             Grouping::Channel => row,
-            Grouping::Group(_) => row * groups_per_row + col / group,
+            Grouping::Group(_) => row * scale_cols + col / sizes.0,
+            Grouping::Block(..) => (row / sizes.0) * scale_cols + col / sizes.1,
+        }
+    }
+
+    /// The element counts [`Grouping::index`] divides by.
+    fn sizes(self) -> Result<(usize, usize), String> {
+        match self {
+            Grouping::Group(g) => Ok((to_usize(g.max(1))?, 1)),
+            Grouping::Block(bm, bn) => Ok((to_usize(bm.max(1))?, to_usize(bn.max(1))?)),
+            Grouping::Tensor | Grouping::Channel => Ok((1, 1)),
         }
     }
 
@@ -218,7 +232,7 @@ impl ElementDecoder for Pack<'_> {
                 let raw = if self.legacy { word_field(at, c, self.bits) } else { stream_field(at, c, self.bits) };
                 let s = match &self.groups {
                     Some(g) => r * self.groups_per_row + g[c] as usize,
-                    None => self.grouping.index(r, c, self.groups_per_row, self.group),
+                    None => self.grouping.index(r, c, self.groups_per_row, (self.group, 1)),
                 };
                 let zp = self.zeros.as_ref().map_or(0, |z| z[s]);
                 *v = (i64::from(raw) - offset - zp) as f64 * self.scales[s];
@@ -246,26 +260,29 @@ struct Float<'a> {
     cols: usize,
     scales: Vec<f64>,
     grouping: Grouping,
-    groups_per_row: usize,
-    group: usize,
+    scale_cols: usize,
+    sizes: (usize, usize),
 }
 
-/// The decoder of a float-quantized weight checked by [`float_check`].
+/// The decoder of an FP8 weight times its scales (float-quantized, checked by
+/// [`float_check`]; block-scaled FP8, checked by `fp8::block_check`).
 pub fn float_decoder<'a>(
     grouping: Grouping,
     parts: &Parts<'a>,
     shape: &[u64],
 ) -> Result<Box<dyn ElementDecoder + 'a>, String> {
-    let (rows, cols) = (to_usize(shape[0])?, to_usize(shape[1])?);
-    let scales = parts.values(1)?;
+    let scale_cols = match grouping.scale_shape(shape[0], shape[1]) {
+        Some([_, c]) => to_usize(c)?,
+        None => 1,
+    };
     Ok(Box::new(Float {
         weight: parts.bytes(0)?,
         e5m2: parts.info(0)?.dtype == Dtype::F8E5M2,
-        cols,
-        groups_per_row: scales.len() / rows.max(1),
-        scales,
+        cols: to_usize(shape[1])?,
+        scales: parts.values(1)?,
         grouping,
-        group: to_usize(grouping.group_size().unwrap_or(1).max(1))?,
+        scale_cols,
+        sizes: grouping.sizes()?,
     }))
 }
 
@@ -282,7 +299,7 @@ impl ElementDecoder for Float<'_> {
             for (k, v) in seg.iter_mut().enumerate() {
                 let c = c0 + k;
                 let b = self.weight.get(r * self.cols + c).copied().unwrap_or(0);
-                *v = fp8(b, self.e5m2) * self.scales[self.grouping.index(r, c, self.groups_per_row, self.group)];
+                *v = fp8(b, self.e5m2) * self.scales[self.grouping.index(r, c, self.scale_cols, self.sizes)];
             }
         });
         Ok(())

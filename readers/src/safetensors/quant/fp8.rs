@@ -5,9 +5,9 @@
 
 use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
-use super::ct::fp8;
+use super::ct::{float_decoder, Grouping};
 use super::gptq::SCALE_DTYPES;
-use super::parts::{dims2, expect_dtype, expect_shape, for_rows, to_usize, Parts};
+use super::parts::{dims2, expect_dtype, expect_shape, Parts};
 
 /// Checks the weight and its scale grid for `block = [bm, bn]`.
 pub fn block_check(block: [u64; 2], weight: &TensorInfo, scale: &TensorInfo) -> Result<(), String> {
@@ -27,51 +27,13 @@ pub fn infer_block(weight: &TensorInfo, scale: &TensorInfo) -> Option<[u64; 2]> 
     block_check([128, 128], weight, scale).ok().map(|()| [128, 128])
 }
 
-struct Block<'a> {
-    weight: &'a [u8],
-    e5m2: bool,
-    cols: usize,
-    scales: Vec<f64>,
-    scale_cols: usize,
-    bm: usize,
-    bn: usize,
-}
-
 /// The decoder of a block-scaled FP8 weight checked by [`block_check`].
 pub fn block_decoder<'a>(
     block: [u64; 2],
     parts: &Parts<'a>,
     shape: &[u64],
 ) -> Result<Box<dyn ElementDecoder + 'a>, String> {
-    let cols = to_usize(shape[1])?;
-    let bn = to_usize(block[1])?;
-    Ok(Box::new(Block {
-        weight: parts.bytes(0)?,
-        e5m2: parts.info(0)?.dtype == Dtype::F8E5M2,
-        cols,
-        scales: parts.values(1)?,
-        scale_cols: cols.div_ceil(bn.max(1)),
-        bm: to_usize(block[0])?,
-        bn,
-    }))
-}
-
-impl ElementDecoder for Block<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), String> {
-        for_rows(self.cols, start, out, |r, c0, seg| {
-            let srow = (r / self.bm) * self.scale_cols;
-            for (k, v) in seg.iter_mut().enumerate() {
-                let c = c0 + k;
-                let b = self.weight.get(r * self.cols + c).copied().unwrap_or(0);
-                *v = fp8(b, self.e5m2) * self.scales[srow + c / self.bn];
-            }
-        });
-        Ok(())
-    }
-
-    fn packed_bytes(&self) -> &[u8] {
-        self.weight
-    }
+    float_decoder(Grouping::Block(block[0], block[1]), parts, shape)
 }
 
 #[cfg(test)]
