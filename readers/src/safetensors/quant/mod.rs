@@ -148,7 +148,10 @@ pub fn group<'b>(raw: &[TensorInfo], config: &QuantConfig, small: &dyn Fn(usize)
     let find = |n: &str| names.get(n).copied();
     let mut used = vec![false; raw.len()];
     let mut candidates: Vec<(usize, Candidate)> = Vec::new();
-    for (i, t) in raw.iter().enumerate() {
+    // Under a quantization weightlens does not know, names alone do not say how to dequantize:
+    // nothing is grouped, and what looks packed gets a warning below.
+    let known = !matches!(config, QuantConfig::Unknown(_));
+    for (i, t) in raw.iter().enumerate().filter(|_| known) {
         if let Some(c) = candidate(i, t, raw, config, &find, small) {
             if c.parts.iter().any(|&p| used[p]) {
                 continue;
@@ -578,6 +581,11 @@ mod tests {
         assert_eq!(g.tensors[0].plan, Plan::Unreadable);
         assert!(g.warnings[0].contains("m.weight") && g.warnings[0].contains("hqq"), "{:?}", g.warnings);
         assert_eq!(g.tensors[2].plan, Plan::Plain(2));
+        // Even names of a known layout are not grouped under an unknown quant_method.
+        let fp8 = vec![info("m.weight", Dtype::F8E4M3, vec![4, 4]), info("m.weight_scale", Dtype::F32, vec![1])];
+        let g = group(&fp8, &QuantConfig::Unknown("quant_method \"fbgemm_fp8\"".into()), &|_| None);
+        assert_eq!(g.tensors[0].plan, Plan::Unreadable);
+        assert!(matches!(group(&fp8, &QuantConfig::None, &|_| None).tensors[0].plan, Plan::Quant { .. }));
     }
 
     #[test]
