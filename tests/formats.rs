@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use weightlens::export::Table;
+use weightlens_engine::export::Table;
 use weightlens_core::{Row, Value};
 
 /// The rows of `table` whose `model_path` ends with `suffix`.

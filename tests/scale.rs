@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use weightlens::export::Table;
+use weightlens_engine::export::Table;
 use weightlens_core::Value;
 
 /// A deterministic pseudo-random stream in [-1, 1) (an LCG: no dependency, same on every run).

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::pipeline::Progress;
+use weightlens_engine::pipeline::Progress;
 
 /// An indicatif bar over the bytes of the selected tensors.
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use weightlens::export::{read_table, Table};
+use weightlens_engine::export::{read_table, Table};
 use weightlens_core::Value;
 
 /// The repository root.

@@ -13,16 +13,18 @@ use weightlens_analyzers::RankMode;
 use weightlens_core::TensorAnalyzer;
 use weightlens_readers::limits::{OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 
-use crate::export::{open_sink, write_atomic, OutputFormat};
-use crate::hub::{parse_model_spec, resolve_model, ResolveOptions};
-use crate::meta::{
+use weightlens_engine::export::{open_sink, write_atomic, OutputFormat};
+use weightlens_hub::{parse_model_spec, resolve_model, ResolveOptions};
+use weightlens_engine::meta::{
     meta_path, now_rfc3339, validate_output, CodeVersion, Limits, RunInfo, RunMeta, ShardMeta, Thresholds,
 };
-use crate::pipeline::{analyze_with_progress, ms, AnalyzeConfig, ModelIdentity, RunError};
+use weightlens_engine::pipeline::{analyze_with_progress, ms, AnalyzeConfig, ModelIdentity, RunError};
+use super::FormatArg;
 use crate::progress::AnalyzeProgress;
-use crate::report::{self, ReportOptions};
-use crate::shard::Shard;
-use crate::{runlog, summary};
+use weightlens_engine::report::{self, ReportOptions};
+use weightlens_engine::shard::Shard;
+use crate::runlog;
+use weightlens_engine::summary;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum RankArg {
@@ -47,7 +49,7 @@ pub struct AnalyzeArgs {
     out: Option<PathBuf>,
     /// Output format [default: from --out's extension, else csv].
     #[arg(short, long, value_enum)]
-    format: Option<OutputFormat>,
+    format: Option<FormatArg>,
     /// Rank computation.
     #[arg(long, value_enum, default_value = "exact")]
     rank: RankArg,
@@ -99,7 +101,7 @@ pub struct AnalyzeArgs {
     shard: Option<Shard>,
 }
 
-fn parse_shard(text: &str) -> std::result::Result<Shard, String> {
+fn parse_shard(text: &str) -> weightlens_engine::Result<Shard> {
     Shard::parse(text, |name| std::env::var(name).ok())
 }
 
@@ -126,7 +128,7 @@ pub(crate) fn output_target(out: Option<&Path>, format: Option<OutputFormat>) ->
 pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     let start = Instant::now();
     let started_at = now_rfc3339();
-    let (out, format) = output_target(args.out.as_deref(), args.format)?;
+    let (out, format) = output_target(args.out.as_deref(), args.format.map(OutputFormat::from))?;
     let log_path = runlog::log_path(&out);
     runlog::open(&log_path).with_context(|| format!("cannot write the run log {}", log_path.display()))?;
     let version = CodeVersion::current();

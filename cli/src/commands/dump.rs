@@ -10,7 +10,7 @@ use weightlens_core::{ByteOrder, Dtype, TensorSource};
 use weightlens_readers::limits::{OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 use weightlens_readers::numpy::write_npy;
 
-use crate::export::write_atomic;
+use weightlens_engine::export::write_atomic;
 
 #[derive(Args, Debug)]
 pub struct DumpArgs {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::listing;
+use weightlens_engine::listing;
 
 #[derive(Args, Debug)]
 pub struct LsArgs {

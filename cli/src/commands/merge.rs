@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::analyze::output_target;
+use super::FormatArg;
 use clap::Args;
 
-use crate::export::{open_sink, write_atomic, OutputFormat};
-use crate::merge::{load_part, merge};
-use crate::meta::{meta_path, validate_table};
+use weightlens_engine::export::{open_sink, write_atomic, OutputFormat};
+use weightlens_engine::merge::{load_part, merge};
+use weightlens_engine::meta::{meta_path, validate_table};
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {
@@ -22,12 +23,12 @@ pub struct MergeArgs {
     parts: Vec<PathBuf>,
     /// Output format [default: from OUT's extension, else csv].
     #[arg(short, long, value_enum)]
-    format: Option<OutputFormat>,
+    format: Option<FormatArg>,
 }
 
 /// Runs `merge`; Ok(false) when the parts had errors or shards are missing (exit code 1).
 pub fn run(args: &MergeArgs, quiet: bool) -> Result<bool> {
-    let (_, format) = output_target(Some(&args.out), args.format)?;
+    let (_, format) = output_target(Some(&args.out), args.format.map(OutputFormat::from))?;
     let out_meta = meta_path(&args.out);
     let mut parts = Vec::with_capacity(args.parts.len());
     for path in &args.parts {
@@ -40,7 +41,7 @@ pub fn run(args: &MergeArgs, quiet: bool) -> Result<bool> {
         }
         parts.push(load_part(path)?);
     }
-    let merged = merge(&parts, std::env::args().collect()).map_err(anyhow::Error::msg)?;
+    let merged = merge(&parts, std::env::args().collect())?;
     for w in &merged.warnings {
         tracing::warn!("{w}");
     }
