@@ -15,6 +15,6 @@ pub mod singular;
 pub mod spectral;
 pub mod stats;
 
-pub use rank::{RankAnalyzer, RankMode};
+pub use rank::{RankAnalyzer, RankError, RankMode};
 pub use spectral::SpectralAnalyzer;
 pub use stats::{Moments, StatsAnalyzer};
