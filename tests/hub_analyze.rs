@@ -3,9 +3,9 @@
 #![allow(clippy::unwrap_used)]
 
 // The fake hub is the hub crate's test server, shared rather than copied.
+mod common;
 #[path = "../hub/tests/support/fake_hub.rs"]
 mod fake_hub;
-mod common;
 
 use std::process::Command;
 

@@ -1,4 +1,4 @@
-//! Numerical rank (SPEC.md): the number of singular values of the full `rows x cols` matrix
+//! Numerical rank (docs/output-spec.md): the number of singular values of the full `rows x cols` matrix
 //! greater than `1e-6 * sigma_max`, computed in `f64`.
 //!
 //! The matrix is decoded to `f64` first: an `f32` SVD has a noise floor near `1e-7 * sigma_max`,
@@ -573,16 +573,6 @@ impl TensorAnalyzer for RankAnalyzer {
         match rank {
             Some(rank) => Ok(vec![Value::Int(rank as i64), method]),
             None => none(),
-        }
-    }
-
-    fn cost_hint(&self, view: &TensorView<'_>) -> f64 {
-        match view.info().matrix_dims() {
-            Some((r, c)) if self.mode != RankMode::None => {
-                let (small, large) = (r.min(c) as f64, r.max(c) as f64);
-                small * small * large
-            }
-            _ => view.numel() as f64,
         }
     }
 }

@@ -60,7 +60,7 @@ pub struct SingularValues {
 }
 
 impl SingularValues {
-    /// The exact numerical rank (SPEC.md) when these values decide it: always for the SVD path;
+    /// The exact numerical rank (docs/output-spec.md) when these values decide it: always for the SVD path;
     /// on the Gram path `None` when an eigenvalue lies in the rounding band around the threshold.
     pub fn exact_rank(&self) -> Option<usize> {
         match &self.gram {

@@ -3,6 +3,8 @@
 //! ([`weightlens_hub`]). The binary (`main.rs`) parses arguments and calls into here.
 
 pub mod commands;
+pub mod download_progress;
 pub mod progress;
+pub mod render;
 pub mod runlog;
 pub mod signals;

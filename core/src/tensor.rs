@@ -12,7 +12,7 @@ use crate::source::Framework;
 /// What a file's header says about one tensor. Cheap to produce: no tensor data is read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorInfo {
-    /// The tensor's name (SPEC.md "Names").
+    /// The tensor's name (docs/output-spec.md "Names").
     pub name: String,
     /// The element type.
     pub dtype: Dtype,
@@ -56,7 +56,7 @@ impl TensorInfo {
     }
 
     /// `(rows, cols)` of the matrix view: `rows = shape[0]`, `cols = product(shape[1..])`;
-    /// `None` for 0-d and 1-d tensors (SPEC.md).
+    /// `None` for 0-d and 1-d tensors (docs/output-spec.md).
     pub fn matrix_dims(&self) -> Option<(u64, u64)> {
         let (&rows, rest) = self.shape.split_first()?;
         if rest.is_empty() {
@@ -66,7 +66,7 @@ impl TensorInfo {
         Some((rows, cols))
     }
 
-    /// The shape as SPEC.md writes it: `[11008, 4096]`, `[]` for a scalar.
+    /// The shape as docs/output-spec.md writes it: `[11008, 4096]`, `[]` for a scalar.
     pub fn shape_string(&self) -> String {
         let dims: Vec<String> = self.shape.iter().map(u64::to_string).collect();
         format!("[{}]", dims.join(", "))

@@ -50,10 +50,37 @@ pub enum Error {
         message: String,
     },
     /// A shard specification that is not `K/N` with `0 <= K < N`.
-    #[error("{message}")]
-    Shard {
-        /// Why, quoting the text.
-        message: String,
+    #[error(transparent)]
+    Shard(#[from] crate::shard::ShardError),
+    /// `dump`: no tensor of that name in the model.
+    #[error("{}: no tensor named {tensor:?} (see `weightlens ls`)", path.display())]
+    NoSuchTensor {
+        /// The model path given.
+        path: PathBuf,
+        /// The name asked for.
+        tensor: String,
+    },
+    /// `dump`: the decoded tensor would need more memory than allowed.
+    #[error("{}: tensor {tensor:?} would need up to {needed} bytes to dump, more than --max-tensor-bytes {limit}", path.display())]
+    DumpTooLarge {
+        /// The model.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// Bytes needed.
+        needed: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// `dump`: the values could not be encoded as `.npy`.
+    #[error("{}: tensor {tensor:?}: encoding .npy: {source}", path.display())]
+    Npy {
+        /// The model.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The encoder's error.
+        source: std::io::Error,
     },
     /// A report that cannot be made from the inputs given.
     #[error("{message}")]

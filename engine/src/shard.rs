@@ -12,6 +12,14 @@ pub const INDEX_VARS: [&str; 2] = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"
 /// Largest number of shards (a guard against typos like `--shard 0/80000000`).
 pub const MAX_SHARDS: usize = 65_536;
 
+/// A shard specification that is not `K/N` with `0 <= K < N`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ShardError {
+    /// Why, quoting the text.
+    pub message: String,
+}
+
 /// Shard `index` (0-based) of `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
@@ -30,8 +38,8 @@ impl fmt::Display for Shard {
 impl Shard {
     /// Parses `K/N` (0-based K) or `auto/N`, where K comes from the first set variable of
     /// [`INDEX_VARS`] as `var` reports them.
-    pub fn parse(text: &str, var: impl Fn(&str) -> Option<String>) -> crate::Result<Shard> {
-        Self::parse_text(text, var).map_err(|message| crate::Error::Shard { message })
+    pub fn parse(text: &str, var: impl Fn(&str) -> Option<String>) -> Result<Shard, ShardError> {
+        Self::parse_text(text, var).map_err(|message| ShardError { message })
     }
 
     fn parse_text(text: &str, var: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
@@ -106,7 +114,10 @@ mod tests {
         for bad in ["8/8", "1/0", "x/2", "3", "-1/4", "0/99999999", "/"] {
             assert!(Shard::parse(bad, env(&[])).is_err(), "{bad}");
         }
-        assert_eq!(Shard::parse("auto/4", env(&[("JOB_COMPLETION_INDEX", "2")])).ok(), Some(Shard { index: 2, count: 4 }));
+        assert_eq!(
+            Shard::parse("auto/4", env(&[("JOB_COMPLETION_INDEX", "2")])).ok(),
+            Some(Shard { index: 2, count: 4 })
+        );
         let both = [("JOB_COMPLETION_INDEX", "2"), ("SLURM_ARRAY_TASK_ID", "3")];
         assert_eq!(Shard::parse("auto/4", env(&both)).ok(), Some(Shard { index: 3, count: 4 }));
         let message = Shard::parse("auto/4", env(&[("SLURM_ARRAY_TASK_ID", "4")])).unwrap_err().to_string();

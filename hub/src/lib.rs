@@ -25,7 +25,7 @@ use api::{Client, RepoFile};
 use cache::{HubCache, Layout, LocalDir};
 use fetch::Job;
 use filter::FileFilter;
-use progress::Progress;
+pub use progress::{DownloadProgress, NoProgress};
 
 /// Revision used when none is given.
 pub const DEFAULT_REVISION: &str = "main";
@@ -157,14 +157,18 @@ pub fn parse_model_spec(spec: &str) -> Option<ModelSpec> {
 }
 
 /// `weightlens download`: settings from the environment plus the request's mirrors.
-pub fn run_download(args: &DownloadRequest) -> Result<DownloadReport, HubError> {
+pub fn run_download(args: &DownloadRequest, progress: &dyn DownloadProgress) -> Result<DownloadReport, HubError> {
     let config = HubConfig::from_env()?.with_mirrors(&args.mirror)?;
-    download(args, &config)
+    download_with_progress(args, &config, progress)
 }
 
 /// Resolves `hf://ORG/NAME[@REV]` (or a bare model id) to a local folder, downloading the missing
 /// files (by default the weights, their index files and config.json).
-pub fn resolve_model(spec: &str, opts: &ResolveOptions) -> Result<ResolvedModel, HubError> {
+pub fn resolve_model(
+    spec: &str,
+    opts: &ResolveOptions,
+    progress: &dyn DownloadProgress,
+) -> Result<ResolvedModel, HubError> {
     let parsed = parse_model_spec(spec).ok_or_else(|| HubError::InvalidInput {
         what: "model id",
         value: spec.to_owned(),
@@ -183,12 +187,21 @@ pub fn resolve_model(spec: &str, opts: &ResolveOptions) -> Result<ResolvedModel,
         out: opts.out.clone(),
         mirror: Vec::new(),
     };
-    let report = download(&args, &config)?;
+    let report = download_with_progress(&args, &config, progress)?;
     Ok(ResolvedModel { path: report.path, model_id: report.model_id, revision: report.revision })
 }
 
 /// Downloads (or, offline, finds in the cache) the selected files of `args.model_id`.
 pub fn download(args: &DownloadRequest, config: &HubConfig) -> Result<DownloadReport, HubError> {
+    download_with_progress(args, config, &NoProgress)
+}
+
+/// [`download`], reporting the bytes received to `progress`.
+pub fn download_with_progress(
+    args: &DownloadRequest,
+    config: &HubConfig,
+    progress: &dyn DownloadProgress,
+) -> Result<DownloadReport, HubError> {
     let model_id = args.model_id.trim();
     url::validate_model_id(model_id)?;
     let revision = args.revision.as_deref().unwrap_or(DEFAULT_REVISION);
@@ -204,7 +217,7 @@ pub fn download(args: &DownloadRequest, config: &HubConfig) -> Result<DownloadRe
         None => Layout::Cache(cache.clone()),
     };
     if config.offline {
-        return Ok(offline(model_id, revision, &filter, &layout)?);
+        return offline(model_id, revision, &filter, &layout);
     }
     let client = Client::new(config);
     let info = client.model_info(model_id, revision)?;
@@ -224,8 +237,8 @@ pub fn download(args: &DownloadRequest, config: &HubConfig) -> Result<DownloadRe
     let jobs: Vec<Job> = planned.iter().filter_map(|p| p.job.clone()).filter(|j| seen.insert(j.dest.clone())).collect();
     let total: u64 = jobs.iter().filter_map(|j| j.size).sum();
     let partial: u64 = jobs.iter().filter_map(|j| std::fs::metadata(&j.incomplete).ok()).map(|m| m.len()).sum();
-    let progress = Progress::new(config.progress, total, partial.min(total), model_id);
-    let fetched = fetch::fetch_all(&client, &jobs, &progress);
+    progress.start(model_id, total, partial.min(total));
+    let fetched = fetch::fetch_all(&client, &jobs, progress);
     progress.finish();
     let received = fetched?;
 
@@ -356,8 +369,9 @@ fn write_log(dir: &Path, revision: &str, config: &HubConfig, report: &DownloadRe
     let now = time::OffsetDateTime::now_utc();
     // Formatting a UTC time into a String cannot fail in practice; if it does, say so as I/O.
     let format_err = |e: time::error::Format| HubError::io(dir, std::io::Error::other(e));
-    let stamp =
-        now.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).map_err(format_err)?;
+    let stamp = now
+        .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
+        .map_err(format_err)?;
     let rfc = now.format(&time::format_description::well_known::Rfc3339).map_err(format_err)?;
     let mut text = String::new();
     let _ = writeln!(text, "time: {rfc}");

@@ -33,7 +33,6 @@ fn config(endpoint: &str, cache: &Path) -> HubConfig {
         backoff: Duration::from_millis(10),
         timeout: Duration::from_secs(5),
         parallel: 2,
-        progress: false,
         use_env_proxy: false,
     }
 }
@@ -320,7 +319,7 @@ fn resolve_model_downloads_weights_and_config() {
     let server = FakeHub::start(State::llama_tiny());
     let cache = tempfile::tempdir().unwrap();
     let opts = ResolveOptions { config: Some(config(&server.url, cache.path())), ..ResolveOptions::default() };
-    let resolved = hub::resolve_model(&format!("hf://{MODEL_ID}@main"), &opts).unwrap();
+    let resolved = hub::resolve_model(&format!("hf://{MODEL_ID}@main"), &opts, &hub::NoProgress).unwrap();
     assert_eq!(resolved.model_id, MODEL_ID);
     assert_eq!(resolved.revision, COMMIT);
     assert_files(&server.state, &resolved.path);
@@ -328,7 +327,7 @@ fn resolve_model_downloads_weights_and_config() {
     let index = fs::read_to_string(resolved.path.join("model.safetensors.index.json")).unwrap();
     assert!(index.contains(SHARD1) && index.contains(SHARD2));
 
-    assert!(hub::resolve_model("not a model", &opts).is_err());
+    assert!(hub::resolve_model("not a model", &opts, &hub::NoProgress).is_err());
 }
 
 #[test]

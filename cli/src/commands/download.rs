@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use weightlens_hub::DownloadRequest;
+use weightlens_hub::{DownloadProgress, DownloadRequest};
+
+use crate::download_progress::DownloadBar;
 
 /// `weightlens download MODEL_ID ...`
 #[derive(Debug, Clone, Default, Args)]
@@ -43,7 +45,10 @@ impl From<&DownloadArgs> for DownloadRequest {
 }
 
 pub fn run(args: &DownloadArgs, quiet: bool) -> Result<bool> {
-    let report = weightlens_hub::run_download(&args.into())?;
+    let progress = DownloadBar::new(true);
+    let report = weightlens_hub::run_download(&args.into(), &progress);
+    progress.finish();
+    let report = report?;
     if !quiet {
         println!("{report}");
     }

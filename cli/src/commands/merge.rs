@@ -2,15 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+use clap::Args;
+use weightlens_engine::export::{open_sink, write_rows, OutputFormat};
+use weightlens_engine::merge::{load_part, merge};
+use weightlens_engine::meta::{meta_path, validate_table, write_meta};
 
 use super::analyze::output_target;
 use super::FormatArg;
-use clap::Args;
-
-use weightlens_engine::export::{open_sink, write_atomic, OutputFormat};
-use weightlens_engine::merge::{load_part, merge};
-use weightlens_engine::meta::{meta_path, validate_table};
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {
@@ -46,19 +45,13 @@ pub fn run(args: &MergeArgs, quiet: bool) -> Result<bool> {
         tracing::warn!("{w}");
     }
 
-    let mut sink = open_sink(&args.out, format)?;
-    sink.begin(&merged.schema)?;
-    sink.write_rows(&merged.rows)?;
-    sink.finish()?;
+    write_rows(open_sink(&args.out, format)?, &merged.schema, &merged.rows)?;
     let validation = validate_table(&args.out, &merged.schema, merged.rows.len());
     let mut meta = merged.meta;
     meta.insert("output".into(), serde_json::json!(args.out));
     meta.insert("format".into(), serde_json::json!(format.extension()));
     meta.insert("validation".into(), serde_json::to_value(&validation)?);
-    if let Some(dir) = out_meta.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    write_atomic(&out_meta, &serde_json::to_vec_pretty(&meta)?)?;
+    write_meta(&out_meta, &meta)?;
 
     let errors = meta.get("errors").and_then(serde_json::Value::as_array).map_or(0, Vec::len);
     if !validation.ok {

@@ -11,7 +11,7 @@ mod read;
 
 use std::path::Path;
 
-use weightlens_core::{ColumnType, Result, Sink, Value};
+use weightlens_core::{ColumnType, Result, Row, Schema, Sink, Value};
 
 pub use atomic::{remove_pending_for_exit, write_atomic};
 pub use read::{read_table, Table};
@@ -55,6 +55,13 @@ pub fn open_sink(path: &Path, format: OutputFormat) -> Result<Box<dyn Sink>> {
         OutputFormat::Jsonl => Box::new(jsonl::JsonlSink::create(path)?),
         OutputFormat::Parquet => Box::new(parquet::ParquetSink::create(path)?),
     })
+}
+
+/// Writes `rows` of `schema` through `sink` and finishes it: the table appears under its name.
+pub fn write_rows(mut sink: Box<dyn Sink>, schema: &Schema, rows: &[Row]) -> Result<()> {
+    sink.begin(schema)?;
+    sink.write_rows(rows)?;
+    sink.finish()
 }
 
 /// A value as CSV text: empty for null, shortest round-trip float text (`NaN`, `inf`, `-inf`

@@ -15,9 +15,9 @@ use weightlens_core::table::columns;
 use weightlens_core::Row;
 
 use crate::export::{read_table, write_atomic, Table};
-use crate::{Error, Result};
 use crate::pipeline::Duplicate;
 use crate::summary::{find_anomalies, rank_ratio, Anomaly};
+use crate::{Error, Result};
 use svg::{color, escape, fmt_num, Grid, HistogramData, Series};
 
 /// The derived metric rank / min(rows, cols).
@@ -124,7 +124,8 @@ pub fn write_report(tables: &[PathBuf], out: &Path, options: &ReportOptions) -> 
     let metric = options.heatmap_metric.as_str();
     let known = metric == RANK_RATIO || sets.iter().any(|s| s.table.schema.columns().iter().any(|c| c.name == metric));
     if !known {
-        let message = format!("--metric {metric}: no such column in the table(s) (try std, mean, sparsity, rank_ratio)");
+        let message =
+            format!("--metric {metric}: no such column in the table(s) (try std, mean, sparsity, rank_ratio)");
         return Err(Error::Report { message });
     }
     let html = render(&sets, options);

@@ -224,7 +224,11 @@ pub enum MemberDataError {
 /// The array data of `member`, given its raw bytes in the archive: a sub-slice for stored
 /// members, inflated (and CRC-checked) for deflated ones. Inflating allocates only the declared
 /// size, which must not exceed `limit`.
-pub fn member_data<'a>(raw: &'a [u8], member: &Member, limit: u64) -> std::result::Result<Cow<'a, [u8]>, MemberDataError> {
+pub fn member_data<'a>(
+    raw: &'a [u8],
+    member: &Member,
+    limit: u64,
+) -> std::result::Result<Cow<'a, [u8]>, MemberDataError> {
     let header = &member.header;
     let Some(data_len) = header.data_len else {
         return Err(MemberDataError::UnknownItemSize);
@@ -480,7 +484,10 @@ mod tests {
         // Fewer bytes than declared.
         let mut short = m.clone();
         short.header.data_len = Some(2 << 20);
-        assert!(member_data(&raw, &short, DEFAULT_MAX_TENSOR_BYTES).unwrap_err().to_string().contains("inflates to 1048580"));
+        assert!(member_data(&raw, &short, DEFAULT_MAX_TENSOR_BYTES)
+            .unwrap_err()
+            .to_string()
+            .contains("inflates to 1048580"));
         // Exactly the declared size, but not the bytes the archive recorded.
         let mut exact = m.clone();
         exact.header.data_len = Some(4 + (1 << 20));
