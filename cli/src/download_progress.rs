@@ -1,10 +1,10 @@
 //! The `download` progress bar on stderr (bytes, rate, ETA), drawn only when stderr is a
 //! terminal; otherwise every call is a no-op, so logs and pipes stay clean.
 
-use std::io::IsTerminal;
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 use weightlens_hub::progress::DownloadProgress;
+
+use crate::progress::stderr_target;
 
 /// An indicatif bar over the bytes of a download run.
 #[derive(Debug)]
@@ -15,12 +15,7 @@ pub struct DownloadBar {
 impl DownloadBar {
     /// A bar, hidden unless `wanted` and stderr is a terminal.
     pub fn new(wanted: bool) -> Self {
-        let target = if wanted && std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        let bar = ProgressBar::with_draw_target(Some(0), target);
+        let bar = ProgressBar::with_draw_target(Some(0), stderr_target(wanted));
         if let Ok(style) =
             ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
         {
