@@ -26,4 +26,4 @@ pub use naming::{classify, BlockType, Classification};
 pub use source::QuantFacts;
 pub use source::{Framework, TensorSource};
 pub use table::{Column, ColumnType, Row, Schema, Sink, Value};
-pub use tensor::{BlockDecoder, ElementDecoder, TensorInfo, TensorView};
+pub use tensor::{BlockDecoder, DecodeError, ElementDecoder, TensorInfo, TensorView};
