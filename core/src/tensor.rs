@@ -135,6 +135,9 @@ pub enum DecodeError {
         /// Values per block.
         block_elems: u32,
     },
+    /// The stored components of a computed tensor do not describe its values.
+    #[error("{0}")]
+    Components(String),
 }
 
 /// Decodes whole blocks of a quantized type to `f32`.
@@ -153,7 +156,7 @@ pub trait BlockDecoder: Send + Sync {
 /// the logical shape; implementations must not panic on any byte content.
 pub trait ElementDecoder: Send + Sync {
     /// Computes elements `start .. start + out.len()` (the range is checked by the caller).
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), String>;
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), DecodeError>;
     /// The packed (primary) component's bytes, for content hashing.
     fn packed_bytes(&self) -> &[u8];
 }
@@ -395,7 +398,7 @@ impl<'a> TensorView<'a> {
                 Ok(())
             }
             ViewData::Computed { decoder, base } => {
-                decoder.decode_f64(base + start, out).map_err(|m| self.info.error(m))
+                decoder.decode_f64(base + start, out).map_err(|m| self.info.error(m.to_string()))
             }
         }
     }

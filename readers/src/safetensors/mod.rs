@@ -233,7 +233,7 @@ impl SafetensorsSource {
     ) -> Self {
         let config = quant::config::read(path).unwrap_or_else(|e| {
             warnings.push(format!("{e}; quantized tensors are not grouped"));
-            quant::config::QuantConfig::Unknown(e)
+            quant::config::QuantConfig::Unknown(e.to_string())
         });
         let small = |i: usize| -> Option<&[u8]> {
             let info = raw.get(i)?;
@@ -324,7 +324,7 @@ impl TensorSource for SafetensorsSource {
                 let bytes = parts.iter().map(|&p| self.stored_bytes(p)).collect::<Result<Vec<_>>>()?;
                 let decoder = scheme
                     .decoder(&Parts::new(infos, bytes), &info.shape)
-                    .map_err(|m| Error::tensor(info.file.as_ref(), &info.name, m))?;
+                    .map_err(|m| Error::tensor(info.file.as_ref(), &info.name, m.to_string()))?;
                 return TensorView::computed(info, decoder);
             }
             Plan::Unreadable => {

@@ -12,6 +12,7 @@
 //! - LLM.int8: `weight` I8 `[out, in]`, `SCB` `[out]`: `W = weight * SCB[row] * (1/127 as f32)`
 //!   (the library multiplies by the constant 7.874015718698502e-3, in `float32`).
 
+use super::parts::LayoutError;
 use serde::Deserialize;
 use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
@@ -38,10 +39,10 @@ pub struct QuantState {
 }
 
 /// Parses the quant-state JSON stored in a U8 tensor.
-pub fn parse_state(bytes: &[u8]) -> Result<QuantState, String> {
+pub fn parse_state(bytes: &[u8]) -> Result<QuantState, LayoutError> {
     let state: QuantState = serde_json::from_slice(bytes).map_err(|e| format!("quant_state is not valid JSON: {e}"))?;
     if !matches!(state.quant_type.as_str(), "nf4" | "fp4") {
-        return Err(format!("quant_state quant_type {:?} is not nf4 or fp4", state.quant_type));
+        return Err(format!("quant_state quant_type {:?} is not nf4 or fp4", state.quant_type).into());
     }
     if state.blocksize == 0 || state.nested_blocksize == Some(0) {
         return Err("quant_state has a zero blocksize".into());
@@ -54,7 +55,7 @@ pub fn parse_state(bytes: &[u8]) -> Result<QuantState, String> {
 
 /// Checks the components of a 4-bit weight: weight, absmax, quant_map, then (double
 /// quantization) nested_absmax and nested_quant_map. Returns the element count.
-pub fn check_4bit(state: &QuantState, parts: &[&TensorInfo]) -> Result<u64, String> {
+pub fn check_4bit(state: &QuantState, parts: &[&TensorInfo]) -> Result<u64, LayoutError> {
     let numel = state.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).ok_or("quant_state shape overflows")?;
     let [weight, absmax, quant_map, nested @ ..] = parts else {
         return Err("4-bit weight needs absmax and quant_map".into());
@@ -67,7 +68,8 @@ pub fn check_4bit(state: &QuantState, parts: &[&TensorInfo]) -> Result<u64, Stri
             weight.shape_string(),
             state.shape,
             numel.div_ceil(2)
-        ));
+        )
+        .into());
     }
     expect_dtype(quant_map, &[Dtype::F32])?;
     expect_shape(quant_map, &[16])?;
@@ -100,7 +102,7 @@ struct FourBit<'a> {
 }
 
 /// The decoder of a 4-bit weight checked by [`check_4bit`].
-pub fn decoder_4bit<'a>(state: &QuantState, parts: &Parts<'a>) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+pub fn decoder_4bit<'a>(state: &QuantState, parts: &Parts<'a>) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     let absmax = match state.nested_blocksize {
         None => parts.values_f32(1)?,
         Some(nb) => {
@@ -127,7 +129,7 @@ pub fn decoder_4bit<'a>(state: &QuantState, parts: &Parts<'a>) -> Result<Box<dyn
 }
 
 impl ElementDecoder for FourBit<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), String> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
         for (k, v) in out.iter_mut().enumerate() {
             let e = start + k;
             let b = self.codes.get(e / 2).copied().unwrap_or(0);
@@ -144,7 +146,7 @@ impl ElementDecoder for FourBit<'_> {
 }
 
 /// Checks an LLM.int8 weight (weight, SCB, then weight_format if stored).
-pub fn check_int8(weight: &TensorInfo, scb: &TensorInfo) -> Result<(), String> {
+pub fn check_int8(weight: &TensorInfo, scb: &TensorInfo) -> Result<(), LayoutError> {
     expect_dtype(weight, &[Dtype::I8])?;
     expect_dtype(scb, &[Dtype::F32, Dtype::F16, Dtype::BF16])?;
     let (rows, _) = dims2(weight)?;
@@ -152,10 +154,13 @@ pub fn check_int8(weight: &TensorInfo, scb: &TensorInfo) -> Result<(), String> {
 }
 
 /// Checks the `weight_format` byte: only 0 (row-major) is a layout this decoder knows.
-pub fn check_weight_format(bytes: &[u8]) -> Result<(), String> {
+pub fn check_weight_format(bytes: &[u8]) -> Result<(), LayoutError> {
     match bytes {
         [0] => Ok(()),
-        other => Err(format!("weight_format {other:?} is not 0 (row-major), the only layout bitsandbytes saves today")),
+        other => {
+            Err(format!("weight_format {other:?} is not 0 (row-major), the only layout bitsandbytes saves today")
+                .into())
+        }
     }
 }
 
@@ -166,7 +171,7 @@ struct Int8<'a> {
 }
 
 /// The decoder of an LLM.int8 weight checked by [`check_int8`].
-pub fn decoder_int8<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+pub fn decoder_int8<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     Ok(Box::new(Int8 { weight: parts.bytes(0)?, cols: to_usize(shape[1])?, scb: parts.values_f32(1)? }))
 }
 
@@ -174,7 +179,7 @@ pub fn decoder_int8<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn Elem
 const INV_127: f32 = 7.874_015_718_698_502e-3_f64 as f32;
 
 impl ElementDecoder for Int8<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), String> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
         for_rows(self.cols, start, out, |r, c0, seg| {
             let s = self.scb[r];
             for (k, v) in seg.iter_mut().enumerate() {

@@ -1,6 +1,7 @@
 //! The quantization a checkpoint's `config.json` declares (`quantization_config`; MLX writes
 //! `quantization`).
 
+use super::parts::LayoutError;
 use std::path::Path;
 
 use serde_json::Value;
@@ -76,11 +77,11 @@ pub enum QuantConfig {
 }
 
 /// Reads the `config.json` next to `model` (a file or index); `None` when there is none.
-pub fn read(model: &Path) -> Result<QuantConfig, String> {
+pub fn read(model: &Path) -> Result<QuantConfig, LayoutError> {
     let path = model.parent().unwrap_or(Path::new(".")).join("config.json");
     let Ok(meta) = std::fs::metadata(&path) else { return Ok(QuantConfig::None) };
     if meta.len() > MAX_CONFIG_BYTES {
-        return Err(format!("{} is {} bytes, more than {MAX_CONFIG_BYTES}", path.display(), meta.len()));
+        return Err(format!("{} is {} bytes, more than {MAX_CONFIG_BYTES}", path.display(), meta.len()).into());
     }
     let text = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let json: Value = serde_json::from_slice(&text).map_err(|e| format!("{}: not valid JSON: {e}", path.display()))?;

@@ -14,6 +14,7 @@
 //!   E2M1 codes; `weight_scale` F8 `[out, in / 16]`; `weight_global_scale` `[1]`:
 //!   `W = e2m1 * (weight_scale / weight_global_scale)`.
 
+use super::parts::LayoutError;
 use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
 use super::gptq::SCALE_DTYPES;
@@ -58,7 +59,7 @@ impl Grouping {
     }
 
     /// The element counts [`Grouping::index`] divides by.
-    fn sizes(self) -> Result<(usize, usize), String> {
+    fn sizes(self) -> Result<(usize, usize), LayoutError> {
         match self {
             Grouping::Group(g) => Ok((to_usize(g.max(1))?, 1)),
             Grouping::Block(bm, bn) => Ok((to_usize(bm.max(1))?, to_usize(bn.max(1))?)),
@@ -75,11 +76,13 @@ impl Grouping {
     }
 }
 
-fn check_scale(scale: &TensorInfo, grouping: Grouping, rows: u64, cols: u64) -> Result<(), String> {
+fn check_scale(scale: &TensorInfo, grouping: Grouping, rows: u64, cols: u64) -> Result<(), LayoutError> {
     match grouping.scale_shape(rows, cols) {
         Some(shape) => expect_shape(scale, &shape),
         None if scale.numel() == Some(1) => Ok(()),
-        None => Err(format!("{} has shape {}, a per-tensor scale has one element", scale.name, scale.shape_string())),
+        None => {
+            Err(format!("{} has shape {}, a per-tensor scale has one element", scale.name, scale.shape_string()).into())
+        }
     }
 }
 
@@ -102,11 +105,11 @@ pub fn pack_check(
     zp: Option<&TensorInfo>,
     g_idx: Option<&TensorInfo>,
     shape: &[u64],
-) -> Result<bool, String> {
+) -> Result<bool, LayoutError> {
     if !(1..=8).contains(&p.bits) {
-        return Err(format!("pack-quantized bits {} is outside 1..=8", p.bits));
+        return Err(format!("pack-quantized bits {} is outside 1..=8", p.bits).into());
     }
-    let &[rows, cols] = shape else { return Err(format!("weight_shape {shape:?} is not 2-D")) };
+    let &[rows, cols] = shape else { return Err(format!("weight_shape {shape:?} is not 2-D").into()) };
     expect_dtype(packed, &[Dtype::I32, Dtype::U32])?;
     expect_dtype(scale, SCALE_DTYPES)?;
     let (prow, pcols) = dims2(packed)?;
@@ -117,7 +120,8 @@ pub fn pack_check(
             "weight_packed {} does not hold weight_shape [{rows}, {cols}] at {} bits",
             packed.shape_string(),
             p.bits
-        ));
+        )
+        .into());
     }
     let n_groups = match g_idx {
         Some(g) => {
@@ -140,7 +144,8 @@ pub fn pack_check(
                 "weight_zero_point {} {} fits neither packed nor plain zero points",
                 zp.dtype_name,
                 zp.shape_string()
-            ));
+            )
+            .into());
         }
     }
     Ok(pcols != dense)
@@ -169,7 +174,7 @@ pub fn pack_decoder<'a>(
     zp_at: Option<usize>,
     g_idx_at: Option<usize>,
     shape: &[u64],
-) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     let (rows, cols) = (to_usize(shape[0])?, to_usize(shape[1])?);
     let scales = parts.values(1)?;
     let groups_per_row = scales.len() / rows.max(1);
@@ -200,7 +205,7 @@ pub fn pack_decoder<'a>(
         Some(i) => {
             let g = parts.integers(i)?;
             if let Some((c, bad)) = g.iter().enumerate().find(|(_, &g)| g < 0 || g as usize >= groups_per_row) {
-                return Err(format!("weight_g_idx[{c}] = {bad} is outside the {groups_per_row} groups"));
+                return Err(format!("weight_g_idx[{c}] = {bad} is outside the {groups_per_row} groups").into());
             }
             Some(g.into_iter().map(|g| g as u32).collect())
         }
@@ -222,7 +227,7 @@ pub fn pack_decoder<'a>(
 }
 
 impl ElementDecoder for Pack<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), String> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
         let offset = 1i64 << (self.bits - 1);
         for_rows(self.cols, start, out, |r, c0, seg| {
             let base = r * self.words_per_row;
@@ -247,7 +252,7 @@ impl ElementDecoder for Pack<'_> {
 }
 
 /// Checks a float-quantized weight (weight, weight_scale).
-pub fn float_check(grouping: Grouping, weight: &TensorInfo, scale: &TensorInfo) -> Result<(), String> {
+pub fn float_check(grouping: Grouping, weight: &TensorInfo, scale: &TensorInfo) -> Result<(), LayoutError> {
     expect_dtype(weight, &[Dtype::F8E4M3, Dtype::F8E5M2])?;
     expect_dtype(scale, SCALE_DTYPES)?;
     let (rows, cols) = dims2(weight)?;
@@ -270,7 +275,7 @@ pub fn float_decoder<'a>(
     grouping: Grouping,
     parts: &Parts<'a>,
     shape: &[u64],
-) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     let scale_cols = match grouping.scale_shape(shape[0], shape[1]) {
         Some([_, c]) => to_usize(c)?,
         None => 1,
@@ -294,7 +299,7 @@ pub fn fp8(b: u8, e5m2: bool) -> f64 {
 }
 
 impl ElementDecoder for Float<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), String> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
         for_rows(self.cols, start, out, |r, c0, seg| {
             for (k, v) in seg.iter_mut().enumerate() {
                 let c = c0 + k;
@@ -317,12 +322,14 @@ pub fn nvfp4_shape(
     packed: &TensorInfo,
     global: &TensorInfo,
     scale: &TensorInfo,
-) -> Result<Vec<u64>, String> {
+) -> Result<Vec<u64>, LayoutError> {
     expect_dtype(packed, &[Dtype::U8])?;
     expect_dtype(scale, &[Dtype::F8E4M3, Dtype::F32, Dtype::F16, Dtype::BF16])?;
     expect_dtype(global, SCALE_DTYPES)?;
     if global.numel() != Some(1) {
-        return Err(format!("{} has shape {}, a global scale has one element", global.name, global.shape_string()));
+        return Err(
+            format!("{} has shape {}, a global scale has one element", global.name, global.shape_string()).into()
+        );
     }
     let (rows, half) = dims2(packed)?;
     let cols = half.checked_mul(2).ok_or("weight_packed is too large")?;
@@ -342,7 +349,11 @@ struct Nvfp4<'a> {
 }
 
 /// The decoder of an NVFP4 weight checked by [`nvfp4_shape`] (parts: packed, global, scale).
-pub fn nvfp4_decoder<'a>(group: u64, parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+pub fn nvfp4_decoder<'a>(
+    group: u64,
+    parts: &Parts<'a>,
+    shape: &[u64],
+) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     let (rows, cols) = (to_usize(shape[0])?, to_usize(shape[1])?);
     let global = parts.values_f32(1)?.first().copied().ok_or("weight_global_scale is empty")?;
     // The per-group scale divided by the global scale, once per group.
@@ -357,7 +368,7 @@ pub fn nvfp4_decoder<'a>(group: u64, parts: &Parts<'a>, shape: &[u64]) -> Result
 }
 
 impl ElementDecoder for Nvfp4<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), String> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
         for_rows(self.cols, start, out, |r, c0, seg| {
             for (k, v) in seg.iter_mut().enumerate() {
                 let c = c0 + k;

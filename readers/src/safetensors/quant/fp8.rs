@@ -3,6 +3,7 @@
 //! `weight_block_size: [bm, bn]`; the edge blocks may be partial. Despite its name the scale is
 //! multiplied: `W[i, j] = weight[i, j] * weight_scale_inv[i / bm, j / bn]`.
 
+use super::parts::LayoutError;
 use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
 use super::ct::{float_decoder, Grouping};
@@ -10,12 +11,12 @@ use super::gptq::SCALE_DTYPES;
 use super::parts::{dims2, expect_dtype, expect_shape, Parts};
 
 /// Checks the weight and its scale grid for `block = [bm, bn]`.
-pub fn block_check(block: [u64; 2], weight: &TensorInfo, scale: &TensorInfo) -> Result<(), String> {
+pub fn block_check(block: [u64; 2], weight: &TensorInfo, scale: &TensorInfo) -> Result<(), LayoutError> {
     expect_dtype(weight, &[Dtype::F8E4M3, Dtype::F8E5M2])?;
     expect_dtype(scale, SCALE_DTYPES)?;
     let [bm, bn] = block;
     if bm == 0 || bn == 0 {
-        return Err(format!("weight_block_size {block:?} has a zero side"));
+        return Err(format!("weight_block_size {block:?} has a zero side").into());
     }
     let (rows, cols) = dims2(weight)?;
     expect_shape(scale, &[rows.div_ceil(bm), cols.div_ceil(bn)])
@@ -32,7 +33,7 @@ pub fn block_decoder<'a>(
     block: [u64; 2],
     parts: &Parts<'a>,
     shape: &[u64],
-) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     float_decoder(Grouping::Block(block[0], block[1]), parts, shape)
 }
 

@@ -14,6 +14,7 @@
 //! `c * 8 + [0, 2, 4, 6, 1, 3, 5, 7][k]`; `qzeros` `[in / gs, out / 8]` the same way (zeros as
 //! is); `W[o, i] = (q[i, o] - z[i / gs, o]) * scales[i / gs, o]`.
 
+use super::parts::LayoutError;
 use weightlens_core::{Dtype, ElementDecoder};
 
 use super::parts::{dense_words, dims2, expect_dtype, expect_shape, for_rows, stream_field, to_usize, word, Parts};
@@ -34,9 +35,9 @@ pub struct GptqParams {
 
 /// The logical `[out, in]` shape GPTQ components describe, checked against each other.
 /// `parts`: qweight, qzeros, scales, then g_idx if stored.
-pub fn gptq_shape(p: &GptqParams, parts: &[&weightlens_core::TensorInfo]) -> Result<Vec<u64>, String> {
+pub fn gptq_shape(p: &GptqParams, parts: &[&weightlens_core::TensorInfo]) -> Result<Vec<u64>, LayoutError> {
     if !matches!(p.bits, 2 | 3 | 4 | 8) {
-        return Err(format!("GPTQ bits {} is not one of 2, 3, 4, 8", p.bits));
+        return Err(format!("GPTQ bits {} is not one of 2, 3, 4, 8", p.bits).into());
     }
     let [qweight, qzeros, scales, rest @ ..] = parts else { return Err("GPTQ needs qweight, qzeros, scales".into()) };
     expect_dtype(qweight, &[Dtype::I32, Dtype::U32])?;
@@ -45,7 +46,7 @@ pub fn gptq_shape(p: &GptqParams, parts: &[&weightlens_core::TensorInfo]) -> Res
     let (words, out) = dims2(qweight)?;
     let inputs = words.checked_mul(32).map(|b| b / u64::from(p.bits)).ok_or("qweight is too large")?;
     if inputs * u64::from(p.bits) != words * 32 {
-        return Err(format!("qweight rows {words} do not hold whole {}-bit inputs", p.bits));
+        return Err(format!("qweight rows {words} do not hold whole {}-bit inputs", p.bits).into());
     }
     let (groups, _) = dims2(scales)?;
     let expected_groups = match p.group_size {
@@ -58,7 +59,8 @@ pub fn gptq_shape(p: &GptqParams, parts: &[&weightlens_core::TensorInfo]) -> Res
         return Err(format!(
             "scales have {groups} groups, {inputs} inputs in groups of {:?} need {expected_groups}",
             p.group_size
-        ));
+        )
+        .into());
     }
     expect_shape(scales, &[groups, out])?;
     let zero_words = dense_words(out, p.bits).ok_or("qzeros is too large")?;
@@ -85,7 +87,7 @@ pub fn gptq_decoder<'a>(
     p: &GptqParams,
     parts: &Parts<'a>,
     shape: &[u64],
-) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     let (out, inputs) = (to_usize(shape[0])?, to_usize(shape[1])?);
     let scales = parts.values(2)?;
     let n_groups = scales.len() / out.max(1);
@@ -93,7 +95,7 @@ pub fn gptq_decoder<'a>(
         Ok(_) => {
             let g = parts.integers(3)?;
             if let Some((i, bad)) = g.iter().enumerate().find(|(_, &g)| g < 0 || g as usize >= n_groups) {
-                return Err(format!("g_idx[{i}] = {bad} is outside the {n_groups} groups"));
+                return Err(format!("g_idx[{i}] = {bad} is outside the {n_groups} groups").into());
             }
             g.into_iter().map(|g| g as u32).collect()
         }
@@ -117,7 +119,7 @@ pub fn gptq_decoder<'a>(
 }
 
 impl ElementDecoder for Gptq<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), String> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
         let n_out = self.out;
         for_rows(self.inputs, start, out, |o, i0, seg| {
             for (k, v) in seg.iter_mut().enumerate() {
@@ -141,9 +143,9 @@ impl ElementDecoder for Gptq<'_> {
 const AWQ_NIBBLE_OF: [u32; 8] = [0, 4, 1, 5, 2, 6, 3, 7];
 
 /// The logical `[out, in]` shape of AWQ GEMM components (qweight, qzeros, scales).
-pub fn awq_shape(bits: u32, group_size: u64, parts: &[&weightlens_core::TensorInfo]) -> Result<Vec<u64>, String> {
+pub fn awq_shape(bits: u32, group_size: u64, parts: &[&weightlens_core::TensorInfo]) -> Result<Vec<u64>, LayoutError> {
     if bits != 4 {
-        return Err(format!("AWQ GEMM packs 4-bit values, the config says {bits}"));
+        return Err(format!("AWQ GEMM packs 4-bit values, the config says {bits}").into());
     }
     let [qweight, qzeros, scales] = parts else { return Err("AWQ needs qweight, qzeros, scales".into()) };
     expect_dtype(qweight, &[Dtype::I32, Dtype::U32])?;
@@ -152,7 +154,7 @@ pub fn awq_shape(bits: u32, group_size: u64, parts: &[&weightlens_core::TensorIn
     let (inputs, words) = dims2(qweight)?;
     let out = words.checked_mul(8).ok_or("qweight is too large")?;
     if group_size == 0 || inputs % group_size != 0 {
-        return Err(format!("{inputs} inputs are not whole groups of {group_size}"));
+        return Err(format!("{inputs} inputs are not whole groups of {group_size}").into());
     }
     expect_shape(scales, &[inputs / group_size, out])?;
     expect_shape(qzeros, &[inputs / group_size, words])?;
@@ -173,7 +175,7 @@ pub fn awq_decoder<'a>(
     group_size: u64,
     parts: &Parts<'a>,
     shape: &[u64],
-) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     Ok(Box::new(Awq {
         qweight: parts.bytes(0)?,
         qzeros: parts.bytes(1)?,
@@ -191,7 +193,7 @@ fn awq_field(bytes: &[u8], row: usize, out: usize, o: usize) -> u32 {
 }
 
 impl ElementDecoder for Awq<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), String> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
         for_rows(self.inputs, start, out, |o, i0, seg| {
             for (k, v) in seg.iter_mut().enumerate() {
                 let i = i0 + k;

@@ -3,14 +3,15 @@
 //! 6-bit values straddle words), `<m>.scales` and `<m>.biases` `[out, in / group_size]`:
 //! `W = q * scale + bias`, computed in `float32` as MLX does.
 
+use super::parts::LayoutError;
 use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
 use super::parts::{dense_words, dims2, expect_dtype, expect_shape, for_rows, stream_field, to_usize, word, Parts};
 
 /// Checks weight, scales and biases for `bits` and `group_size`; returns the logical shape.
-pub fn mlx_shape(bits: u32, group_size: u64, parts: &[&TensorInfo]) -> Result<Vec<u64>, String> {
+pub fn mlx_shape(bits: u32, group_size: u64, parts: &[&TensorInfo]) -> Result<Vec<u64>, LayoutError> {
     if !matches!(bits, 2 | 3 | 4 | 5 | 6 | 8) {
-        return Err(format!("MLX bits {bits} is not one of 2, 3, 4, 5, 6, 8"));
+        return Err(format!("MLX bits {bits} is not one of 2, 3, 4, 5, 6, 8").into());
     }
     let [weight, scales, biases] = parts else { return Err("MLX needs weight, scales, biases".into()) };
     expect_dtype(weight, &[Dtype::U32])?;
@@ -19,7 +20,9 @@ pub fn mlx_shape(bits: u32, group_size: u64, parts: &[&TensorInfo]) -> Result<Ve
     let (rows, words) = dims2(weight)?;
     let cols = words.checked_mul(32).ok_or("weight is too large")? / u64::from(bits);
     if dense_words(cols, bits) != Some(words) || group_size == 0 || cols % group_size != 0 {
-        return Err(format!("{} does not hold whole groups of {group_size} {bits}-bit values", weight.shape_string()));
+        return Err(
+            format!("{} does not hold whole groups of {group_size} {bits}-bit values", weight.shape_string()).into()
+        );
     }
     expect_shape(scales, &[rows, cols / group_size])?;
     expect_shape(biases, &[rows, cols / group_size])?;
@@ -42,7 +45,7 @@ pub fn mlx_decoder<'a>(
     group_size: u64,
     parts: &Parts<'a>,
     shape: &[u64],
-) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     let cols = to_usize(shape[1])?;
     Ok(Box::new(Mlx {
         weight: parts.bytes(0)?,
@@ -56,7 +59,7 @@ pub fn mlx_decoder<'a>(
 }
 
 impl ElementDecoder for Mlx<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), String> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
         let groups = self.cols / self.group;
         for_rows(self.cols, start, out, |r, c0, seg| {
             let base = r * self.words;

@@ -25,7 +25,7 @@ use weightlens_core::{Dtype, ElementDecoder, QuantFacts, TensorInfo};
 use self::config::{CtWeights, QuantConfig};
 use self::ct::{Grouping, PackParams};
 use self::gptq::GptqParams;
-pub use self::parts::Parts;
+pub use self::parts::{LayoutError, Parts};
 
 /// How one logical tensor is computed from its components.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,7 +74,7 @@ pub enum Scheme {
 
 impl Scheme {
     /// The decoder of the effective weight of `shape` from `parts`.
-    pub fn decoder<'a>(&self, parts: &Parts<'a>, shape: &[u64]) -> Result<Arc<dyn ElementDecoder + 'a>, String> {
+    pub fn decoder<'a>(&self, parts: &Parts<'a>, shape: &[u64]) -> Result<Arc<dyn ElementDecoder + 'a>, LayoutError> {
         let boxed = match self {
             Scheme::Gptq(p) => gptq::gptq_decoder(p, parts, shape)?,
             Scheme::Awq { group_size } => gptq::awq_decoder(*group_size, parts, shape)?,
@@ -138,7 +138,7 @@ struct Candidate {
     name: String,
     scheme_name: String,
     parts: Vec<usize>,
-    result: Result<Decided, String>,
+    result: Result<Decided, LayoutError>,
 }
 
 /// Groups `raw` (a checkpoint's stored tensors) under `config`. `small(i)` gives the bytes of
@@ -212,7 +212,7 @@ fn logical(c: Candidate, raw: &[TensorInfo], warnings: &mut Vec<String>) -> Logi
                 group_size: None,
                 stored_bytes,
                 components,
-                problem: Some(reason),
+                problem: Some(reason.to_string()),
             };
             Logical { info, plan: Plan::Unreadable, facts: Some(facts) }
         }
@@ -260,7 +260,7 @@ fn candidate<'b>(
             let parts = vec![i, qz, sc];
             let result = match config {
                 QuantConfig::Awq { version, .. } if version != "gemm" => {
-                    Err(format!("AWQ version {version:?} is not GEMM"))
+                    Err(format!("AWQ version {version:?} is not GEMM").into())
                 }
                 QuantConfig::Awq { bits, group_size, .. } => Ok((*bits, *group_size)),
                 _ => awq_group_from_shapes(raw, i, sc),
@@ -337,7 +337,7 @@ fn candidate<'b>(
         }
         parts.push(state_at);
         let result =
-            small(state_at).ok_or_else(|| "quant_state is too large to be one".to_string()).and_then(|bytes| {
+            small(state_at).ok_or_else(|| LayoutError::from("quant_state is too large to be one")).and_then(|bytes| {
                 let state = bnb::parse_state(bytes)?;
                 bnb::check_4bit(&state, &infos(raw, &parts[..parts.len() - 1]))?;
                 let shape = state.shape.clone();
@@ -370,7 +370,9 @@ fn candidate<'b>(
             _ => fp8::infer_block(t, &raw[inv]),
         };
         let result = block
-            .ok_or_else(|| "weight_block_size is not declared and the scale grid is not 128 x 128 blocks".to_string())
+            .ok_or_else(|| {
+                LayoutError::from("weight_block_size is not declared and the scale grid is not 128 x 128 blocks")
+            })
             .and_then(|b| {
                 fp8::block_check(b, t, &raw[inv])?;
                 Ok((Scheme::Fp8Block(b), t.shape.clone(), Some(8), None))
@@ -395,7 +397,7 @@ fn candidate<'b>(
             Some("block") => weights
                 .as_ref()
                 .and_then(|w| w.block_structure)
-                .ok_or_else(|| "block strategy without block_structure".to_string())
+                .ok_or_else(|| LayoutError::from("block strategy without block_structure"))
                 .and_then(|b| {
                     fp8::block_check(b, t, &raw[scale])?;
                     Ok((Scheme::Fp8Block(b), t.shape.clone(), Some(8), None))
@@ -420,8 +422,9 @@ fn candidate<'b>(
             let parts = vec![i, s, b];
             let result = match config {
                 QuantConfig::Mlx { bits, group_size, section } => Ok(config::mlx_for(section, m, *bits, *group_size)),
-                _ => Err("MLX weights without a config.json `quantization` (bits and group size are not in the file)"
-                    .to_string()),
+                _ => Err(LayoutError::from(
+                    "MLX weights without a config.json `quantization` (bits and group size are not in the file)",
+                )),
             }
             .and_then(|(bits, gs)| {
                 let shape = mlx::mlx_shape(bits, gs, &infos(raw, &parts))?;
@@ -449,25 +452,25 @@ fn ct_weights<'c>(config: &'c QuantConfig, format: &str) -> Option<&'c CtWeights
     }
 }
 
-fn grouping_of(w: &CtWeights) -> Result<Grouping, String> {
+fn grouping_of(w: &CtWeights) -> Result<Grouping, LayoutError> {
     match (w.strategy.as_str(), w.group_size) {
         ("tensor", _) => Ok(Grouping::Tensor),
         ("channel", _) => Ok(Grouping::Channel),
         ("group" | "tensor_group", Some(g)) if g > 0 => Ok(Grouping::Group(g)),
-        (s, g) => Err(format!("strategy {s:?} with group_size {g:?} is not a layout this reader knows")),
+        (s, g) => Err(format!("strategy {s:?} with group_size {g:?} is not a layout this reader knows").into()),
     }
 }
 
 /// The logical shape stored in a compressed-tensors `weight_shape` (I64/I32 `[2]`).
-fn weight_shape(info: &TensorInfo, bytes: Option<&[u8]>) -> Result<Vec<u64>, String> {
+fn weight_shape(info: &TensorInfo, bytes: Option<&[u8]>) -> Result<Vec<u64>, LayoutError> {
     let bytes = bytes.ok_or("weight_shape is too large")?;
     let size = match info.dtype {
         Dtype::I64 => 8,
         Dtype::I32 => 4,
-        _ => return Err(format!("weight_shape has dtype {}", info.dtype_name)),
+        _ => return Err(format!("weight_shape has dtype {}", info.dtype_name).into()),
     };
     if info.shape != [2] || bytes.len() != 2 * size {
-        return Err(format!("weight_shape {} is not two integers", info.shape_string()));
+        return Err(format!("weight_shape {} is not two integers", info.shape_string()).into());
     }
     bytes
         .chunks_exact(size)
@@ -477,14 +480,14 @@ fn weight_shape(info: &TensorInfo, bytes: Option<&[u8]>) -> Result<Vec<u64>, Str
             } else {
                 i64::from(i32::from_le_bytes(c.try_into().unwrap_or_default()))
             };
-            u64::try_from(v).map_err(|_| format!("weight_shape holds {v}"))
+            u64::try_from(v).map_err(|_| LayoutError(format!("weight_shape holds {v}")))
         })
         .collect()
 }
 
 /// Bits and grouping of a pack-quantized weight without a config: the bit width is the one
 /// whose dense row length matches, the grouping follows the scale's shape.
-fn pack_from_shapes(packed: &TensorInfo, scale: &TensorInfo, shape: &[u64]) -> Result<(u32, Grouping), String> {
+fn pack_from_shapes(packed: &TensorInfo, scale: &TensorInfo, shape: &[u64]) -> Result<(u32, Grouping), LayoutError> {
     let (&[_, cols], Some(&words)) = (shape, packed.shape.get(1)) else { return Err("weight_shape is not 2-D".into()) };
     let bits: Vec<u32> = (1..=8).filter(|&b| parts::dense_words(cols, b) == Some(words)).collect();
     let &[b] = bits.as_slice() else { return Err("without a config the bit width is ambiguous".into()) };
@@ -499,12 +502,12 @@ fn pack_from_shapes(packed: &TensorInfo, scale: &TensorInfo, shape: &[u64]) -> R
     Ok((b, grouping))
 }
 
-fn float_grouping_from_shapes(weight: &TensorInfo, scale: &TensorInfo) -> Result<Grouping, String> {
+fn float_grouping_from_shapes(weight: &TensorInfo, scale: &TensorInfo) -> Result<Grouping, LayoutError> {
     let rows = weight.shape.first().copied().unwrap_or(0);
     match scale.shape.as_slice() {
         [] | [1] | [1, 1] => Ok(Grouping::Tensor),
         [r, 1] if *r == rows => Ok(Grouping::Channel),
-        _ => Err(format!("without a config, weight_scale {} has no known layout", scale.shape_string())),
+        _ => Err(format!("without a config, weight_scale {} has no known layout", scale.shape_string()).into()),
     }
 }
 
@@ -514,7 +517,7 @@ fn gptq_from_shapes(
     qweight: usize,
     scales: usize,
     g_idx: Option<usize>,
-) -> Result<GptqParams, String> {
+) -> Result<GptqParams, LayoutError> {
     let inputs = g_idx
         .and_then(|g| raw[g].shape.first().copied())
         .ok_or("without a config and g_idx the bit width is unknown")?;
@@ -528,7 +531,7 @@ fn gptq_from_shapes(
     Ok(GptqParams { bits, group_size, v2: false })
 }
 
-fn awq_group_from_shapes(raw: &[TensorInfo], qweight: usize, scales: usize) -> Result<(u32, u64), String> {
+fn awq_group_from_shapes(raw: &[TensorInfo], qweight: usize, scales: usize) -> Result<(u32, u64), LayoutError> {
     let inputs = raw[qweight].shape.first().copied().unwrap_or(0);
     let groups = raw[scales]
         .shape

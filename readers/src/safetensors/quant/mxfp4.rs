@@ -3,12 +3,13 @@
 //! byte `j`) and `<name>_scales` U8 `[E, R, G]` (E8M0: `2^(s - 127)`). The runtime parameter is
 //! the transpose `[E, G * 32, R]`, which is the logical shape here.
 
+use super::parts::LayoutError;
 use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
 use super::parts::{expect_dtype, expect_shape, for_rows, to_usize, Parts, E2M1};
 
 /// Checks blocks and scales; returns the logical shape `[E, K, R]`.
-pub fn mxfp4_shape(blocks: &TensorInfo, scales: &TensorInfo) -> Result<Vec<u64>, String> {
+pub fn mxfp4_shape(blocks: &TensorInfo, scales: &TensorInfo) -> Result<Vec<u64>, LayoutError> {
     expect_dtype(blocks, &[Dtype::U8])?;
     expect_dtype(scales, &[Dtype::U8])?;
     let &[e, r, g, 16] = blocks.shape.as_slice() else {
@@ -16,7 +17,8 @@ pub fn mxfp4_shape(blocks: &TensorInfo, scales: &TensorInfo) -> Result<Vec<u64>,
             "{} has shape {}, expected [experts, rows, groups, 16]",
             blocks.name,
             blocks.shape_string()
-        ));
+        )
+        .into());
     };
     expect_shape(scales, &[e, r, g])?;
     Ok(vec![e, g.checked_mul(32).ok_or("blocks are too large")?, r])
@@ -30,7 +32,7 @@ struct Mxfp4<'a> {
 }
 
 /// The decoder of an MXFP4 tensor checked by [`mxfp4_shape`].
-pub fn mxfp4_decoder<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, String> {
+pub fn mxfp4_decoder<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     Ok(Box::new(Mxfp4 {
         blocks: parts.bytes(0)?,
         scales: parts.bytes(1)?,
@@ -40,7 +42,7 @@ pub fn mxfp4_decoder<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn Ele
 }
 
 impl ElementDecoder for Mxfp4<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), String> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
         // Logical rows are (expert, k); along a row r varies, i.e. the stored rows.
         let (k_len, r_len) = (self.k, self.r);
         for_rows(r_len, start, out, |row, r0, seg| {

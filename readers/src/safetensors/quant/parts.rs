@@ -5,6 +5,29 @@
 use weightlens_core::decode::decode_plain_f64;
 use weightlens_core::{ByteOrder, Dtype, TensorInfo};
 
+/// Why stored components do not form a quantized weight (one line, naming the component).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LayoutError(pub String);
+
+impl From<String> for LayoutError {
+    fn from(message: String) -> Self {
+        LayoutError(message)
+    }
+}
+
+impl From<&str> for LayoutError {
+    fn from(message: &str) -> Self {
+        LayoutError(message.to_string())
+    }
+}
+
+impl From<LayoutError> for weightlens_core::DecodeError {
+    fn from(e: LayoutError) -> Self {
+        weightlens_core::DecodeError::Components(e.0)
+    }
+}
+
 /// Small components (scales, zero points, group indices) are decoded into memory; a component
 /// claiming more elements than this is refused before anything is allocated.
 pub const MAX_SIDE_ELEMS: u64 = 1 << 30;
@@ -23,17 +46,17 @@ impl<'a> Parts<'a> {
     }
 
     /// Header of component `i`.
-    pub fn info(&self, i: usize) -> Result<&'a TensorInfo, String> {
-        self.infos.get(i).copied().ok_or_else(|| format!("component #{i} is missing"))
+    pub fn info(&self, i: usize) -> Result<&'a TensorInfo, LayoutError> {
+        self.infos.get(i).copied().ok_or_else(|| LayoutError(format!("component #{i} is missing")))
     }
 
     /// Bytes of component `i`.
-    pub fn bytes(&self, i: usize) -> Result<&'a [u8], String> {
-        self.bytes.get(i).copied().ok_or_else(|| format!("component #{i} is missing"))
+    pub fn bytes(&self, i: usize) -> Result<&'a [u8], LayoutError> {
+        self.bytes.get(i).copied().ok_or_else(|| LayoutError(format!("component #{i} is missing")))
     }
 
     /// Component `i` decoded to `f64` (any plain dtype), with its byte length checked.
-    pub fn values(&self, i: usize) -> Result<Vec<f64>, String> {
+    pub fn values(&self, i: usize) -> Result<Vec<f64>, LayoutError> {
         let info = self.info(i)?;
         let bytes = self.bytes(i)?;
         let numel = info.numel().filter(|&n| n <= MAX_SIDE_ELEMS).ok_or_else(|| {
@@ -42,7 +65,7 @@ impl<'a> Parts<'a> {
         let size = info.dtype.size().ok_or_else(|| format!("{} has dtype {}", info.name, info.dtype_name))?;
         let numel = usize::try_from(numel).map_err(|_| format!("{} is too large", info.name))?;
         if numel.checked_mul(size) != Some(bytes.len()) {
-            return Err(format!("{} holds {} bytes, not {numel} elements", info.name, bytes.len()));
+            return Err(format!("{} holds {} bytes, not {numel} elements", info.name, bytes.len()).into());
         }
         let mut out = vec![0f64; numel];
         decode_plain_f64(info.dtype, ByteOrder::Little, bytes, &mut out);
@@ -50,16 +73,16 @@ impl<'a> Parts<'a> {
     }
 
     /// Component `i` as `f32` values (schemes whose library computes in `f32`).
-    pub fn values_f32(&self, i: usize) -> Result<Vec<f32>, String> {
+    pub fn values_f32(&self, i: usize) -> Result<Vec<f32>, LayoutError> {
         // Every float dtype a scheme stores (F32, F16, BF16, F8) is exact in f32.
         Ok(self.values(i)?.into_iter().map(|v| v as f32).collect())
     }
 
     /// Component `i` as integers (for zero points and group indices stored as integers).
-    pub fn integers(&self, i: usize) -> Result<Vec<i64>, String> {
+    pub fn integers(&self, i: usize) -> Result<Vec<i64>, LayoutError> {
         let info = self.info(i)?;
         if info.dtype.is_float() {
-            return Err(format!("{} has dtype {}, not an integer type", info.name, info.dtype_name));
+            return Err(format!("{} has dtype {}, not an integer type", info.name, info.dtype_name).into());
         }
         // Integers of up to 53 bits are exact in f64; wider ones are out of any valid range.
         Ok(self.values(i)?.into_iter().map(|v| v as i64).collect())
@@ -126,35 +149,35 @@ pub fn for_rows(cols: usize, start: usize, out: &mut [f64], mut f: impl FnMut(us
 pub const E2M1: [f64; 16] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0];
 
 /// `shape` as `(rows, cols)` of a 2-D tensor.
-pub fn dims2(info: &TensorInfo) -> Result<(u64, u64), String> {
+pub fn dims2(info: &TensorInfo) -> Result<(u64, u64), LayoutError> {
     match info.shape.as_slice() {
         &[r, c] => Ok((r, c)),
-        _ => Err(format!("{} has shape {}, expected 2 dimensions", info.name, info.shape_string())),
+        _ => Err(format!("{} has shape {}, expected 2 dimensions", info.name, info.shape_string()).into()),
     }
 }
 
 /// Fails unless component `info` has one of `dtypes`.
-pub fn expect_dtype(info: &TensorInfo, dtypes: &[Dtype]) -> Result<(), String> {
+pub fn expect_dtype(info: &TensorInfo, dtypes: &[Dtype]) -> Result<(), LayoutError> {
     if dtypes.contains(&info.dtype) {
         Ok(())
     } else {
-        Err(format!("{} has dtype {}, which this scheme does not store there", info.name, info.dtype_name))
+        Err(format!("{} has dtype {}, which this scheme does not store there", info.name, info.dtype_name).into())
     }
 }
 
 /// Fails unless component `info` has shape `shape`.
-pub fn expect_shape(info: &TensorInfo, shape: &[u64]) -> Result<(), String> {
+pub fn expect_shape(info: &TensorInfo, shape: &[u64]) -> Result<(), LayoutError> {
     if info.shape == shape {
         Ok(())
     } else {
         let want: Vec<String> = shape.iter().map(u64::to_string).collect();
-        Err(format!("{} has shape {}, the layout needs [{}]", info.name, info.shape_string(), want.join(", ")))
+        Err(format!("{} has shape {}, the layout needs [{}]", info.name, info.shape_string(), want.join(", ")).into())
     }
 }
 
 /// Converts to `usize`, refusing sizes this machine cannot address.
-pub fn to_usize(v: u64) -> Result<usize, String> {
-    usize::try_from(v).map_err(|_| format!("size {v} does not fit this machine"))
+pub fn to_usize(v: u64) -> Result<usize, LayoutError> {
+    usize::try_from(v).map_err(|_| LayoutError(format!("size {v} does not fit this machine")))
 }
 
 #[cfg(test)]
