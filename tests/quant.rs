@@ -8,8 +8,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{compare, fixture, reference_at, run, table};
-use weightlens::export::Table;
 use weightlens_core::{TensorSource, Value};
+use weightlens_engine::export::Table;
 
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")

@@ -310,7 +310,7 @@ mod tests {
         ];
         let parts = Parts::new(infos.iter().collect(), bytes.iter().map(Vec::as_slice).collect());
         let message = gptq_decoder(&p, &parts, &shape).err().unwrap();
-        assert!(message.contains("g_idx[5] = 9"), "{message}");
+        assert!(message.0.contains("g_idx[5] = 9"), "{message}");
     }
 
     #[test]
