@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use weightlens_core::table::columns;
-use weightlens_core::{Row, Schema};
+use weightlens_core::{Row, Schema, Stack};
 
 use crate::pipeline::Duplicate;
 
@@ -15,25 +15,29 @@ struct Group {
     rank_ratios: Vec<f64>,
 }
 
-/// Tensors, parameters and the median rank ratio (rank / min(rows, cols)) per framework and
-/// block type, as an aligned text table.
+/// Tensors, parameters and the median rank ratio (rank / min(rows, cols)) per framework, stack
+/// and block type, as an aligned text table.
 pub fn summary_table(schema: &Schema, rows: &[Row]) -> String {
-    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, u8, String, String), Group> = BTreeMap::new();
     let text = |r: &Row, c: &str| r.get(schema, c).and_then(|v| v.as_str()).unwrap_or("").to_string();
     for r in rows {
-        let g = groups.entry((text(r, columns::FRAMEWORK), text(r, columns::BLOCK_TYPE))).or_default();
+        let stack = text(r, columns::STACK);
+        let stack_rank = Stack::from_column(&stack).map_or(u8::MAX, Stack::rank);
+        let key = (text(r, columns::FRAMEWORK), stack_rank, stack, text(r, columns::BLOCK_TYPE));
+        let g = groups.entry(key).or_default();
         g.tensors += 1;
         g.params += r.get(schema, columns::NUMEL).and_then(|v| v.as_i64()).unwrap_or(0);
         g.rank_ratios.extend(rank_ratio(schema, r));
     }
     let mut out = format!(
-        "{:<12} {:<12} {:>8} {:>14} {:>12}\n",
-        "framework", "block_type", "tensors", "parameters", "rank ratio"
+        "{:<12} {:<10} {:<18} {:>8} {:>14} {:>12}\n",
+        "framework", "stack", "block_type", "tensors", "parameters", "rank ratio"
     );
-    for ((framework, block), g) in &mut groups {
+    for ((framework, _, stack, block), g) in &mut groups {
         g.rank_ratios.sort_by(f64::total_cmp);
         let median = g.rank_ratios.get(g.rank_ratios.len() / 2).map_or("-".to_string(), |m| format!("{m:.3}"));
-        let _ = writeln!(out, "{framework:<12} {block:<12} {:>8} {:>14} {median:>12}", g.tensors, g.params);
+        let _ =
+            writeln!(out, "{framework:<12} {stack:<10} {block:<18} {:>8} {:>14} {median:>12}", g.tensors, g.params);
     }
     out
 }

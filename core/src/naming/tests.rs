@@ -149,3 +149,119 @@ fn other_schemes_have_no_layer() {
         ("lowrank", None, Other),
     ]);
 }
+
+fn check_in(arch: Option<&str>, cases: &[(&str, Option<u32>, BlockType, Stack)]) {
+    for &(name, layer, bt, stack) in cases {
+        let c = classify_in(name, arch);
+        assert_eq!((c.layer_index, c.block_type, c.stack), (layer, bt, stack), "{arch:?}: {name}");
+    }
+}
+
+#[test]
+fn encoder_decoder_stacks() {
+    use Stack::*;
+    for arch in [None, Some("t5"), Some("T5ForConditionalGeneration")] {
+        check_in(
+            arch,
+            &[
+                ("encoder.block.3.layer.0.SelfAttention.q.weight", Some(3), QProj, Encoder),
+                ("decoder.block.3.layer.1.EncDecAttention.k.weight", Some(3), KProj, Decoder),
+                ("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", Some(0), PosEmbedding, Decoder),
+                ("encoder.final_layer_norm.weight", None, Norm, Encoder),
+                ("shared.weight", None, Embedding, Main),
+            ],
+        );
+    }
+    for arch in [None, Some("bart"), Some("whisper")] {
+        check_in(
+            arch,
+            &[
+                ("model.encoder.layers.2.self_attn.q_proj.weight", Some(2), QProj, Encoder),
+                ("model.decoder.layers.2.encoder_attn.v_proj.weight", Some(2), VProj, Decoder),
+                ("model.decoder.layers.2.fc1.weight", Some(2), MlpUp, Decoder),
+                ("model.encoder.conv1.weight", None, Conv, Encoder),
+            ],
+        );
+    }
+    // Decoder-only with a `decoder` module (OPT) and encoder-only (BERT, ChatGLM's naming).
+    check_in(Some("opt"), &[("model.decoder.layers.4.self_attn.q_proj.weight", Some(4), QProj, Main)]);
+    check_in(None, &[("bert.encoder.layer.4.attention.self.query.weight", Some(4), QProj, Main)]);
+    check_in(Some("chatglm"), &[("transformer.encoder.layers.4.self_attention.dense.weight", Some(4), OProj, Main)]);
+}
+
+#[test]
+fn towers_and_projectors() {
+    use Stack::*;
+    check_in(
+        None,
+        &[
+            // LLaVA
+            ("vision_tower.vision_model.encoder.layers.5.self_attn.k_proj.weight", Some(5), KProj, Vision),
+            ("multi_modal_projector.linear_1.weight", None, BlockType::Projector, Stack::Projector),
+            ("language_model.model.layers.5.self_attn.k_proj.weight", Some(5), KProj, Main),
+            // Qwen2-VL: the merger sits inside `visual` and is the projector.
+            ("visual.blocks.3.attn.qkv.weight", Some(3), QkvProj, Vision),
+            ("visual.merger.mlp.0.weight", None, BlockType::Projector, Stack::Projector),
+            // Gemma-3 under the newer transformers wrapper prefix.
+            ("model.language_model.layers.9.mlp.gate_proj.weight", Some(9), MlpGate, Main),
+            ("model.vision_tower.vision_model.encoder.layers.9.mlp.fc1.weight", Some(9), MlpUp, Vision),
+            // CLIP / SigLIP: two towers.
+            ("text_model.encoder.layers.1.self_attn.q_proj.weight", Some(1), QProj, Encoder),
+            ("vision_model.encoder.layers.1.self_attn.q_proj.weight", Some(1), QProj, Vision),
+            ("vision_model.transformer.resblocks.7.attn.out_proj.weight", Some(7), OProj, Vision),
+            // Audio tower of an audio LLM.
+            ("audio_tower.layers.2.self_attn.q_proj.weight", Some(2), QProj, Audio),
+            // GGUF towers
+            ("v.blk.4.attn_q.weight", Some(4), QProj, Vision),
+            ("a.blk.4.ffn_down.weight", Some(4), MlpDown, Audio),
+            ("enc.blk.4.attn_k.weight", Some(4), KProj, Encoder),
+            ("dec.blk.4.cross_attn_k.weight", Some(4), KProj, Decoder),
+            ("mm.2.weight", None, BlockType::Projector, Stack::Projector),
+        ],
+    );
+}
+
+#[test]
+fn new_vocabulary() {
+    use Stack::*;
+    check_in(
+        Some("deepseek_v3"),
+        &[
+            ("model.layers.3.self_attn.q_a_proj.weight", Some(3), QAProj, Main),
+            ("model.layers.3.self_attn.q_b_proj.weight", Some(3), QBProj, Main),
+            ("model.layers.3.self_attn.kv_a_proj_with_mqa.weight", Some(3), KvAProj, Main),
+            ("model.layers.3.self_attn.kv_b_proj.weight", Some(3), KvBProj, Main),
+            ("model.layers.3.mlp.shared_experts.gate_proj.weight", Some(3), MoeSharedExpert, Main),
+            ("model.layers.3.mlp.experts.17.up_proj.weight", Some(3), MoeExpert, Main),
+            ("model.layers.61.eh_proj.weight", Some(61), BlockType::Projector, Mtp),
+            ("model.layers.61.enorm.weight", Some(61), Norm, Mtp),
+        ],
+    );
+    check_in(
+        None,
+        &[
+            ("backbone.layers.5.mixer.in_proj.weight", Some(5), SsmIn, Main),
+            ("backbone.layers.5.mixer.out_proj.weight", Some(5), SsmOut, Main),
+            ("backbone.layers.5.mixer.conv1d.weight", Some(5), SsmConv, Main),
+            ("backbone.layers.5.mixer.dt_proj.weight", Some(5), SsmDt, Main),
+            ("backbone.layers.5.mixer.A_log", Some(5), SsmA, Main),
+            ("backbone.layers.5.mixer.D", Some(5), SsmD, Main),
+            ("rwkv.blocks.5.attention.time_decay", Some(5), RwkvTimeMix, Main),
+            ("rwkv.blocks.5.feed_forward.key.weight", Some(5), RwkvChannelMix, Main),
+            ("model.layers.5.mlp.gate_up_proj.weight", Some(5), MlpGateUp, Main),
+            ("model.layers.5.self_attn.sinks", Some(5), AttnSink, Main),
+            ("transformer.decoder_layer.7.multi_head_attention.query.weight", Some(7), QProj, Main),
+            ("transformer_encoder.7.qkv.weight", Some(7), QkvProj, Main),
+            ("rope_freqs.weight", None, Rope, Main),
+        ],
+    );
+}
+
+#[test]
+fn vocabulary_is_unique_and_named() {
+    let names: std::collections::BTreeSet<&str> = BlockType::ALL.iter().map(|b| b.as_str()).collect();
+    assert_eq!(names.len(), BlockType::ALL.len());
+    for required in ["moe_shared_expert", "mlp_gate_up", "q_a_proj", "kv_b_proj", "ssm_in", "ssm_d", "conv", "projector"] {
+        assert!(names.contains(required), "{required}");
+    }
+}
