@@ -15,7 +15,8 @@ use weightlens_analyzers::rank::rank_working_bytes;
 use weightlens_analyzers::{RankAnalyzer, RankMode, SpectralAnalyzer, StatsAnalyzer};
 use weightlens_core::table::{columns, sorted_order, OPTIONAL_COLUMNS};
 use weightlens_core::{
-    classify, classify_in, BlockType, Classification, Column, Error, Row, Schema, TensorAnalyzer, TensorInfo, TensorSource, TensorView, Value,
+    classify, classify_in, BlockType, Classification, Column, Error, Row, Schema, Stack, TensorAnalyzer, TensorInfo,
+    TensorSource, TensorView, Value,
 };
 use weightlens_readers::OpenOptions;
 
@@ -572,7 +573,8 @@ fn identity_row(schema: &Schema, model: &OpenModel, info: &TensorInfo, created_a
         (COLS, cols.into()),
         (DTYPE, text(&info.dtype_name)),
         (CREATED_AT, text(created_at)),
-        (STACK, text(class.stack.as_str())),
+        // The main stack is an empty cell (null), as CSV reads it back.
+        (STACK, if class.stack == Stack::Main { Value::Null } else { text(class.stack.as_str()) }),
         (FRAMEWORK, text(model.source.framework().as_str())),
         (DEVICE, text("cpu")),
         (NUMEL, info.numel().into()),

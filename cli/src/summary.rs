@@ -36,8 +36,7 @@ pub fn summary_table(schema: &Schema, rows: &[Row]) -> String {
     for ((framework, _, stack, block), g) in &mut groups {
         g.rank_ratios.sort_by(f64::total_cmp);
         let median = g.rank_ratios.get(g.rank_ratios.len() / 2).map_or("-".to_string(), |m| format!("{m:.3}"));
-        let _ =
-            writeln!(out, "{framework:<12} {stack:<10} {block:<18} {:>8} {:>14} {median:>12}", g.tensors, g.params);
+        let _ = writeln!(out, "{framework:<12} {stack:<10} {block:<18} {:>8} {:>14} {median:>12}", g.tensors, g.params);
     }
     out
 }

@@ -57,7 +57,10 @@ mod tests {
     #[test]
     fn model_type_then_class() {
         assert_eq!(parse_architecture(r#"{"model_type":"t5","architectures":["T5Model"]}"#).as_deref(), Some("t5"));
-        assert_eq!(parse_architecture(r#"{"architectures":["LlamaForCausalLM"]}"#).as_deref(), Some("LlamaForCausalLM"));
+        assert_eq!(
+            parse_architecture(r#"{"architectures":["LlamaForCausalLM"]}"#).as_deref(),
+            Some("LlamaForCausalLM")
+        );
         assert_eq!(parse_architecture(r#"{"architectures":[]}"#), None);
         assert_eq!(parse_architecture(r#"{"model_type":7}"#), None);
         assert_eq!(parse_architecture("not json"), None);

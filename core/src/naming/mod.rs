@@ -46,6 +46,12 @@ pub fn classify(name: &str) -> Classification {
 /// Classifies a tensor name of a model of architecture `arch` (GGUF `general.architecture`,
 /// config.json `model_type` or an `architectures` entry); `None` when the checkpoint has none.
 pub fn classify_in(name: &str, arch: Option<&str>) -> Classification {
+    classify_with(name, arch, true)
+}
+
+/// [`classify_in`], with the gguf-py table or by the segment rules alone (`use_table` false:
+/// tests measure how the rules do on names the table would not know).
+fn classify_with(name: &str, arch: Option<&str>, use_table: bool) -> Classification {
     let info = ArchInfo::new(arch);
     let lower = name.to_ascii_lowercase();
     let segs: Vec<&str> = lower.split(['.', '/']).filter(|s| !s.is_empty()).collect();
@@ -53,7 +59,8 @@ pub fn classify_in(name: &str, arch: Option<&str>) -> Classification {
     let name_stack = stack::stack_of(&segs, &info);
     let expert_index = rules::expert_number(&segs);
 
-    let (layer_index, block_type, stack) = match table_match(name, info.gguf) {
+    let found = if use_table { table_match(name, info.gguf) } else { None };
+    let (layer_index, block_type, stack) = match found {
         Some(m) => {
             let layer = if m.kind.per_layer { m.bid } else { None };
             // A kind of a tower keeps its tower; a main-stack kind under a tower prefix

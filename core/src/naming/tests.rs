@@ -166,7 +166,12 @@ fn encoder_decoder_stacks() {
             &[
                 ("encoder.block.3.layer.0.SelfAttention.q.weight", Some(3), QProj, Encoder),
                 ("decoder.block.3.layer.1.EncDecAttention.k.weight", Some(3), KProj, Decoder),
-                ("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", Some(0), PosEmbedding, Decoder),
+                (
+                    "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                    Some(0),
+                    PosEmbedding,
+                    Decoder,
+                ),
                 ("encoder.final_layer_norm.weight", None, Norm, Encoder),
                 ("shared.weight", None, Embedding, Main),
             ],
@@ -261,7 +266,48 @@ fn new_vocabulary() {
 fn vocabulary_is_unique_and_named() {
     let names: std::collections::BTreeSet<&str> = BlockType::ALL.iter().map(|b| b.as_str()).collect();
     assert_eq!(names.len(), BlockType::ALL.len());
-    for required in ["moe_shared_expert", "mlp_gate_up", "q_a_proj", "kv_b_proj", "ssm_in", "ssm_d", "conv", "projector"] {
+    for required in
+        ["moe_shared_expert", "mlp_gate_up", "q_a_proj", "kv_b_proj", "ssm_in", "ssm_d", "conv", "projector"]
+    {
         assert!(names.contains(required), "{required}");
     }
+}
+
+/// The segment rules alone over gguf-py's names (as if the table did not know them): how names of
+/// architectures added to transformers after the table was generated would fare. The floors
+/// are this version's results, kept as a regression guard.
+#[test]
+fn rules_alone_over_the_corpus() {
+    let corpus: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/data/naming_corpus.json")).expect("corpus");
+    let names = corpus["names"].as_array().expect("names");
+    let (mut layer_ok, mut layer_n, mut core_ok, mut core_n, mut other, mut stack_ok) = (0, 0, 0, 0, 0, 0);
+    let core = ["q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "mlp_gate", "mlp_up", "mlp_down"];
+    for n in names {
+        let name = n["name"].as_str().expect("name");
+        let got = classify_with(name, None, false);
+        let want_layer = n["layer"].as_u64().and_then(|l| u32::try_from(l).ok());
+        if want_layer.is_some() {
+            layer_n += 1;
+            layer_ok += usize::from(got.layer_index == want_layer);
+        }
+        let want_type = n["block_type"].as_str().expect("block_type");
+        if core.contains(&want_type) {
+            core_n += 1;
+            core_ok += usize::from(got.block_type.as_str() == want_type);
+        }
+        other += usize::from(got.block_type == BlockType::Other);
+        stack_ok += usize::from(Some(got.stack.as_str()) == n["stack"].as_str());
+    }
+    let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
+    println!(
+        "rules alone, {} names: layer {layer_ok}/{layer_n} ({:.1}%), attention/MLP kinds {core_ok}/{core_n} ({:.1}%), other {other} ({:.1}%), stack {stack_ok} ({:.1}%)",
+        names.len(),
+        pct(layer_ok, layer_n),
+        pct(core_ok, core_n),
+        pct(other, names.len()),
+        pct(stack_ok, names.len())
+    );
+    assert!(pct(layer_ok, layer_n) >= 90.0);
+    assert!(pct(stack_ok, names.len()) >= 90.0);
 }
