@@ -50,17 +50,69 @@ fn has(segs: &[&str], names: &[&str]) -> bool {
     segs.iter().any(|s| names.contains(s))
 }
 
+/// GGUF tower prefixes (`v.blk.N.attn_v`): not part of the tensor's own name.
+const TOWER_PREFIXES: &[&str] = &["v", "a", "mm", "enc", "dec"];
+
+/// Prefixes and suffixes around a projection's own name (`cross_attn_q`, `linear_q`, `to_q`,
+/// `vis_attn_output`, `language_expert_query_key_value`, `q_proj_no_perm`, `q_lin`).
+const AFFIXES: &[&str] =
+    &["vis_", "language_expert_", "vision_expert_", "self_attn_", "cross_attn_", "attn_", "linear_", "to_", "in_proj_"];
+
+/// Parameter names below a module (`weight`, flax `scale`), and wrapper modules around a
+/// projection (`q_proj.linear`: a quantization or LoRA wrapper).
+const PARAMETERS: &[&str] = &["weight", "bias", "scale", "gamma", "beta", "kernel"];
+const WRAPPERS: &[&str] = &["linear", "base_layer"];
+
+/// The segments naming the tensor's own module: `[..., parent, own]` without trailing
+/// parameter names and wrappers.
+fn module_segments<'s, 'a>(segs: &'s [&'a str]) -> &'s [&'a str] {
+    let mut end = segs.len();
+    while end > 1 && PARAMETERS.contains(&segs[end - 1]) {
+        end -= 1;
+    }
+    while end > 1 && WRAPPERS.contains(&segs[end - 1]) && is_projection(segs[end - 2]) {
+        end -= 1;
+    }
+    &segs[..end]
+}
+
+fn is_projection(s: &str) -> bool {
+    s.ends_with("_proj") || matches!(s, "query" | "key" | "value" | "dense")
+}
+
+/// The last segment that names a module (not `weight`/`bias`), without its affixes.
+fn own_name<'a>(segs: &[&'a str]) -> &'a str {
+    let mut last = module_segments(segs).last().copied().unwrap_or("");
+    loop {
+        match AFFIXES.iter().find_map(|a| last.strip_prefix(a).filter(|rest| !rest.is_empty())) {
+            Some(rest) => last = rest,
+            None => break,
+        }
+    }
+    for suffix in ["_no_perm", "_lin"] {
+        last = last.strip_suffix(suffix).unwrap_or(last);
+    }
+    last
+}
+
 /// The block type from the lower-case segments, before the `.bias` rule.
 pub(super) fn block_type(segs: &[&str]) -> BlockType {
+    let in_projector = segs.first() == Some(&"mm");
+    let segs = match segs.split_first() {
+        Some((first, rest)) if TOWER_PREFIXES.contains(first) && !rest.is_empty() => rest,
+        _ => segs,
+    };
     let in_attention = any(segs, |s| s.contains("attn") || s.contains("attention"));
 
-    if any(segs, |s| s.contains("norm") || s.starts_with("ln_") || s == "ln" || s.starts_with("layernorm")) {
+    // A norm is named by its own module (`norm_attn_norm.attn.Wqkv` is not a norm).
+    let is_norm = |s: &str| s.contains("norm") || s.starts_with("ln_") || s == "ln" || s.starts_with("layernorm");
+    if module_segments(segs).last().is_some_and(|s| is_norm(s)) {
         return BlockType::Norm;
     }
     if has(segs, &["rotary_emb", "inv_freq", "rope_freqs", "rotary_pos_emb"]) {
         return BlockType::Rope;
     }
-    if let Some(moe) = moe_type(segs) {
+    if let Some(moe) = moe_type(segs).filter(|_| !in_projector) {
         return moe;
     }
     if let Some(t) = mixer_type(segs) {
@@ -83,44 +135,49 @@ pub(super) fn block_type(segs: &[&str]) -> BlockType {
     if has(segs, &["sinks", "attn_sinks"]) {
         return BlockType::AttnSink;
     }
-    if has(segs, &["qkv_proj", "c_attn", "query_key_value", "attn_qkv", "wqkv", "qkv", "in_proj"]) {
-        return BlockType::QkvProj;
+    if has(segs, &["attn_gate"]) {
+        return BlockType::AttnGate;
     }
-    if has(segs, &["q_proj", "query", "q", "wq", "attn_q"]) {
-        return BlockType::QProj;
-    }
-    if has(segs, &["k_proj", "key", "k", "wk", "attn_k"]) {
-        return BlockType::KProj;
-    }
-    if has(segs, &["v_proj", "value", "v", "wv", "attn_v"]) {
-        return BlockType::VProj;
-    }
-    if has(segs, &["o_proj", "out_proj", "o", "attn_output"])
-        || (in_attention && has(segs, &["wo", "c_proj", "dense", "output"]))
-    {
-        return BlockType::OProj;
-    }
-    if has(segs, &["gate_up_proj", "w12", "ffn_gate_up"]) {
-        return BlockType::MlpGateUp;
-    }
-    if has(segs, &["gate_proj", "w1", "ffn_gate", "wi_0"]) {
-        return BlockType::MlpGate;
-    }
-    if has(segs, &["up_proj", "w3", "ffn_up", "c_fc", "dense_h_to_4h", "fc1", "wi", "wi_1", "intermediate"]) {
-        return BlockType::MlpUp;
-    }
-    if has(segs, &["down_proj", "w2", "ffn_down", "dense_4h_to_h", "fc2", "wo", "c_proj"])
-        || (has(segs, &["output"]) && has(segs, &["dense"]))
-    {
-        return BlockType::MlpDown;
-    }
-    if any(segs, |s| s.starts_with("conv")) {
-        return BlockType::Conv;
-    }
-    if any(segs, |s| s.starts_with("layer_scale") || s == "ls1" || s == "ls2" || s == "gamma") {
-        return BlockType::Scale;
-    }
-    BlockType::Other
+    let own = own_name(segs);
+    projection_type(own, in_attention).unwrap_or_else(|| {
+        // BERT: `intermediate.dense` is the up projection, `output.dense` the down projection.
+        if own == "dense" && has(segs, &["intermediate"]) {
+            BlockType::MlpUp
+        } else if own == "dense" && has(segs, &["output"]) {
+            BlockType::MlpDown
+        } else if any(segs, |s| s.starts_with("conv")) {
+            BlockType::Conv
+        } else if any(segs, |s| s.starts_with("layer_scale") || s == "ls1" || s == "ls2" || s == "gamma") {
+            BlockType::Scale
+        } else {
+            BlockType::Other
+        }
+    })
+}
+
+/// Attention and MLP projections by the module's own name (`in_attention`: inside an attention
+/// block, where `dense`, `proj`, `out`, `wo`, `c_proj` are the output projection).
+fn projection_type(name: &str, in_attention: bool) -> Option<BlockType> {
+    let t = match name {
+        "qkv_proj" | "c_attn" | "query_key_value" | "qkv" | "wqkv" | "in_proj" => BlockType::QkvProj,
+        "q_proj" | "query" | "q" | "wq" => BlockType::QProj,
+        "k_proj" | "key" | "k" | "wk" => BlockType::KProj,
+        "v_proj" | "value" | "v" | "wv" => BlockType::VProj,
+        "o_proj" | "out_proj" | "o" | "out_lin" => BlockType::OProj,
+        "output" | "out" | "proj" | "dense" | "wo" | "c_proj" | "post" | "projection_layer" | "linear"
+            if in_attention =>
+        {
+            BlockType::OProj
+        }
+        "gate_up_proj" | "w12" | "ffn_gate_up" => BlockType::MlpGateUp,
+        "gate_proj" | "w1" | "ffn_gate" | "wi_0" | "ffn_gate_1" | "gate" => BlockType::MlpGate,
+        "up_proj" | "w3" | "ffn_up" | "ffn_up_1" | "c_fc" | "dense_h_to_4h" | "fc1" | "fc_in" | "lin1"
+        | "ffw_layer_1" | "linear1" | "wi" | "wi_1" | "intermediate" | "up" | "ff_proj" => BlockType::MlpUp,
+        "down_proj" | "w2" | "ffn_down" | "ffn_down_1" | "dense_4h_to_h" | "fc2" | "fc_out" | "lin2" | "linear2"
+        | "ffw_layer_2" | "wo" | "c_proj" | "down" | "ff_out" => BlockType::MlpDown,
+        _ => return None,
+    };
+    Some(t)
 }
 
 fn moe_type(segs: &[&str]) -> Option<BlockType> {

@@ -295,6 +295,9 @@ fn rules_alone_over_the_corpus() {
         if core.contains(&want_type) {
             core_n += 1;
             core_ok += usize::from(got.block_type.as_str() == want_type);
+            if got.block_type.as_str() != want_type && std::env::var_os("NAMING_MISSES").is_some() {
+                println!("rules miss: {name}: {} != {want_type}", got.block_type);
+            }
         }
         other += usize::from(got.block_type == BlockType::Other);
         stack_ok += usize::from(Some(got.stack.as_str()) == n["stack"].as_str());
@@ -308,6 +311,7 @@ fn rules_alone_over_the_corpus() {
         pct(other, names.len()),
         pct(stack_ok, names.len())
     );
-    assert!(pct(layer_ok, layer_n) >= 90.0);
-    assert!(pct(stack_ok, names.len()) >= 90.0);
+    assert!(pct(layer_ok, layer_n) >= 99.0);
+    assert!(pct(core_ok, core_n) >= 92.0);
+    assert!(pct(stack_ok, names.len()) >= 95.0);
 }
