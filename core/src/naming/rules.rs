@@ -83,11 +83,8 @@ fn is_projection(s: &str) -> bool {
 /// The last segment that names a module (not `weight`/`bias`), without its affixes.
 fn own_name<'a>(segs: &[&'a str]) -> &'a str {
     let mut last = module_segments(segs).last().copied().unwrap_or("");
-    loop {
-        match AFFIXES.iter().find_map(|a| last.strip_prefix(a).filter(|rest| !rest.is_empty())) {
-            Some(rest) => last = rest,
-            None => break,
-        }
+    while let Some(rest) = AFFIXES.iter().find_map(|a| last.strip_prefix(a).filter(|rest| !rest.is_empty())) {
+        last = rest;
     }
     for suffix in ["_no_perm", "_lin"] {
         last = last.strip_suffix(suffix).unwrap_or(last);
