@@ -1,44 +1,53 @@
-//! The short summary printed after `analyze`.
+//! The numbers behind the short summary printed after `analyze`, and the anomalies the
+//! summary and the report flag. The terminal text is the cli's.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use weightlens_core::table::columns;
 use weightlens_core::{Row, Schema, Stack};
 
 use crate::pipeline::Duplicate;
 
-#[derive(Default)]
-struct Group {
-    tensors: usize,
-    params: i64,
-    rank_ratios: Vec<f64>,
+/// The tensors of one framework, stack and block type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockSummary {
+    /// The framework.
+    pub framework: String,
+    /// The stack (`""` for a model's one stack).
+    pub stack: String,
+    /// The block type.
+    pub block_type: String,
+    /// Tensors (rows).
+    pub tensors: usize,
+    /// Parameters (the sum of `numel`).
+    pub parameters: i64,
+    /// The median rank ratio (rank / min(rows, cols)) of the matrices that have one.
+    pub median_rank_ratio: Option<f64>,
 }
 
-/// Tensors, parameters and the median rank ratio (rank / min(rows, cols)) per framework, stack
-/// and block type, as an aligned text table.
-pub fn summary_table(schema: &Schema, rows: &[Row]) -> String {
-    let mut groups: BTreeMap<(String, u8, String, String), Group> = BTreeMap::new();
+/// Tensors, parameters and the median rank ratio per framework, stack and block type, sorted by
+/// framework, stack (in [`Stack`] order) and block type.
+pub fn block_summary(schema: &Schema, rows: &[Row]) -> Vec<BlockSummary> {
+    type Key = (String, u8, String, String);
+    let mut groups: BTreeMap<Key, (usize, i64, Vec<f64>)> = BTreeMap::new();
     let text = |r: &Row, c: &str| r.get(schema, c).and_then(|v| v.as_str()).unwrap_or("").to_string();
     for r in rows {
         let stack = text(r, columns::STACK);
         let stack_rank = Stack::from_column(&stack).map_or(u8::MAX, Stack::rank);
         let key = (text(r, columns::FRAMEWORK), stack_rank, stack, text(r, columns::BLOCK_TYPE));
         let g = groups.entry(key).or_default();
-        g.tensors += 1;
-        g.params += r.get(schema, columns::NUMEL).and_then(|v| v.as_i64()).unwrap_or(0);
-        g.rank_ratios.extend(rank_ratio(schema, r));
+        g.0 += 1;
+        g.1 += r.get(schema, columns::NUMEL).and_then(|v| v.as_i64()).unwrap_or(0);
+        g.2.extend(rank_ratio(schema, r));
     }
-    let mut out = format!(
-        "{:<12} {:<10} {:<18} {:>8} {:>14} {:>12}\n",
-        "framework", "stack", "block_type", "tensors", "parameters", "rank ratio"
-    );
-    for ((framework, _, stack, block), g) in &mut groups {
-        g.rank_ratios.sort_by(f64::total_cmp);
-        let median = g.rank_ratios.get(g.rank_ratios.len() / 2).map_or("-".to_string(), |m| format!("{m:.3}"));
-        let _ = writeln!(out, "{framework:<12} {stack:<10} {block:<18} {:>8} {:>14} {median:>12}", g.tensors, g.params);
-    }
-    out
+    groups
+        .into_iter()
+        .map(|((framework, _, stack, block_type), (tensors, parameters, mut ratios))| {
+            ratios.sort_by(f64::total_cmp);
+            let median_rank_ratio = ratios.get(ratios.len() / 2).copied();
+            BlockSummary { framework, stack, block_type, tensors, parameters, median_rank_ratio }
+        })
+        .collect()
 }
 
 /// A rank ratio below this flags a matrix as rank-deficient.
@@ -136,29 +145,5 @@ pub fn find_anomalies(schema: &Schema, rows: &[Row], duplicates: &[Duplicate]) -
         });
     }
     out.sort_by(|a, b| (a.kind, &a.model, &a.tensor).cmp(&(b.kind, &b.model, &b.tensor)));
-    out
-}
-
-/// Lines listed per anomaly kind in the terminal before "... and N more".
-const LINES_PER_KIND: usize = 8;
-
-/// The anomalies as text for the terminal: a count per kind and the first few of each.
-pub fn anomalies_text(anomalies: &[Anomaly]) -> String {
-    if anomalies.is_empty() {
-        return "anomalies: none\n".into();
-    }
-    let mut out = format!("anomalies: {}\n", anomalies.len());
-    let mut start = 0;
-    while let Some(first) = anomalies.get(start) {
-        let len = anomalies[start..].iter().take_while(|a| a.kind == first.kind).count();
-        let _ = writeln!(out, "  {} ({len}):", first.kind.as_str());
-        for a in anomalies[start..start + len].iter().take(LINES_PER_KIND) {
-            let _ = writeln!(out, "    {} {}: {}", a.model, a.tensor, a.detail);
-        }
-        if len > LINES_PER_KIND {
-            let _ = writeln!(out, "    ... and {} more", len - LINES_PER_KIND);
-        }
-        start += len;
-    }
     out
 }
