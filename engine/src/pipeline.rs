@@ -16,8 +16,8 @@ use weightlens_analyzers::stats::DEFAULT_ZERO_EPS;
 use weightlens_analyzers::{RankAnalyzer, RankMode, SpectralAnalyzer, StatsAnalyzer};
 use weightlens_core::table::{columns, sorted_order, OPTIONAL_COLUMNS};
 use weightlens_core::{
-    classify, BlockType, Column, Error, QuantFacts, Row, Schema, TensorAnalyzer, TensorInfo, TensorSource, TensorView,
-    Value,
+    classify, classify_in, BlockType, Classification, Column, Error, QuantFacts, Row, Schema, Stack, TensorAnalyzer,
+    TensorInfo, TensorSource, TensorView, Value,
 };
 use weightlens_readers::OpenOptions;
 
@@ -219,6 +219,14 @@ struct OpenModel {
     model_path: String,
     model_id: String,
     revision: String,
+    /// The declared architecture (GGUF `general.architecture`, config.json), for naming.
+    architecture: Option<String>,
+}
+
+impl OpenModel {
+    fn classify(&self, name: &str) -> Classification {
+        classify_in(name, self.architecture.as_deref())
+    }
 }
 
 /// The analyzers of a run: built-in first, then the extra ones.
@@ -470,7 +478,9 @@ fn identify(source: Box<dyn TensorSource>, config: &AnalyzeConfig) -> OpenModel 
         Some(i) => (i.model_id.clone(), Some(i.revision.clone())),
         None => derive_identity(&path),
     };
+    let architecture = weightlens_readers::config::architecture(source.as_ref());
     OpenModel {
+        architecture,
         model_path: path.display().to_string(),
         model_id: config.model_id.clone().unwrap_or(derived_id),
         revision: config.revision.clone().or(derived_rev).unwrap_or_default(),
@@ -612,11 +622,11 @@ fn identity_row(
     created_at: &str,
 ) -> Row {
     use columns::*;
-    let class = classify(&info.name);
+    let class = model.classify(&info.name);
     let (rows, cols) = info.matrix_dims().unzip();
     let mut row = Row::nulls(schema.len());
     let text = |s: &str| Value::Str(s.to_string());
-    let cells: [(&str, Value); 14] = [
+    let cells: [(&str, Value); 15] = [
         (MODEL_PATH, text(&model.model_path)),
         (MODEL_ID, text(&model.model_id)),
         (REVISION, if model.revision.is_empty() { Value::Null } else { text(&model.revision) }),
@@ -628,6 +638,8 @@ fn identity_row(
         (COLS, cols.into()),
         (DTYPE, text(&info.dtype_name)),
         (CREATED_AT, text(created_at)),
+        // The main stack is an empty cell (null), as CSV reads it back.
+        (STACK, if class.stack == Stack::Main { Value::Null } else { text(class.stack.as_str()) }),
         (FRAMEWORK, text(model.source.framework().as_str())),
         (DEVICE, text("cpu")),
         (NUMEL, info.numel().into()),

@@ -8,6 +8,7 @@
 //! bytes that are actually there before anything is allocated, and malformed input is an
 //! [`Error`], never a panic.
 
+pub mod config;
 pub mod detect;
 pub mod discover;
 pub mod gguf;

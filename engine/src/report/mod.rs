@@ -82,11 +82,17 @@ impl Dataset {
         row.get(&self.table.schema, columns::LAYER_INDEX).and_then(|v| v.as_i64())
     }
 
+    /// The series a row belongs to: its block type, prefixed by its stack outside the main one
+    /// (`vision/q_proj`), so that each stack's layers form their own lines.
     fn block(&self, row: &Row) -> String {
-        text(&self.table, row, columns::BLOCK_TYPE).unwrap_or("other").to_string()
+        let block = text(&self.table, row, columns::BLOCK_TYPE).unwrap_or("other");
+        match text(&self.table, row, columns::STACK).filter(|s| !s.is_empty()) {
+            Some(stack) => format!("{stack}/{block}"),
+            None => block.to_string(),
+        }
     }
 
-    /// Mean of `metric` per block type and layer (several tensors share a cell in MoE models).
+    /// Mean of `metric` per series (stack and block type) and layer (several tensors share a cell in MoE models).
     fn per_layer(&self, metric: &str) -> BTreeMap<String, BTreeMap<i64, f64>> {
         let mut sums: BTreeMap<String, BTreeMap<i64, (f64, usize)>> = BTreeMap::new();
         for r in &self.table.rows {
