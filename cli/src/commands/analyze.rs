@@ -170,7 +170,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         spectral: args.spectral,
         max_memory: args.max_memory.unwrap_or_else(default_max_memory),
         extra_analyzers: plugins.into_iter().map(|p| Arc::new(p) as Arc<dyn TensorAnalyzer>).collect(),
-        open_options: OpenOptions { max_tensor_bytes: args.max_tensor_bytes },
+        open_options: OpenOptions { max_tensor_bytes: args.max_tensor_bytes, ..OpenOptions::default() },
         split_experts: args.split_experts,
         shard: args.shard,
     };

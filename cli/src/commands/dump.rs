@@ -32,7 +32,7 @@ pub fn run(args: &DumpArgs) -> Result<bool> {
         bail!("{e}");
     }
     for model in &discovery.models {
-        let options = OpenOptions { max_tensor_bytes: args.max_tensor_bytes };
+        let options = OpenOptions { max_tensor_bytes: args.max_tensor_bytes, ..OpenOptions::default() };
         let source = weightlens_readers::open_model_with(model, &options)?;
         if let Some(index) = source.tensors().iter().position(|t| t.name == args.tensor) {
             let numel = source.tensors()[index].numel().unwrap_or(u64::MAX);

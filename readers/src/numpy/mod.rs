@@ -32,7 +32,7 @@ pub use crate::limits::DEFAULT_MAX_TENSOR_BYTES;
 const OBJECT_ARRAYS: &str = "object arrays (descr '|O') need pickle, which weightlens does not run";
 
 /// The `TensorInfo` of an array described by `header`, its data at `offset` (`len` bytes).
-fn tensor_info(
+pub(crate) fn tensor_info(
     name: String,
     header: &NpyHeader,
     framework: Framework,
@@ -51,7 +51,7 @@ fn tensor_info(
 }
 
 /// Why the data of `header` cannot be analyzed, if it cannot.
-fn unsupported(header: &NpyHeader) -> Option<String> {
+pub(crate) fn unsupported(header: &NpyHeader) -> Option<String> {
     match &header.element {
         Element::Plain(..) => None,
         Element::Unsupported { name, .. } => Some(format!("unsupported dtype {name}")),
@@ -65,7 +65,7 @@ fn needs_gather(header: &NpyHeader) -> bool {
 }
 
 /// A view of `data` (exactly the array's bytes, in the file's order) in row-major order.
-fn array_view<'a>(info: &'a TensorInfo, header: &NpyHeader, data: Cow<'a, [u8]>, limit: u64) -> Result<TensorView<'a>> {
+pub(crate) fn array_view<'a>(info: &'a TensorInfo, header: &NpyHeader, data: Cow<'a, [u8]>, limit: u64) -> Result<TensorView<'a>> {
     let tensor_error = |m: String| Error::tensor(info.file.as_ref(), &info.name, m);
     let Element::Plain(dtype, order) = header.element else {
         return Err(tensor_error(unsupported(header).unwrap_or_default()));

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use weightlens_core::{ByteOrder, Dtype, Error, Framework, Result, TensorInfo, TensorSource, TensorView};
 
-use crate::detect::{detect, Format, HEAD_LEN};
+use crate::detect::{self, Format};
 use crate::index::ShardIndex;
 use crate::limits::{check_limit, DEFAULT_MAX_TENSOR_BYTES};
 use crate::mmap::MappedFile;
@@ -96,14 +96,14 @@ pub struct Checkpoint {
 /// Reads the checkpoint (zip or legacy, detected by content) held in `bytes`. `path` names the
 /// file in errors, and its stem names a tensor that is the whole pickled object.
 pub fn read_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
-    let head = bytes.get(..HEAD_LEN).unwrap_or(bytes);
-    let format = detect(head).map_err(|reason| Error::UnknownFormat { path: path.to_path_buf(), reason })?;
+    let format = detect::detect_bytes(bytes).map_err(|reason| Error::UnknownFormat { path: path.to_path_buf(), reason })?;
     let root_name = path.file_stem().map_or_else(|| "tensor".to_string(), |s| s.to_string_lossy().into_owned());
     let (parsed, order, storages, mut warnings, format_name) = match format {
-        Format::TorchZip => {
+        Format::TorchZip | Format::TorchScript => {
             let layout = zip::read(bytes, path)?;
             let parsed = pickle::parse(&layout.pickle, path, layout.pickle_offset)?;
-            (parsed, layout.order, layout.storages, Vec::new(), "zip")
+            let name = if layout.torchscript { "torchscript" } else { "zip" };
+            (parsed, layout.order, layout.storages, layout.warnings, name)
         }
         Format::TorchLegacy => {
             let layout = legacy::read(bytes, path)?;
