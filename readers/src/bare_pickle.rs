@@ -14,7 +14,7 @@ use weightlens_core::{Error, Framework, Result, TensorInfo, TensorSource, Tensor
 
 use crate::mmap::MappedFile;
 use crate::numpy::header::{parse_descr, Element, NpyHeader};
-use crate::numpy::{array_view, tensor_info, unsupported};
+use crate::numpy::{array_view, non_numeric, tensor_info, unsupported};
 use crate::pytorch::pickle::{self, ArrayData, ArrayRef};
 use crate::pytorch::walk;
 
@@ -77,14 +77,7 @@ impl PickleSource {
                 Element::Unsupported { item_size, .. } => *item_size,
                 Element::Object => None,
             };
-            let non_numeric = match &element {
-                Element::Object => Some("object".to_string()),
-                Element::Unsupported { name, .. } if !name.starts_with("complex") && !name.starts_with("float") => {
-                    Some(name.clone())
-                }
-                _ => None,
-            };
-            if let Some(dtype) = non_numeric {
+            if let Some(dtype) = non_numeric(&element) {
                 warnings.push(format!("{}: array {} has the non-numeric dtype {dtype}; skipped", path.display(), found.name));
                 continue;
             }

@@ -266,7 +266,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
 
 /// Local paths as they are; hub models (`hf://ORG/NAME[@REV]`, or a bare id that is not a local
 /// path) resolved through the cache, downloading what is missing, with their id and commit.
-fn resolve_inputs(specs: &[String]) -> Result<(Vec<PathBuf>, Vec<ModelIdentity>)> {
+pub(crate) fn resolve_inputs(specs: &[String]) -> Result<(Vec<PathBuf>, Vec<ModelIdentity>)> {
     let mut inputs = Vec::new();
     let mut identities = Vec::new();
     for spec in specs {

@@ -10,3 +10,4 @@ pub mod ls;
 pub mod merge;
 pub mod plugins;
 pub mod report;
+pub mod scan;

@@ -59,6 +59,18 @@ pub(crate) fn unsupported(header: &NpyHeader) -> Option<String> {
     }
 }
 
+/// The dtype name of an element type that holds no numbers (strings, bytes, records, dates,
+/// objects): such arrays are skipped with a warning rather than reported as errors.
+pub(crate) fn non_numeric(element: &Element) -> Option<String> {
+    match element {
+        Element::Object => Some("object".into()),
+        Element::Unsupported { name, .. } if !name.starts_with("complex") && !name.starts_with("float") => {
+            Some(name.clone())
+        }
+        _ => None,
+    }
+}
+
 /// True when presenting the data needs an owned, reordered copy.
 fn needs_gather(header: &NpyHeader) -> bool {
     header.fortran_order && layout::fortran_differs(&header.shape)

@@ -18,7 +18,7 @@ use weightlens_core::{Error, Framework, Result, TensorInfo, TensorSource, Tensor
 use zip::{CompressionMethod, ZipArchive};
 
 use super::header::{self, NpyHeader, PREAMBLE_MAX};
-use super::{array_view, tensor_info, unsupported, DEFAULT_MAX_TENSOR_BYTES};
+use super::{array_view, non_numeric, tensor_info, unsupported, DEFAULT_MAX_TENSOR_BYTES};
 use crate::mmap::MappedFile;
 
 /// Deflate cannot expand data by more than 1032:1 (a 258-byte match coded in 2 bits); a member
@@ -221,7 +221,16 @@ impl NpzSource {
     /// or to reorder from Fortran order) are listed, but viewing them is an error.
     pub fn open_with_limit(path: &Path, max_tensor_bytes: u64) -> Result<Self> {
         let file = MappedFile::open(path)?;
-        let archive = parse_archive(file.bytes(), path)?;
+        let mut archive = parse_archive(file.bytes(), path)?;
+        // Members of strings, bytes, records or objects hold no weights: one warning each, and
+        // the rest of the archive is analyzed.
+        let (members, skipped): (Vec<Member>, Vec<Member>) =
+            archive.members.drain(..).partition(|m| non_numeric(&m.header.element).is_none());
+        archive.members = members;
+        for m in skipped {
+            let dtype = non_numeric(&m.header.element).unwrap_or_default();
+            archive.warnings.push(format!("{}: member {}.npy has the non-numeric dtype {dtype}; skipped", path.display(), m.name));
+        }
         let tensors = archive
             .members
             .iter()

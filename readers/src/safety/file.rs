@@ -64,6 +64,30 @@ impl FileScan {
     }
 }
 
+/// The files to scan under `inputs` (files and directories, searched recursively): every file
+/// in a format weightlens reads (the shards of an index each on their own) and every file with
+/// a model extension that is in none (those scan as `unknown`, never skipped), in path order.
+pub fn files_to_scan(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<weightlens_core::Error>) {
+    let discovery = crate::discover(inputs);
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for model in discovery.models {
+        if model.format == Format::ShardIndex {
+            files.extend(crate::discover::shard_files(&model.path));
+        }
+        files.push(model.path);
+    }
+    for e in discovery.errors {
+        match e {
+            weightlens_core::Error::UnknownFormat { path, .. } => files.push(path),
+            other => errors.push(other),
+        }
+    }
+    files.sort();
+    files.dedup();
+    (files, errors)
+}
+
 /// Scans the file at `path`. Never fails: a file that cannot be read is `malformed`, one in no
 /// format weightlens knows is `unknown`; both say why.
 pub fn scan_file(path: &Path) -> FileScan {
