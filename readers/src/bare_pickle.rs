@@ -53,11 +53,7 @@ impl PickleSource {
     /// any other (still never executed); otherwise it is refused.
     pub fn open(path: &Path, max_tensor_bytes: u64, allow_unsafe: bool) -> Result<Self> {
         let file = MappedFile::open(path)?;
-        let parsed = if allow_unsafe {
-            pickle::parse_recorded(file.bytes(), path, 0).0?
-        } else {
-            pickle::parse(file.bytes(), path, 0)?
-        };
+        let parsed = pickle::parse_with(file.bytes(), path, 0, allow_unsafe)?;
         let root_name = path.file_stem().map_or_else(|| "array".to_string(), |s| s.to_string_lossy().into_owned());
         let contents = walk::walk(&parsed, &root_name, path)?;
         let mut warnings = Vec::new();

@@ -50,7 +50,7 @@ fn open_as(path: &Path, format: Format, options: &OpenOptions) -> Result<Box<dyn
     match format {
         Format::Safetensors => Ok(Box::new(safetensors::SafetensorsSource::open(path)?)),
         Format::TorchZip | Format::TorchLegacy | Format::TorchScript => {
-            Ok(Box::new(pytorch::TorchSource::open_with_limit(path, limit)?))
+            Ok(Box::new(pytorch::TorchSource::open_with(path, options)?))
         }
         Format::Pickle => Ok(Box::new(bare_pickle::PickleSource::open(path, limit, options.allow_unsafe_pickle)?)),
         Format::ShardIndex => open_index(path, limit),

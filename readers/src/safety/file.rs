@@ -88,6 +88,11 @@ pub fn files_to_scan(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<weightlens_core::
     (files, errors)
 }
 
+/// Scans every file of the model at `path` (a file, or a shard index and its shards).
+pub fn scan_model(path: &Path) -> Vec<FileScan> {
+    files_to_scan(&[path.to_path_buf()]).0.iter().map(|p| scan_file(p)).collect()
+}
+
 /// Scans the file at `path`. Never fails: a file that cannot be read is `malformed`, one in no
 /// format weightlens knows is `unknown`; both say why.
 pub fn scan_file(path: &Path) -> FileScan {

@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::pytorch::globals;
 use crate::pytorch::pickle::{self, ArrayData, Node};
 
-pub use file::{files_to_scan, scan_file, FileScan};
+pub use file::{files_to_scan, scan_file, scan_model, FileScan};
 
 /// How deep nested pickles (bytes values holding pickles) are followed.
 pub const MAX_NESTING: usize = 4;
