@@ -32,6 +32,12 @@ pub const DENIED: &[(&str, Option<&str>)] = &[
     ("commands", None),
     ("popen2", None),
     ("platform", None),
+    ("_posixsubprocess", None),
+    ("_winapi", None),
+    ("pydoc", None),
+    ("venv", None),
+    ("ensurepip", None),
+    ("idlelib", None),
     // Running or compiling code, importing modules.
     ("runpy", None),
     ("importlib", None),
