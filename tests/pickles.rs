@@ -58,13 +58,15 @@ fn findings_name_the_global_and_where_it_is() {
     let (_, scans) = scan(&[fixture("pickle/malicious/nested-bytes.pkl").to_str().unwrap()]);
     assert_eq!(scans[0]["findings"][0]["nested"], 1, "{}", scans[0]);
     let (_, scans) = scan(&[fixture("pickle/malicious/second-stream.pkl").to_str().unwrap()]);
-    let what: Vec<&str> = scans[0]["findings"].as_array().unwrap().iter().map(|f| f["what"].as_str().unwrap()).collect();
+    let what: Vec<&str> =
+        scans[0]["findings"].as_array().unwrap().iter().map(|f| f["what"].as_str().unwrap()).collect();
     assert!(what.contains(&"second pickle stream after STOP") && what.contains(&"os.system"), "{what:?}");
 }
 
 #[test]
 fn exit_codes_follow_the_worst_verdict() {
-    let safe = [fixture("pickle/numpy-weights-p4.pkl"), fixture("pickle/torch-tensors.pt"), fixture("dtypes.safetensors")];
+    let safe =
+        [fixture("pickle/numpy-weights-p4.pkl"), fixture("pickle/torch-tensors.pt"), fixture("dtypes.safetensors")];
     let safe: Vec<&str> = safe.iter().map(|p| p.to_str().unwrap()).collect();
     let (code, scans) = scan(&safe);
     assert_eq!(code, Some(0), "{scans:?}");
@@ -84,15 +86,38 @@ fn numpy_pickles_of_every_protocol_match_their_reference() {
     for p in [2, 4, 5] {
         let name = format!("numpy-weights-p{p}.pkl");
         let out = dir.path().join(format!("{name}.csv"));
-        let o = run(&["analyze", fixture(&format!("pickle/{name}")).to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+        let o = run(&[
+            "analyze",
+            fixture(&format!("pickle/{name}")).to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
         assert_eq!(o.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&o.stderr));
         let t = table(&out);
         let refs = reference(&format!("pickle__{name}.json"));
         assert_eq!(t.rows.len(), refs.len(), "{name}: one row per array");
         let problems = compare(&t, &refs);
         assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
-        assert_eq!(row_value(&t, "encoder.layers.0.weight", "framework"), Some(&weightlens_core::Value::Str("pkl".into())));
+        assert_eq!(
+            row_value(&t, "encoder.layers.0.weight", "framework"),
+            Some(&weightlens_core::Value::Str("pkl".into()))
+        );
     }
+}
+
+#[test]
+fn torch_tensors_pickled_without_torch_save_match_their_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t.csv");
+    let path = fixture("pickle/torch-pickle-dumps.pkl");
+    let o = run(&["analyze", path.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = table(&out);
+    let refs = reference("pickle__torch-pickle-dumps.pkl.json");
+    assert_eq!(t.rows.len(), refs.len());
+    let problems = compare(&t, &refs);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
@@ -139,9 +164,26 @@ fn a_local_header_that_lies_is_read_through_the_central_directory() {
 fn dangerous_bare_pickles_are_refused_by_analyze() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.csv");
-    let o = run(&["analyze", fixture("pickle/malicious/nested-bytes.pkl").to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
-    assert_eq!(o.status.code(), Some(0), "the nested pickle is a bytes value, never unpickled: {}", String::from_utf8_lossy(&o.stderr));
-    let o = run(&["analyze", fixture("pickle/malicious/posix-alias.pkl").to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    let o = run(&[
+        "analyze",
+        fixture("pickle/malicious/nested-bytes.pkl").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the nested pickle is a bytes value, never unpickled: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run(&[
+        "analyze",
+        fixture("pickle/malicious/posix-alias.pkl").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr.contains("posix.system") && stderr.contains("refused"), "{stderr}");

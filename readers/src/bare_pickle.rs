@@ -3,20 +3,22 @@
 //!
 //! The pickle is read by the same non-executing machine as torch checkpoints; numpy arrays
 //! (`_reconstruct` + `BUILD`, protocol 5's `_frombuffer`) become tensors named by their key
-//! path, their data served from the memory map where the pickle holds it as bytes. A pickle
+//! path, their data served from the memory map where the pickle holds it as bytes; torch
+//! tensors pickled by `pickle.dumps` (storages in `torch.storage._load_from_bytes` bytes, legacy
+//! torch files) are located inside those bytes and served like torch checkpoints. A pickle
 //! referencing a dangerous global is refused unless the caller opens it on purpose; nothing is
 //! executed either way.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use weightlens_core::{Error, Framework, Result, TensorInfo, TensorSource, TensorView};
+use weightlens_core::{ByteOrder, Error, Framework, Result, TensorInfo, TensorSource, TensorView};
 
 use crate::mmap::MappedFile;
 use crate::numpy::header::{parse_descr, Element, NpyHeader};
 use crate::numpy::{array_view, non_numeric, tensor_info, unsupported};
 use crate::pytorch::pickle::{self, ArrayData, ArrayRef};
-use crate::pytorch::walk;
+use crate::pytorch::{walk, Checkpoint, TorchSource};
 
 /// One array: its header-like description and where its bytes are.
 #[derive(Debug)]
@@ -30,7 +32,10 @@ struct Slot {
 pub struct PickleSource {
     path: PathBuf,
     file: MappedFile,
+    /// Torch tensors (listed first in `tensors`).
+    torch: Option<TorchSource>,
     tensors: Vec<TensorInfo>,
+    /// The numpy arrays, after the torch tensors.
     slots: Vec<Slot>,
     metadata: serde_json::Value,
     warnings: Vec<String>,
@@ -74,7 +79,11 @@ impl PickleSource {
                 Element::Object => None,
             };
             if let Some(dtype) = non_numeric(&element) {
-                warnings.push(format!("{}: array {} has the non-numeric dtype {dtype}; skipped", path.display(), found.name));
+                warnings.push(format!(
+                    "{}: array {} has the non-numeric dtype {dtype}; skipped",
+                    path.display(),
+                    found.name
+                ));
                 continue;
             }
             let data_len = numel.zip(item).and_then(|(n, s)| n.checked_mul(s));
@@ -103,12 +112,24 @@ impl PickleSource {
             tensors.push(tensor_info(found.name, &header, Framework::Pickle, &file, offset, len));
             slots.push(Slot { header, data: found.array.data });
         }
-        if !contents.tensors.is_empty() {
-            warnings.push(format!(
-                "{}: {} torch tensors pickled without torch.save are not read (their storages are nested torch files)",
-                path.display(),
-                contents.tensors.len()
-            ));
+        // Torch tensors pickled by pickle.dumps: their storages are legacy torch files inside
+        // bytes values, located by the reader; served by the torch reader's views.
+        let torch = if contents.tensors.is_empty() {
+            None
+        } else {
+            let checkpoint = Checkpoint {
+                contents: walk::Contents { tensors: contents.tensors, ..walk::Contents::default() },
+                order: ByteOrder::Little,
+                storages: parsed.embedded.clone(),
+                metadata: serde_json::Value::Null,
+                warnings: Vec::new(),
+            };
+            Some(TorchSource::from_checkpoint(MappedFile::open(path)?, checkpoint, max_tensor_bytes))
+        };
+        if let Some(torch) = &torch {
+            let mut all = torch.tensors().to_vec();
+            all.extend(tensors);
+            tensors = all;
         }
         if tensors.is_empty() && warnings.is_empty() {
             warnings.push(format!("{}: the pickle holds no numeric arrays", path.display()));
@@ -121,7 +142,16 @@ impl PickleSource {
             "values": contents.values,
             "opaque_classes": parsed.opaque_classes,
         });
-        Ok(PickleSource { path: path.to_path_buf(), file, tensors, slots, metadata, warnings, limit: max_tensor_bytes })
+        Ok(PickleSource {
+            path: path.to_path_buf(),
+            file,
+            torch,
+            tensors,
+            slots,
+            metadata,
+            warnings,
+            limit: max_tensor_bytes,
+        })
     }
 }
 
@@ -139,7 +169,12 @@ impl TensorSource for PickleSource {
     }
 
     fn view(&self, index: usize) -> Result<TensorView<'_>> {
-        let (Some(info), Some(slot)) = (self.tensors.get(index), self.slots.get(index)) else {
+        let torch_count = self.torch.as_ref().map_or(0, |t| t.tensors().len());
+        if let Some(torch) = self.torch.as_ref().filter(|_| index < torch_count) {
+            return torch.view(index);
+        }
+        let array = index - torch_count;
+        let (Some(info), Some(slot)) = (self.tensors.get(index), self.slots.get(array)) else {
             return Err(Error::malformed(&self.path, None, format!("no tensor #{index}")));
         };
         if let Some(why) = unsupported(&slot.header) {

@@ -17,8 +17,8 @@ pub mod limits;
 pub mod mmap;
 pub mod numpy;
 pub mod pytorch;
-pub mod safety;
 pub mod safetensors;
+pub mod safety;
 pub mod zipdir;
 
 use std::path::Path;

@@ -129,7 +129,10 @@ fn local_header_differs(bytes: &[u8], e: &Entry) -> Option<String> {
     // Sizes are in a data descriptor (flag bit 3) or in zip64 extra fields (0xffffffff).
     let sizes_here = flags & 0x8 == 0 && csize != u32::MAX && usize_ != u32::MAX;
     if sizes_here && (u64::from(csize) != e.compressed_size || u64::from(usize_) != e.size) {
-        return Some(format!("local header says sizes {csize}/{usize_}, the directory {}/{}", e.compressed_size, e.size));
+        return Some(format!(
+            "local header says sizes {csize}/{usize_}, the directory {}/{}",
+            e.compressed_size, e.size
+        ));
     }
     None
 }
@@ -154,7 +157,9 @@ pub fn member_bytes<'a>(bytes: &'a [u8], e: &Entry, limit: u64) -> std::result::
             let file = zip.by_index(e.index).map_err(|err| format!("member {}: {err}", e.name))?;
             // Grow with the data actually inflated: the declared size is not trusted up front.
             let mut out = Vec::new();
-            file.take(limit.saturating_add(1)).read_to_end(&mut out).map_err(|err| format!("inflating {}: {err}", e.name))?;
+            file.take(limit.saturating_add(1))
+                .read_to_end(&mut out)
+                .map_err(|err| format!("inflating {}: {err}", e.name))?;
             if out.len() as u64 > limit {
                 return Err(format!("member {} inflates past {limit} bytes", e.name));
             }

@@ -77,7 +77,12 @@ fn needs_gather(header: &NpyHeader) -> bool {
 }
 
 /// A view of `data` (exactly the array's bytes, in the file's order) in row-major order.
-pub(crate) fn array_view<'a>(info: &'a TensorInfo, header: &NpyHeader, data: Cow<'a, [u8]>, limit: u64) -> Result<TensorView<'a>> {
+pub(crate) fn array_view<'a>(
+    info: &'a TensorInfo,
+    header: &NpyHeader,
+    data: Cow<'a, [u8]>,
+    limit: u64,
+) -> Result<TensorView<'a>> {
     let tensor_error = |m: String| Error::tensor(info.file.as_ref(), &info.name, m);
     let Element::Plain(dtype, order) = header.element else {
         return Err(tensor_error(unsupported(header).unwrap_or_default()));

@@ -229,7 +229,11 @@ impl NpzSource {
         archive.members = members;
         for m in skipped {
             let dtype = non_numeric(&m.header.element).unwrap_or_default();
-            archive.warnings.push(format!("{}: member {}.npy has the non-numeric dtype {dtype}; skipped", path.display(), m.name));
+            archive.warnings.push(format!(
+                "{}: member {}.npy has the non-numeric dtype {dtype}; skipped",
+                path.display(),
+                m.name
+            ));
         }
         let tensors = archive
             .members

@@ -229,6 +229,9 @@ pub enum Kind {
     NumpyDtype,
     /// `numpy.core.numeric._frombuffer(buffer, dtype, shape, order)` (protocol 5): an array.
     NumpyFromBuffer,
+    /// `torch.storage._load_from_bytes(b)`: a storage pickled without `torch.save` (`pickle.dumps`
+    /// of a tensor), whose bytes are a legacy torch file holding it; read, never loaded.
+    LoadFromBytes,
     /// Anything else: calling it yields an opaque object.
     Opaque,
 }
@@ -295,6 +298,7 @@ pub fn classify(module: &str, name: &str) -> Kind {
         ("numpy", "dtype") => Kind::NumpyDtype,
         ("numpy.core.numeric" | "numpy._core.numeric", "_frombuffer") => Kind::NumpyFromBuffer,
         ("numpy", "ndarray") => Kind::Data,
+        ("torch.storage", "_load_from_bytes") => Kind::LoadFromBytes,
         _ => Kind::Opaque,
     }
 }

@@ -29,9 +29,21 @@ pub struct LegacyLayout {
     pub warnings: Vec<String>,
 }
 
-fn next_pickle(bytes: &[u8], pos: usize, path: &Path, allow_unsafe: bool) -> Result<Parsed> {
+/// How the pickles of a legacy file are read.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// A file: dangerous globals refused unless allowed.
+    File { allow_unsafe: bool },
+    /// Bytes inside another pickle: always refused, embedded storages not followed.
+    Nested,
+}
+
+fn next_pickle(bytes: &[u8], pos: usize, path: &Path, mode: Mode) -> Result<Parsed> {
     let rest = bytes.get(pos..).unwrap_or(&[]);
-    let mut parsed = pickle::parse_with(rest, path, pos as u64, allow_unsafe)?;
+    let mut parsed = match mode {
+        Mode::File { allow_unsafe } => pickle::parse_with(rest, path, pos as u64, allow_unsafe)?,
+        Mode::Nested => pickle::parse_flat(rest, path, pos as u64)?,
+    };
     parsed.end += pos;
     Ok(parsed)
 }
@@ -39,7 +51,17 @@ fn next_pickle(bytes: &[u8], pos: usize, path: &Path, allow_unsafe: bool) -> Res
 /// Reads the layout of the legacy checkpoint held in `bytes`; with `allow_unsafe`, pickles
 /// referencing dangerous globals are read (never executed) rather than refused.
 pub fn read(bytes: &[u8], path: &Path, allow_unsafe: bool) -> Result<LegacyLayout> {
-    let next = |pos: usize| next_pickle(bytes, pos, path, allow_unsafe);
+    read_in(bytes, path, Mode::File { allow_unsafe })
+}
+
+/// Reads a legacy file held in the bytes value of another pickle (a storage pickled by
+/// `pickle.dumps`); offsets are relative to `bytes`.
+pub(crate) fn read_nested(bytes: &[u8], path: &Path) -> Result<LegacyLayout> {
+    read_in(bytes, path, Mode::Nested)
+}
+
+fn read_in(bytes: &[u8], path: &Path, mode: Mode) -> Result<LegacyLayout> {
+    let next = |pos: usize| next_pickle(bytes, pos, path, mode);
     let magic = next(0)?;
     if !matches!(magic.node(magic.root), Node::BigInt(m) if m == MAGIC) {
         return Err(Error::malformed(path, Some(0), "not a legacy torch checkpoint (magic number mismatch)"));

@@ -102,7 +102,8 @@ pub fn read_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
 /// [`read_checkpoint`]; with `allow_unsafe`, a pickle referencing dangerous globals is read
 /// (never executed) rather than refused.
 pub fn read_checkpoint_with(bytes: &[u8], path: &Path, allow_unsafe: bool) -> Result<Checkpoint> {
-    let format = detect::detect_bytes(bytes).map_err(|reason| Error::UnknownFormat { path: path.to_path_buf(), reason })?;
+    let format =
+        detect::detect_bytes(bytes).map_err(|reason| Error::UnknownFormat { path: path.to_path_buf(), reason })?;
     let root_name = path.file_stem().map_or_else(|| "tensor".to_string(), |s| s.to_string_lossy().into_owned());
     let (parsed, order, storages, mut warnings, format_name) = match format {
         Format::TorchZip | Format::TorchScript => {
@@ -269,6 +270,14 @@ impl TorchSource {
         let warnings = filter.finish()?;
         source.warnings.extend(warnings);
         Ok(source)
+    }
+
+    /// A source of the tensors of `checkpoint`, read from `map` (storages at file offsets).
+    pub(crate) fn from_checkpoint(map: MappedFile, checkpoint: Checkpoint, limit: u64) -> Self {
+        let path = map.path().to_path_buf();
+        let mut source = TorchSource::empty(&path, checkpoint.metadata.clone(), limit);
+        source.add(map, checkpoint, |_| true);
+        source
     }
 
     fn empty(path: &Path, metadata: serde_json::Value, limit: u64) -> Self {

@@ -20,6 +20,7 @@ use std::path::Path;
 use weightlens_core::{Error, Result};
 
 use super::globals::{self, Kind, StorageKind};
+use super::{Member, Packing};
 
 /// Most objects one pickle may create (every opcode creates at most one).
 pub const MAX_OBJECTS: usize = 1 << 22;
@@ -223,6 +224,9 @@ pub struct Parsed {
     pub end: usize,
     /// Globals outside the allow-list, as `module.name`.
     pub opaque_classes: BTreeSet<String>,
+    /// Storages held in bytes values (`torch.storage._load_from_bytes`), by the key their
+    /// [`StorageRef`]s name, at absolute offsets.
+    pub embedded: HashMap<String, Member>,
 }
 
 impl Parsed {
@@ -247,7 +251,12 @@ pub fn parse_with(data: &[u8], path: &Path, base: u64, allow_unsafe: bool) -> Re
     let (parsed, record) = parse_recorded(data, path, base);
     if let Some(g) = record.globals.iter().find(|g| globals::is_denied(&g.module, &g.name)) {
         if allow_unsafe {
-            tracing::warn!("{}: reading a pickle that references {}.{} (--allow-unsafe-pickle)", path.display(), g.module, g.name);
+            tracing::warn!(
+                "{}: reading a pickle that references {}.{} (--allow-unsafe-pickle)",
+                path.display(),
+                g.module,
+                g.name
+            );
         } else {
             return Err(refusal(path, g));
         }
@@ -271,6 +280,20 @@ pub fn refusal(path: &Path, g: &GlobalUse) -> Error {
 /// globals are opaque objects like any unknown one. The [`Record`] of what the pickle
 /// references is returned also when reading fails.
 pub fn parse_recorded(data: &[u8], path: &Path, base: u64) -> (Result<Parsed>, Record) {
+    run_machine(data, path, base, true)
+}
+
+/// [`parse`] for a pickle nested in another one: embedded storages are not followed again
+/// (a nesting that would otherwise be as deep as the input is long).
+pub(crate) fn parse_flat(data: &[u8], path: &Path, base: u64) -> Result<Parsed> {
+    let (parsed, record) = run_machine(data, path, base, false);
+    if let Some(g) = record.globals.iter().find(|g| globals::is_denied(&g.module, &g.name)) {
+        return Err(refusal(path, g));
+    }
+    parsed
+}
+
+fn run_machine(data: &[u8], path: &Path, base: u64, follow_embedded: bool) -> (Result<Parsed>, Record) {
     let mut m = Machine {
         data,
         pos: 0,
@@ -283,10 +306,15 @@ pub fn parse_recorded(data: &[u8], path: &Path, base: u64) -> (Result<Parsed>, R
         memo: HashMap::new(),
         opaque: BTreeSet::new(),
         record: Record::default(),
+        spans: HashMap::new(),
+        embedded: HashMap::new(),
+        follow_embedded,
     };
     let root = m.run();
     let record = std::mem::take(&mut m.record);
-    (root.map(|root| Parsed { nodes: m.nodes, root, end: m.pos, opaque_classes: m.opaque }), record)
+    let parsed =
+        root.map(|root| Parsed { nodes: m.nodes, root, end: m.pos, opaque_classes: m.opaque, embedded: m.embedded });
+    (parsed, record)
 }
 
 struct Machine<'a> {
@@ -301,6 +329,10 @@ struct Machine<'a> {
     memo: HashMap<u32, Id>,
     opaque: BTreeSet<String>,
     record: Record,
+    /// Where each bytes object is in the input (absolute).
+    spans: HashMap<Id, Span>,
+    embedded: HashMap<String, Member>,
+    follow_embedded: bool,
 }
 
 impl<'a> Machine<'a> {
@@ -761,11 +793,14 @@ impl<'a> Machine<'a> {
             self.pos += len as usize;
             Node::Blob(Span { start: self.base.saturating_add(start as u64), len })
         };
+        let span = Span { start: self.base.saturating_add(start as u64), len };
         let looks_pickled = matches!(self.data.get(start..start + 2), Some(&[0x80, proto]) if (2..=5).contains(&proto));
         if looks_pickled && self.record.pickled_bytes.len() < MAX_MARKS {
-            self.record.pickled_bytes.push(Span { start: self.base.saturating_add(start as u64), len });
+            self.record.pickled_bytes.push(span);
         }
-        self.push_new(node)
+        let id = self.alloc(node)?;
+        self.spans.insert(id, span);
+        self.push(id)
     }
 
     /// `BUILD`: sets an opaque object's state, or completes a numpy dtype or array.
@@ -939,7 +974,16 @@ impl<'a> Machine<'a> {
                 };
                 Node::Array(Box::new(self.numpy_array(shape, dtype, order, buf)?))
             }
-            Kind::Storage(_) | Kind::Data | Kind::Opaque => {
+            // Bytes kept in place (protocol 3+) are followed; protocol 2 spells bytes as text
+            // (`_codecs.encode`), which has no place in the file: an opaque object then.
+            Kind::LoadFromBytes if self.follow_embedded && first.is_some_and(|a| self.spans.contains_key(&a)) => {
+                let span = first.and_then(|a| self.spans.get(&a).copied());
+                let Some(span) = span else {
+                    return Err(self.err("_load_from_bytes without a bytes argument"));
+                };
+                return self.embedded_storage(span);
+            }
+            Kind::Storage(_) | Kind::Data | Kind::Opaque | Kind::LoadFromBytes => {
                 Node::Object(Box::new(Object { class: func, args, ..Object::default() }))
             }
         };
@@ -997,6 +1041,11 @@ impl<'a> Machine<'a> {
     fn rebuild_tensor(&self, args: &[Id]) -> Result<TensorRef> {
         let storage = match args.first().map(|&id| self.node(id)) {
             Some(Node::Storage(s)) => (**s).clone(),
+            Some(Node::Object(o)) if matches!(self.node(o.class), Node::Global(g) if g.kind == Kind::LoadFromBytes) => {
+                let shape = self.dims(args.get(2).copied(), "size")?;
+                let unsupported = Some("storage pickled as protocol-2 text (not kept in the file)".to_string());
+                return Ok(TensorRef { storage: None, offset: 0, shape, stride: Vec::new(), unsupported });
+            }
             _ => return Err(self.err("tensor storage is not a persistent storage reference")),
         };
         let offset = self.uint(args.get(1).copied(), "storage offset")?;
@@ -1014,6 +1063,33 @@ impl<'a> Machine<'a> {
         let data = args.get(1).map(|&id| self.items_of(id)).unwrap_or_default();
         let shape = self.dims(data.get(2).copied(), "size").unwrap_or_default();
         TensorRef { storage: None, offset: 0, shape, stride: Vec::new(), unsupported: Some("sparse".into()) }
+    }
+
+    /// The storage of a legacy torch file held in bytes at `span` (what
+    /// `torch.storage._load_from_bytes` would load), its key made unique by the span.
+    fn embedded_storage(&mut self, span: Span) -> Result<Id> {
+        let start = span.start.saturating_sub(self.base) as usize;
+        let Some(bytes) = self.data.get(start..start.saturating_add(span.len as usize)) else {
+            return Err(self.err("embedded storage lies outside the pickle"));
+        };
+        let layout = super::legacy::read_nested(bytes, self.path)?;
+        let Node::Storage(storage) = layout.object.node(layout.object.root) else {
+            return Err(self.err("_load_from_bytes data does not hold a storage"));
+        };
+        if layout.order != weightlens_core::ByteOrder::Little {
+            return Err(self.err("big-endian embedded storages are not supported"));
+        }
+        let mut storage = (**storage).clone();
+        let Some(member) = layout.storages.get(&storage.key) else {
+            return Err(self.err(format!("embedded storage {} has no data", storage.key)));
+        };
+        let offset = member.offset.checked_add(span.start).ok_or_else(|| self.err("storage offset overflows"))?;
+        storage.key = format!("{}:{}", span.start, storage.key);
+        if self.embedded.len() >= MAX_MARKS {
+            return Err(self.err(format!("more than {MAX_MARKS} embedded storages")));
+        }
+        self.embedded.insert(storage.key.clone(), Member { offset, len: member.len, packing: Packing::Stored });
+        self.alloc(Node::Storage(Box::new(storage)))
     }
 
     /// torch's persistent ids: `('storage', storage_type, key, location, numel)` in zip files,

@@ -102,8 +102,25 @@ const TORCH_DTYPES: &[&str] = &[
 
 /// Element-type stems of torch's legacy storage and tensor classes (`torch.FloatStorage`,
 /// `torch.cuda.HalfTensor`).
-const CLASS_STEMS: &[&str] =
-    &["Double", "Float", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool", "ComplexDouble", "ComplexFloat", "QUInt8", "QInt8", "QInt32", "QUInt4x2", "QUInt2x4"];
+const CLASS_STEMS: &[&str] = &[
+    "Double",
+    "Float",
+    "Half",
+    "BFloat16",
+    "Long",
+    "Int",
+    "Short",
+    "Char",
+    "Byte",
+    "Bool",
+    "ComplexDouble",
+    "ComplexFloat",
+    "QUInt8",
+    "QInt8",
+    "QInt32",
+    "QUInt4x2",
+    "QUInt2x4",
+];
 
 use crate::pytorch::globals::canonical_module;
 

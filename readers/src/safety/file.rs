@@ -13,10 +13,6 @@ use crate::numpy::npz;
 use crate::pytorch::zip::MAX_PICKLE_BYTES;
 use crate::zipdir;
 
-/// The pickles of torch's legacy format, one after the other (magic, protocol, sys_info, the
-/// object, the storage keys); raw storage data follows.
-const LEGACY_PICKLES: usize = 5;
-
 /// The verdict of one file and what decided it.
 #[derive(Clone, Debug, Serialize)]
 pub struct FileScan {
@@ -123,7 +119,13 @@ pub fn scan_file(path: &Path) -> FileScan {
             scan.note = Some(format!("no pickle ({}): safe by construction", format.name()));
         }
         Format::Pickle => scan.add(scan_pickle(bytes, 0, &Place::default(), true).0),
-        Format::TorchLegacy => scan_legacy(&mut scan, bytes),
+        Format::TorchLegacy => {
+            let (findings, n) = super::scan_legacy(bytes, &Place::default());
+            for f in findings {
+                push(&mut scan.findings, f);
+            }
+            scan.pickles += n;
+        }
         Format::TorchZip | Format::TorchScript => scan_zip(&mut scan, bytes),
         Format::Npy => scan_npy(&mut scan, bytes, 0, None),
         Format::Npz => scan_npz(&mut scan, bytes, path),
@@ -132,17 +134,6 @@ pub fn scan_file(path: &Path) -> FileScan {
         scan.note = Some("no pickle in the file: safe by construction".into());
     }
     scan.finish()
-}
-
-/// torch's legacy format: five pickles in a row.
-fn scan_legacy(scan: &mut FileScan, bytes: &[u8]) {
-    let mut pos = 0usize;
-    for _ in 0..LEGACY_PICKLES {
-        let (findings, end) = scan_pickle(bytes.get(pos..).unwrap_or_default(), pos as u64, &Place::default(), false);
-        scan.add(findings);
-        let Some(end) = end else { return };
-        pos = pos.saturating_add(end);
-    }
 }
 
 /// Every `.pkl` member of a zip (`data.pkl`, TorchScript's `constants.pkl`...), read through

@@ -105,7 +105,8 @@ pub fn scan_pickle(data: &[u8], base: u64, place: &Place, single: bool) -> (Vec<
 }
 
 fn push(findings: &mut Vec<Finding>, finding: Finding) {
-    let seen = findings.iter().any(|f| f.what == finding.what && f.member == finding.member && f.nested == finding.nested);
+    let seen =
+        findings.iter().any(|f| f.what == finding.what && f.member == finding.member && f.nested == finding.nested);
     if !seen && findings.len() < MAX_FINDINGS {
         findings.push(finding);
     } else if !seen && finding.verdict > findings.iter().map(|f| f.verdict).min().unwrap_or(Verdict::Safe) {
@@ -116,7 +117,14 @@ fn push(findings: &mut Vec<Finding>, finding: Finding) {
     }
 }
 
-fn scan_into(data: &[u8], base: u64, place: &Place, single: bool, depth: usize, out: &mut Vec<Finding>) -> Option<usize> {
+fn scan_into(
+    data: &[u8],
+    base: u64,
+    place: &Place,
+    single: bool,
+    depth: usize,
+    out: &mut Vec<Finding>,
+) -> Option<usize> {
     let path = Path::new(place.member.as_deref().unwrap_or(""));
     let (parsed, record) = pickle::parse_recorded(data, path, base);
     let at = Some;
@@ -172,10 +180,38 @@ fn scan_into(data: &[u8], base: u64, place: &Place, single: bool, depth: usize, 
         for span in record.pickled_bytes.iter().filter(|s| !array_data.contains(&s.start)) {
             let start = span.start.saturating_sub(base) as usize;
             let Some(bytes) = data.get(start..start.saturating_add(span.len as usize)) else { continue };
-            scan_into(bytes, span.start, place, true, depth + 1, out);
+            if crate::detect::detect(bytes) == Ok(crate::Format::TorchLegacy) {
+                // A storage pickled by pickle.dumps: a legacy torch file, pickles in a row.
+                scan_legacy_into(bytes, span.start, place, depth + 1, out);
+            } else {
+                scan_into(bytes, span.start, place, true, depth + 1, out);
+            }
         }
     }
     Some(parsed.end)
+}
+
+/// The pickles of torch's legacy format, one after the other (magic, protocol, sys_info, the
+/// object, the storage keys); raw storage data follows. Returns how many were scanned.
+const LEGACY_PICKLES: usize = 5;
+
+fn scan_legacy_into(data: &[u8], base: u64, place: &Place, depth: usize, out: &mut Vec<Finding>) -> usize {
+    let mut pos = 0usize;
+    for n in 0..LEGACY_PICKLES {
+        let rest = data.get(pos..).unwrap_or_default();
+        let Some(end) = scan_into(rest, base.saturating_add(pos as u64), place, false, depth, out) else {
+            return n + 1;
+        };
+        pos = pos.saturating_add(end);
+    }
+    LEGACY_PICKLES
+}
+
+/// The findings of a legacy torch file in `data` and how many pickles it held.
+pub fn scan_legacy(data: &[u8], place: &Place) -> (Vec<Finding>, usize) {
+    let mut findings = Vec::new();
+    let n = scan_legacy_into(data, 0, place, 0, &mut findings);
+    (findings, n)
 }
 
 /// The message of a parse error without the file name (the scan names the file itself).
@@ -236,7 +272,9 @@ mod tests {
     fn second_streams_nesting_and_garbage() {
         let (v, what) = verdict(b"\x80\x02N.\x80\x02cos\nsystem\n.");
         assert_eq!(v, Verdict::Dangerous);
-        assert!(what.contains(&"second pickle stream after STOP".to_string()) && what.contains(&"os.system".to_string()));
+        assert!(
+            what.contains(&"second pickle stream after STOP".to_string()) && what.contains(&"os.system".to_string())
+        );
         assert_eq!(verdict(b"\x80\x02N.\n").0, Verdict::Safe, "a trailing newline is no stream");
         assert_eq!(verdict(b"\x80\x02\xff.").0, Verdict::Malformed);
         assert_eq!(verdict(b"\x80\x02(N").0, Verdict::Malformed);
