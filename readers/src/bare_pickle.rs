@@ -50,7 +50,7 @@ fn element_of(array: &ArrayRef) -> std::result::Result<Element, String> {
     if dtype.structured {
         return Ok(Element::Unsupported { name: "structured".into(), item_size: None });
     }
-    parse_descr(&format!("{}{}", dtype.order, dtype.code))
+    parse_descr(&format!("{}{}", dtype.order, dtype.code)).map_err(|e| e.to_string())
 }
 
 impl PickleSource {

@@ -102,8 +102,8 @@ pub fn read_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
 /// [`read_checkpoint`]; with `allow_unsafe`, a pickle referencing dangerous globals is read
 /// (never executed) rather than refused.
 pub fn read_checkpoint_with(bytes: &[u8], path: &Path, allow_unsafe: bool) -> Result<Checkpoint> {
-    let format =
-        detect::detect_bytes(bytes).map_err(|reason| Error::UnknownFormat { path: path.to_path_buf(), reason })?;
+    let format = detect::detect_bytes(bytes)
+        .map_err(|e| Error::UnknownFormat { path: path.to_path_buf(), reason: e.to_string() })?;
     let root_name = path.file_stem().map_or_else(|| "tensor".to_string(), |s| s.to_string_lossy().into_owned());
     let (parsed, order, storages, mut warnings, format_name) = match format {
         Format::TorchZip | Format::TorchScript => {
@@ -391,7 +391,7 @@ impl TensorSource for TorchSource {
             Packing::Stored => Cow::Borrowed(file.map.slice(member.offset, data_end, &info.name)?),
             _ => {
                 check_limit(info, data_end, self.limit)?;
-                zip::member_bytes(file.map.bytes(), member, data_end).map_err(fail)?
+                zip::member_bytes(file.map.bytes(), member, data_end).map_err(|e| fail(e.to_string()))?
             }
         };
         let size = size as usize;
