@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use weightlens::commands::{analyze, download, dump, ls, merge, plugins, report};
+use weightlens::commands::{analyze, download, dump, ls, merge, plugins, report, scan};
 use weightlens::{runlog, signals};
 
 /// mimalloc rather than the system allocator: the exact rank allocates and frees matrices of
@@ -43,6 +43,10 @@ enum Command {
     /// Merge part tables (the shards of an `analyze --shard K/N` run, or separate runs) into one
     /// sorted table and one run_meta.json.
     Merge(merge::MergeArgs),
+    /// Tell for each file whether it is safe to hand to torch.load / pickle.load: an allow-list
+    /// verdict (safe, unknown, malformed, dangerous) from its pickles, nothing executed.
+    /// Exit code 0: all safe; 1: some unknown or malformed; 3: some dangerous.
+    Scan(scan::ScanArgs),
     /// List or check analyzer plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -54,6 +58,15 @@ fn main() -> ExitCode {
     if let Err(e) = signals::install() {
         tracing::warn!("{e:#}; an interrupted run may leave temporary files behind");
     }
+    if let Command::Scan(args) = &cli.command {
+        return match scan::run(args) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(scan::EXIT_NOT_SAFE)
+            }
+        };
+    }
     let result = match &cli.command {
         Command::Analyze(args) => analyze::run(args, cli.quiet),
         Command::Ls(args) => ls::run(args),
@@ -62,6 +75,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(args, cli.quiet),
         Command::Merge(args) => merge::run(args, cli.quiet),
         Command::Plugins(command) => plugins::run(command),
+        Command::Scan(_) => Ok(false),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

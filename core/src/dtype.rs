@@ -159,7 +159,7 @@ impl Dtype {
     pub fn name_in(self, framework: Framework) -> &'static str {
         match framework {
             Framework::Safetensors | Framework::Gguf => self.safetensors_name(),
-            Framework::PyTorch | Framework::Npz | Framework::Npy => self.torch_name(),
+            Framework::PyTorch | Framework::Npz | Framework::Npy | Framework::Pickle => self.torch_name(),
         }
     }
 }

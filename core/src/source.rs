@@ -18,10 +18,12 @@ pub enum Framework {
     Npz,
     /// A bare numpy `.npy` file.
     Npy,
+    /// A bare pickle file (numpy arrays in dicts and lists).
+    Pickle,
 }
 
 impl Framework {
-    /// The value of the `framework` column (`safetensors`, `pt`, `gguf`, `npz`, `npy`).
+    /// The value of the `framework` column (`safetensors`, `pt`, `gguf`, `npz`, `npy`, `pkl`).
     pub fn as_str(self) -> &'static str {
         match self {
             Framework::Safetensors => "safetensors",
@@ -29,6 +31,7 @@ impl Framework {
             Framework::Gguf => "gguf",
             Framework::Npz => "npz",
             Framework::Npy => "npy",
+            Framework::Pickle => "pkl",
         }
     }
 }

@@ -152,6 +152,9 @@ pub struct ModelSummary {
     pub metadata: serde_json::Value,
     /// Warnings from opening it.
     pub warnings: Vec<String>,
+    /// The pickle safety verdict of each of its files (`weightlens scan`'s, without findings
+    /// for safe files).
+    pub pickle_safety: Vec<weightlens_readers::safety::FileScan>,
 }
 
 /// The result of a run.
@@ -387,6 +390,7 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
             tensors: m.source.tensors().len(),
             metadata: m.source.metadata(),
             warnings: m.source.warnings(),
+            pickle_safety: weightlens_readers::safety::scan_model(m.source.path()),
         })
         .collect();
     Analysis {

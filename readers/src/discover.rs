@@ -15,7 +15,8 @@ use crate::detect::{detect_file, Format};
 
 /// Extensions of files that are expected to be models; such a file that is not recognised is an
 /// error rather than something to skip.
-const MODEL_EXTENSIONS: &[&str] = &["safetensors", "gguf", "bin", "pt", "pth", "ckpt", "npy", "npz"];
+const MODEL_EXTENSIONS: &[&str] =
+    &["safetensors", "gguf", "bin", "pt", "pth", "ckpt", "npy", "npz", "pkl", "pickle", "sav", "joblib", "pts"];
 
 /// A model found by [`discover`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,7 +119,7 @@ fn has_model_extension(path: &Path) -> bool {
 
 /// The shard files an index lists (resolved against the index's directory). An unreadable
 /// index lists nothing here; opening it reports the problem.
-fn shard_files(index: &Path) -> Vec<PathBuf> {
+pub fn shard_files(index: &Path) -> Vec<PathBuf> {
     let dir = index.parent().unwrap_or(Path::new("."));
     let Ok(text) = std::fs::read(index) else { return Vec::new() };
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(&text) else { return Vec::new() };

@@ -8,6 +8,7 @@
 //! bytes that are actually there before anything is allocated, and malformed input is an
 //! [`Error`], never a panic.
 
+pub mod bare_pickle;
 pub mod config;
 pub mod detect;
 pub mod discover;
@@ -18,6 +19,8 @@ pub mod mmap;
 pub mod numpy;
 pub mod pytorch;
 pub mod safetensors;
+pub mod safety;
+pub mod zipdir;
 
 use std::path::Path;
 
@@ -47,7 +50,10 @@ fn open_as(path: &Path, format: Format, options: &OpenOptions) -> Result<Box<dyn
     let limit = options.max_tensor_bytes;
     match format {
         Format::Safetensors => Ok(Box::new(safetensors::SafetensorsSource::open(path)?)),
-        Format::TorchZip | Format::TorchLegacy => Ok(Box::new(pytorch::TorchSource::open_with_limit(path, limit)?)),
+        Format::TorchZip | Format::TorchLegacy | Format::TorchScript => {
+            Ok(Box::new(pytorch::TorchSource::open_with(path, options)?))
+        }
+        Format::Pickle => Ok(Box::new(bare_pickle::PickleSource::open(path, limit, options.allow_unsafe_pickle)?)),
         Format::ShardIndex => open_index(path, limit),
         Format::Gguf => Ok(Box::new(gguf::GgufSource::open(path)?)),
         Format::Npy => Ok(Box::new(numpy::NpySource::open_with_limit(path, limit)?)),

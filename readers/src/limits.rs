@@ -13,11 +13,14 @@ pub const DEFAULT_MAX_TENSOR_BYTES: u64 = 4 << 30;
 pub struct OpenOptions {
     /// Tensors needing more than this many bytes of memory (to inflate or reorder) are errors.
     pub max_tensor_bytes: u64,
+    /// Read tensors out of pickles that reference dangerous globals (nothing is executed;
+    /// off by default: such files are refused).
+    pub allow_unsafe_pickle: bool,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { max_tensor_bytes: DEFAULT_MAX_TENSOR_BYTES }
+        OpenOptions { max_tensor_bytes: DEFAULT_MAX_TENSOR_BYTES, allow_unsafe_pickle: false }
     }
 }
 

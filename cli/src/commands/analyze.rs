@@ -94,6 +94,10 @@ pub struct AnalyzeArgs {
     /// tensors are not limited.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_TENSOR_BYTES)]
     max_tensor_bytes: u64,
+    /// Read tensors also out of pickles that reference dangerous globals (`os.system`,
+    /// `builtins.eval`...), which are refused by default. Nothing in a pickle is ever executed.
+    #[arg(long)]
+    allow_unsafe_pickle: bool,
     /// Analyze fused 3-D expert tensors ([n_expert, rows, cols]: GGUF `ffn_*_exps`, fused MoE
     /// safetensors like `mlp.experts.gate_up_proj`) as one row per expert, and add the
     /// `expert_index` column (also filled for per-expert `experts.N.` tensors).
@@ -174,7 +178,10 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         spectral: args.spectral,
         max_memory: args.max_memory.unwrap_or_else(default_max_memory),
         extra_analyzers: plugins.into_iter().map(|p| Arc::new(p) as Arc<dyn TensorAnalyzer>).collect(),
-        open_options: OpenOptions { max_tensor_bytes: args.max_tensor_bytes },
+        open_options: OpenOptions {
+            max_tensor_bytes: args.max_tensor_bytes,
+            allow_unsafe_pickle: args.allow_unsafe_pickle,
+        },
         split_experts: args.split_experts,
         shard: args.shard,
     };
@@ -265,7 +272,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
 
 /// Local paths as they are; hub models (`hf://ORG/NAME[@REV]`, or a bare id that is not a local
 /// path) resolved through the cache, downloading what is missing, with their id and commit.
-fn resolve_inputs(specs: &[String]) -> Result<(Vec<PathBuf>, Vec<ModelIdentity>)> {
+pub(crate) fn resolve_inputs(specs: &[String]) -> Result<(Vec<PathBuf>, Vec<ModelIdentity>)> {
     let mut inputs = Vec::new();
     let mut identities = Vec::new();
     for spec in specs {

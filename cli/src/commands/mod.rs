@@ -10,6 +10,7 @@ pub mod ls;
 pub mod merge;
 pub mod plugins;
 pub mod report;
+pub mod scan;
 
 use clap::ValueEnum;
 use weightlens_engine::export::OutputFormat;
