@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 fx=../fixtures
 c=corpus
-mkdir -p $c/{safetensors_header,gguf_header,dequant,pickle,torch_container,npy_header,npz}
+mkdir -p $c/{safetensors_header,gguf_header,dequant,pickle,torch_container,npy_header,npz,onnx}
 
 cp $fx/dtypes.safetensors $fx/llama-tiny/*.safetensors $fx/bad/*.safetensors $c/safetensors_header/
 cp $fx/*.gguf $fx/bad/*.gguf $c/gguf_header/
@@ -13,6 +13,7 @@ cp $fx/torch-quirks.pt $fx/gpt2-tiny-legacy.bin $fx/qwen-moe-tiny/pytorch_model.
     $c/torch_container/
 cp $fx/lowrank.npy $fx/bad/object-array.npy $c/npy_header/
 cp $fx/*.npz $c/npz/
+cp $fx/onnx/*.onnx $c/onnx/
 
 python3 - "$fx" "$c" <<'PY'
 import io, os, sys, zipfile

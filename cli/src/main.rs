@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use weightlens::commands::{analyze, download, dump, ls, merge, plugins, report};
+use weightlens::commands::{analyze, download, dump, formats, ls, merge, plugins, report};
 use weightlens::{runlog, signals};
 
 /// mimalloc rather than the system allocator: the exact rank allocates and frees matrices of
@@ -13,7 +13,7 @@ use weightlens::{runlog, signals};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Read model weight files (safetensors, PyTorch, GGUF, NumPy) and write per-tensor analysis tables.
+/// Read model weight files (safetensors, PyTorch, GGUF, NumPy, ONNX) and write per-tensor analysis tables.
 #[derive(Parser, Debug)]
 #[command(name = "weightlens", version, about, long_about = None)]
 struct Cli {
@@ -43,6 +43,8 @@ enum Command {
     /// Merge part tables (the shards of an `analyze --shard K/N` run, or separate runs) into one
     /// sorted table and one run_meta.json.
     Merge(merge::MergeArgs),
+    /// List every format reader (built-in and plugin) with the extensions and magic it reads.
+    Formats(formats::FormatsArgs),
     /// List or check analyzer plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Download(args) => download::run(args, cli.quiet),
         Command::Report(args) => report::run(args, cli.quiet),
         Command::Merge(args) => merge::run(args, cli.quiet),
+        Command::Formats(args) => formats::run(args),
         Command::Plugins(command) => plugins::run(command),
     };
     match result {

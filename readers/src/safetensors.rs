@@ -186,7 +186,7 @@ fn info_of(entry: Entry, file: &Arc<Path>) -> TensorInfo {
     let mut info = TensorInfo::new(
         entry.name,
         entry.dtype,
-        Framework::Safetensors,
+        Framework::SAFETENSORS,
         entry.shape,
         file.clone(),
         entry.start,
@@ -244,7 +244,7 @@ impl SafetensorsSource {
 
 impl TensorSource for SafetensorsSource {
     fn framework(&self) -> Framework {
-        Framework::Safetensors
+        Framework::SAFETENSORS
     }
 
     fn path(&self) -> &Path {
