@@ -47,9 +47,29 @@ fn typed_and_raw_cover_every_data_type() {
     let typed = reference("onnx-typed-fields.onnx.json");
     let raw = reference("onnx-raw-data.onnx.json");
     for dtype in [
-        "FLOAT", "DOUBLE", "FLOAT16", "BFLOAT16", "INT8", "UINT8", "INT16", "UINT16", "INT32", "UINT32", "INT64",
-        "UINT64", "BOOL", "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "FLOAT8E8M0", "INT4",
-        "UINT4", "FLOAT4E2M1", "INT2", "UINT2",
+        "FLOAT",
+        "DOUBLE",
+        "FLOAT16",
+        "BFLOAT16",
+        "INT8",
+        "UINT8",
+        "INT16",
+        "UINT16",
+        "INT32",
+        "UINT32",
+        "INT64",
+        "UINT64",
+        "BOOL",
+        "FLOAT8E4M3FN",
+        "FLOAT8E4M3FNUZ",
+        "FLOAT8E5M2",
+        "FLOAT8E5M2FNUZ",
+        "FLOAT8E8M0",
+        "INT4",
+        "UINT4",
+        "FLOAT4E2M1",
+        "INT2",
+        "UINT2",
     ] {
         assert!(typed.iter().any(|t| t.dtype == dtype), "typed fields: {dtype}");
         assert!(raw.iter().any(|t| t.dtype == dtype), "raw_data: {dtype}");
@@ -83,7 +103,8 @@ fn hostile_external_locations_are_refused_and_the_rest_is_read() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     for name in ["dotdot", "absolute", "nested_dotdot"] {
-        let line = stderr.lines().find(|l| l.contains(&format!("tensor {name}:"))).unwrap_or_else(|| panic!("{stderr}"));
+        let line =
+            stderr.lines().find(|l| l.contains(&format!("tensor {name}:"))).unwrap_or_else(|| panic!("{stderr}"));
         assert!(line.contains("model.onnx") && line.contains("refused"), "{line}");
     }
     let problems = compare(&table, &reference("onnx-hostile-external.onnx.json"));

@@ -10,6 +10,7 @@ pub mod merge;
 pub mod meta;
 pub mod pipeline;
 pub mod progress;
+pub mod readers;
 pub mod report;
 pub mod runlog;
 pub mod shard;

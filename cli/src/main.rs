@@ -45,7 +45,7 @@ enum Command {
     Merge(merge::MergeArgs),
     /// List every format reader (built-in and plugin) with the extensions and magic it reads.
     Formats(formats::FormatsArgs),
-    /// List or check analyzer plugins.
+    /// List or check analyzer and reader plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
 }

@@ -131,6 +131,29 @@ impl Dtype {
         }
     }
 
+    /// The plain dtype named `name` in safetensors' spelling (weightlens' own vocabulary, also
+    /// used by reader plugins); `None` for any other name.
+    pub fn from_safetensors_name(name: &str) -> Option<Dtype> {
+        Some(match name {
+            "F64" => Dtype::F64,
+            "F32" => Dtype::F32,
+            "F16" => Dtype::F16,
+            "BF16" => Dtype::BF16,
+            "F8_E4M3" => Dtype::F8E4M3,
+            "F8_E5M2" => Dtype::F8E5M2,
+            "I64" => Dtype::I64,
+            "I32" => Dtype::I32,
+            "I16" => Dtype::I16,
+            "I8" => Dtype::I8,
+            "U64" => Dtype::U64,
+            "U32" => Dtype::U32,
+            "U16" => Dtype::U16,
+            "U8" => Dtype::U8,
+            "BOOL" => Dtype::Bool,
+            _ => return None,
+        })
+    }
+
     /// The torch name, which is also numpy's (`float32`, `bfloat16`, `float8_e4m3fn`, `int64`, `bool`...).
     pub fn torch_name(self) -> &'static str {
         match self {

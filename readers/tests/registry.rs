@@ -120,5 +120,8 @@ fn discovery_groups_members_under_their_model() {
     assert!(found.errors.is_empty(), "{:?}", found.errors);
     let paths: Vec<_> = found.models.iter().map(|m| m.path.file_name().unwrap().to_owned()).collect();
     assert_eq!(paths, ["model.onnx"]);
-    assert_eq!(registry.get("onnx").unwrap().members(&fixture("onnx/external/model.onnx")), [fixture("onnx/external/weights.bin")]);
+    assert_eq!(
+        registry.get("onnx").unwrap().members(&fixture("onnx/external/model.onnx")),
+        [fixture("onnx/external/weights.bin")]
+    );
 }

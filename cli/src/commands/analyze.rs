@@ -150,7 +150,9 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     let (inputs, identities) = resolve_inputs(&args.paths)?;
     let mut plugin_paths = args.plugins.clone();
     plugin_paths.extend(plugin_paths_from_env());
-    let (plugins, plugin_errors) = load_plugins(&plugin_paths);
+    let (plugins, mut plugin_errors) = load_plugins(&plugin_paths);
+    let (readers, reader_errors) = crate::readers::registry_with_plugins(&args.plugins);
+    plugin_errors.extend(reader_errors);
     let plugin_meta: Vec<serde_json::Value> = plugins
         .iter()
         .map(|p| {
@@ -171,6 +173,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         max_memory: args.max_memory.unwrap_or_else(default_max_memory),
         extra_analyzers: plugins.into_iter().map(|p| Arc::new(p) as Arc<dyn TensorAnalyzer>).collect(),
         open_options: OpenOptions { max_tensor_bytes: args.max_tensor_bytes },
+        readers,
         split_experts: args.split_experts,
         shard: args.shard,
     };

@@ -1,18 +1,27 @@
 //! `weightlens formats`: every reader the registry holds, with what it reads.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use clap::Args;
-use weightlens_readers::ReaderRegistry;
 
 #[derive(Args, Debug)]
 pub struct FormatsArgs {
     /// JSON output.
     #[arg(long)]
     json: bool,
+    /// Load a reader plugin (a shared library; repeatable), besides WEIGHTLENS_PLUGIN_PATH.
+    #[arg(long = "plugin", value_name = "PATH")]
+    plugins: Vec<PathBuf>,
 }
 
 pub fn run(args: &FormatsArgs) -> Result<bool> {
-    let registry = ReaderRegistry::with_builtin();
+    let (registry, errors) = crate::readers::registry_with_plugins(&args.plugins);
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    let builtin = weightlens_readers::ReaderRegistry::builtin();
+    let source = |id: &str| if builtin.get(id).is_some() { "built-in" } else { "plugin" };
     let readers: Vec<serde_json::Value> = registry
         .readers()
         .iter()
@@ -22,18 +31,18 @@ pub fn run(args: &FormatsArgs) -> Result<bool> {
                 "name": r.name(),
                 "extensions": r.extensions(),
                 "magic": r.magic(),
-                "source": "built-in",
+                "source": source(r.id()),
             })
         })
         .collect();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "readers": readers }))?);
-        return Ok(true);
+        return Ok(errors.is_empty());
     }
     for r in registry.readers() {
         let ext: Vec<String> = r.extensions().iter().map(|e| format!(".{e}")).collect();
         let ext = if ext.is_empty() { "-".to_string() } else { ext.join(" ") };
-        println!("{:<12} {:<8} {}\n{:<12} {:<8} magic: {}", r.id(), "built-in", r.name(), "", ext, r.magic());
+        println!("{:<12} {:<8} {}\n{:<12} {:<8} magic: {}", r.id(), source(r.id()), r.name(), "", ext, r.magic());
     }
-    Ok(true)
+    Ok(errors.is_empty())
 }

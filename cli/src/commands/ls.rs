@@ -15,12 +15,16 @@ pub struct LsArgs {
     /// JSON output.
     #[arg(long)]
     json: bool,
+    /// Load a reader plugin (a shared library; repeatable), besides WEIGHTLENS_PLUGIN_PATH.
+    #[arg(long = "plugin", value_name = "PATH")]
+    plugins: Vec<PathBuf>,
 }
 
 pub fn run(args: &LsArgs) -> Result<bool> {
-    let discovery = weightlens_readers::discover(&args.paths);
-    let mut ok = discovery.errors.is_empty();
-    for e in &discovery.errors {
+    let (registry, plugin_errors) = crate::readers::registry_with_plugins(&args.plugins);
+    let discovery = weightlens_readers::discover_with(&registry, &args.paths);
+    let mut ok = discovery.errors.is_empty() && plugin_errors.is_empty();
+    for e in plugin_errors.iter().chain(&discovery.errors) {
         eprintln!("error: {e}");
     }
     let mut listed = Vec::new();

@@ -141,7 +141,9 @@ impl OnnxType {
     pub fn convert(self, bytes: &[u8], numel: usize) -> Option<Vec<u8>> {
         match self.storage {
             Storage::Plain(_) | Storage::Unsupported => None,
-            Storage::Packed { bits, signed } => Some(unpack(bytes, numel, bits).map(|v| sign(v, bits, signed)).collect()),
+            Storage::Packed { bits, signed } => {
+                Some(unpack(bytes, numel, bits).map(|v| sign(v, bits, signed)).collect())
+            }
             Storage::Byte(f) => Some(bytes.iter().take(numel).flat_map(|&b| f.decode(b).to_le_bytes()).collect()),
             Storage::Fp4 => Some(unpack(bytes, numel, 4).flat_map(|n| fp4(n).to_le_bytes()).collect()),
         }
@@ -187,11 +189,8 @@ fn minifloat(b: u8, mbits: u32, bias: i32) -> f32 {
     let exp = i32::from((b & 0x7f) >> mbits);
     let man = f32::from(b & ((1 << mbits) - 1));
     let scale = (1u32 << mbits) as f32;
-    let magnitude = if exp == 0 {
-        man / scale * 2f32.powi(1 - bias)
-    } else {
-        (1.0 + man / scale) * 2f32.powi(exp - bias)
-    };
+    let magnitude =
+        if exp == 0 { man / scale * 2f32.powi(1 - bias) } else { (1.0 + man / scale) * 2f32.powi(exp - bias) };
     if negative {
         -magnitude
     } else {

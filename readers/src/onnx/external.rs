@@ -25,7 +25,9 @@ pub struct ExternalRef {
 pub fn parse(entries: &[StringStringEntryProto]) -> Result<ExternalRef, String> {
     let get = |key: &str| entries.iter().rev().find(|e| e.key == key).map(|e| e.value.as_str());
     let number = |key: &str| -> Result<Option<u64>, String> {
-        get(key).map(|v| v.trim().parse::<u64>().map_err(|_| format!("external data {key} {v:?} is not a byte count"))).transpose()
+        get(key)
+            .map(|v| v.trim().parse::<u64>().map_err(|_| format!("external data {key} {v:?} is not a byte count")))
+            .transpose()
     };
     let location = get("location").ok_or("external data without a location")?.to_string();
     Ok(ExternalRef { location, offset: number("offset")?.unwrap_or(0), length: number("length")? })
@@ -43,7 +45,9 @@ pub fn resolve(dir: &Path, location: &str) -> Result<PathBuf, String> {
     let canonical_dir = dir.canonicalize().map_err(|e| format!("model directory: {e}"))?;
     let canonical = joined.canonicalize().map_err(|e| format!("external data {location:?}: {e}"))?;
     if !canonical.starts_with(&canonical_dir) {
-        return Err(format!("refused: external data location {location:?} resolves outside the model's directory (a symlink)"));
+        return Err(format!(
+            "refused: external data location {location:?} resolves outside the model's directory (a symlink)"
+        ));
     }
     Ok(canonical)
 }

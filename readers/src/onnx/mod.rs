@@ -115,7 +115,14 @@ impl OnnxSource {
             "opset_import": model.opset_import.iter().map(|o| serde_json::json!({"domain": o.domain, "version": o.version})).collect::<Vec<_>>(),
             "quant_scheme": quant,
         });
-        Ok(OnnxSource { path: path.to_path_buf(), tensors, entries, metadata, warnings, limit: options.max_tensor_bytes })
+        Ok(OnnxSource {
+            path: path.to_path_buf(),
+            tensors,
+            entries,
+            metadata,
+            warnings,
+            limit: options.max_tensor_bytes,
+        })
     }
 
     /// The quantization scheme of tensor `name` (`onnx-qdq`, `onnx-qlinear`,
@@ -132,7 +139,10 @@ fn decode(file: &Arc<MappedFile>) -> Result<ModelProto> {
         return Err(Error::malformed(
             path,
             None,
-            format!("{} bytes: a protobuf message cannot exceed 2 GiB (larger models keep their weights in external data)", file.len()),
+            format!(
+                "{} bytes: a protobuf message cannot exceed 2 GiB (larger models keep their weights in external data)",
+                file.len()
+            ),
         ));
     }
     let buf = Bytes::from_owner(crate::mmap::SharedMap(Arc::clone(file)));
@@ -198,7 +208,8 @@ fn resolve(
         .iter()
         .map(|&d| u64::try_from(d).map_err(|_| bad(format!("negative dimension {d}"))))
         .collect::<Result<_>>()?;
-    let numel = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).ok_or_else(|| bad("element count overflows".into()))?;
+    let numel =
+        shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).ok_or_else(|| bad("element count overflows".into()))?;
     let numel_usize = usize::try_from(numel).map_err(|_| bad("element count exceeds the address space".into()))?;
     let kind = onnx_type(t.data_type).unwrap_or(OnnxType {
         name: "UNDEFINED",
