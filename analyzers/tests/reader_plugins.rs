@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use weightlens_analyzers::plugin::{load_reader_plugins, ReaderPlugin};
-use weightlens_core::{FormatReader, OpenOptions, TensorSource};
+use weightlens_core::{FormatReader, OpenOptions};
 use weightlens_readers::ReaderRegistry;
 
 /// Writes a raw binary + sidecar model: `w` F32 [2, 3] little endian, `b` I16 [3] big endian.
