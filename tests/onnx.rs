@@ -11,7 +11,7 @@ use std::path::Path;
 use common::*;
 use weightlens_core::Value;
 
-fn analyze(input: &Path, dir: &Path) -> (std::process::Output, weightlens::export::Table) {
+fn analyze(input: &Path, dir: &Path) -> (std::process::Output, weightlens_engine::export::Table) {
     let out = dir.join("out.csv");
     let o = run(&["analyze", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
     let t = if out.exists() { table(&out) } else { panic!("no table: {}", String::from_utf8_lossy(&o.stderr)) };

@@ -27,4 +27,4 @@ pub use naming::{classify, BlockType, Classification};
 pub use reader::{FormatReader, Identify, OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 pub use source::{DtypeNames, Framework, TensorSource};
 pub use table::{Column, ColumnType, Row, Schema, Sink, Value};
-pub use tensor::{BlockDecoder, TensorInfo, TensorView};
+pub use tensor::{BlockDecoder, DecodeError, TensorInfo, TensorView};

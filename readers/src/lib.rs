@@ -25,7 +25,7 @@ pub mod safetensors;
 
 use std::path::Path;
 
-pub use detect::{detect, detect_file, Format};
+pub use detect::{detect, detect_file, DetectError, Format};
 pub use discover::{discover, discover_with, Discovery, ModelRef};
 pub use limits::OpenOptions;
 pub use registry::{ReaderRegistry, RegistryError};

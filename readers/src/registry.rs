@@ -78,7 +78,7 @@ impl ReaderRegistry {
             (Identify::No, _) | (_, []) => {
                 // The built-in magic table knows why nothing matched ("empty file", "a zip whose
                 // first member is ...").
-                let reason = detect(head).err().unwrap_or_else(|| "no reader recognises it".into());
+                let reason = detect(head).err().map_or_else(|| "no reader recognises it".into(), |e| e.to_string());
                 Err(Error::UnknownFormat { path: path.to_path_buf(), reason })
             }
             (_, [one]) => {

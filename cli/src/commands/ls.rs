@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::listing;
+use crate::render::listing_text;
 
 #[derive(Args, Debug)]
 pub struct LsArgs {
@@ -21,28 +21,18 @@ pub struct LsArgs {
 }
 
 pub fn run(args: &LsArgs) -> Result<bool> {
-    let (registry, plugin_errors) = crate::readers::registry_with_plugins(&args.plugins);
-    let discovery = weightlens_readers::discover_with(&registry, &args.paths);
-    let mut ok = discovery.errors.is_empty() && plugin_errors.is_empty();
-    for e in plugin_errors.iter().chain(&discovery.errors) {
+    let (registry, mut errors) = crate::readers::registry_with_plugins(&args.plugins);
+    let listing = weightlens_engine::listing::list_paths_with(&registry, &args.paths);
+    errors.extend(listing.errors);
+    for e in &errors {
         eprintln!("error: {e}");
     }
-    let mut listed = Vec::new();
-    for model in &discovery.models {
-        match weightlens_readers::open_model(model) {
-            Ok(source) => listed.push(listing::list(source.as_ref())),
-            Err(e) => {
-                eprintln!("error: {e}");
-                ok = false;
-            }
-        }
-    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "models": listed }))?);
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "models": listing.models }))?);
     } else {
-        for m in &listed {
-            print!("{}", listing::render_text(m));
+        for m in &listing.models {
+            print!("{}", listing_text(m));
         }
     }
-    Ok(ok)
+    Ok(errors.is_empty())
 }
