@@ -4,7 +4,7 @@
 //! The protobuf is decoded with `prost` from a `bytes::Bytes` over the memory map, so `raw_data`
 //! is a slice of the map (its offset is recorded and the bytes are served from the map, never
 //! copied). Values stored in the typed fields (`float_data`, `int32_data`, ...) are converted to
-//! little-endian bytes once, at open. External data is memory-mapped (see [`external`]).
+//! little-endian bytes once, at open. External data is memory-mapped (see `onnx/external.rs`).
 //! Protobuf limits a message to 2 GiB, so a larger `.onnx` file is malformed; prost checks
 //! every length prefix against the bytes that exist and bounds nesting (recursion limit 100).
 
