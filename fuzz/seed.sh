@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 fx=../fixtures
 c=corpus
-mkdir -p $c/{safetensors_header,gguf_header,dequant,pickle,torch_container,npy_header,npz,quant_safetensors}
+mkdir -p $c/{safetensors_header,gguf_header,dequant,pickle,torch_container,npy_header,npz,quant_safetensors,onnx}
 
 cp $fx/dtypes.safetensors $fx/llama-tiny/*.safetensors $fx/bad/*.safetensors $c/safetensors_header/
 cp $fx/*.gguf $fx/bad/*.gguf $c/gguf_header/
@@ -21,6 +21,7 @@ for f in $fx/quant/*/*.safetensors; do
     esac
     { printf "\\$(printf '%03o' "$k")"; cat "$f"; } > "$c/quant_safetensors/$(basename "$(dirname "$f")")-$(basename "$f")"
 done
+cp $fx/onnx/*.onnx $c/onnx/
 
 python3 - "$fx" "$c" <<'PY'
 import io, os, sys, zipfile

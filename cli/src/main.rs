@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use weightlens::commands::{analyze, download, dump, ls, merge, plugins, report, scan};
+use weightlens::commands::{analyze, download, dump, formats, ls, merge, plugins, report, scan};
 use weightlens::{runlog, signals};
 
 /// mimalloc rather than the system allocator: the exact rank allocates and frees matrices of
@@ -13,7 +13,7 @@ use weightlens::{runlog, signals};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Read model weight files (safetensors, PyTorch, GGUF, NumPy) and write per-tensor analysis tables.
+/// Read model weight files (safetensors, PyTorch, GGUF, NumPy, ONNX) and write per-tensor analysis tables.
 #[derive(Parser, Debug)]
 #[command(name = "weightlens", version, about, long_about = None)]
 struct Cli {
@@ -47,7 +47,9 @@ enum Command {
     /// verdict (safe, unknown, malformed, dangerous) from its pickles, nothing executed.
     /// Exit code 0: all safe; 1: some unknown or malformed; 3: some dangerous.
     Scan(scan::ScanArgs),
-    /// List or check analyzer plugins.
+    /// List every format reader (built-in and plugin) with the extensions and magic it reads.
+    Formats(formats::FormatsArgs),
+    /// List or check analyzer and reader plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
 }
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Download(args) => download::run(args, cli.quiet),
         Command::Report(args) => report::run(args, cli.quiet),
         Command::Merge(args) => merge::run(args, cli.quiet),
+        Command::Formats(args) => formats::run(args),
         Command::Plugins(command) => plugins::run(command),
         Command::Scan(_) => Ok(false),
     };

@@ -5,40 +5,61 @@ use std::path::Path;
 use crate::error::Result;
 use crate::tensor::{TensorInfo, TensorView};
 
-/// The container format a tensor came from (the `framework` column).
+/// Which vocabulary a framework names dtypes in (SPEC.md: "the storage type as the file names it").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Framework {
-    /// safetensors, single or sharded.
+#[non_exhaustive]
+pub enum DtypeNames {
+    /// safetensors' spelling (`F32`, `BF16`, `F8_E4M3`), shared by GGUF.
     Safetensors,
-    /// PyTorch pickle checkpoints (zip or legacy).
-    PyTorch,
-    /// GGUF (llama.cpp), single or split.
-    Gguf,
-    /// A numpy `.npz` archive.
-    Npz,
-    /// A bare numpy `.npy` file.
-    Npy,
-    /// A bare pickle file (numpy arrays in dicts and lists).
-    Pickle,
+    /// torch's spelling, which is also numpy's (`float32`, `bfloat16`).
+    Torch,
+    /// ONNX `TensorProto.DataType` names (`FLOAT`, `FLOAT16`, `BFLOAT16`, `INT8`).
+    Onnx,
+}
+
+/// The container format a tensor came from (the `framework` column): an open identifier that
+/// each reader declares, plus the vocabulary its dtype names follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Framework {
+    id: &'static str,
+    dtype_names: DtypeNames,
 }
 
 impl Framework {
-    /// The value of the `framework` column (`safetensors`, `pt`, `gguf`, `npz`, `npy`, `pkl`).
+    /// safetensors, single or sharded.
+    pub const SAFETENSORS: Framework = Framework::new("safetensors", DtypeNames::Safetensors);
+    /// PyTorch pickle checkpoints (zip or legacy).
+    pub const PYTORCH: Framework = Framework::new("pt", DtypeNames::Torch);
+    /// GGUF (llama.cpp), single or split.
+    pub const GGUF: Framework = Framework::new("gguf", DtypeNames::Safetensors);
+    /// A numpy `.npz` archive.
+    pub const NPZ: Framework = Framework::new("npz", DtypeNames::Torch);
+    /// A bare numpy `.npy` file.
+    pub const NPY: Framework = Framework::new("npy", DtypeNames::Torch);
+    /// An ONNX model (`.onnx`).
+    pub const ONNX: Framework = Framework::new("onnx", DtypeNames::Onnx);
+    /// A bare pickle file (numpy arrays or torch tensors in dicts and lists).
+    pub const PICKLE: Framework = Framework::new("pkl", DtypeNames::Torch);
+
+    /// A framework named `id` (the `framework` column value) whose dtypes are named in `dtype_names`.
+    pub const fn new(id: &'static str, dtype_names: DtypeNames) -> Self {
+        Framework { id, dtype_names }
+    }
+
+    /// The value of the `framework` column (`safetensors`, `pt`, `gguf`, `npz`, `npy`, `onnx`, ...).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Framework::Safetensors => "safetensors",
-            Framework::PyTorch => "pt",
-            Framework::Gguf => "gguf",
-            Framework::Npz => "npz",
-            Framework::Npy => "npy",
-            Framework::Pickle => "pkl",
-        }
+        self.id
+    }
+
+    /// The vocabulary of its dtype names.
+    pub fn dtype_names(self) -> DtypeNames {
+        self.dtype_names
     }
 }
 
 impl std::fmt::Display for Framework {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.id)
     }
 }
 

@@ -429,7 +429,7 @@ mod tests {
     use super::*;
 
     fn info(dtype: Dtype, shape: Vec<u64>) -> TensorInfo {
-        TensorInfo::new("t", dtype, Framework::Safetensors, shape, Arc::from(Path::new("f")), 0, 0)
+        TensorInfo::new("t", dtype, Framework::SAFETENSORS, shape, Arc::from(Path::new("f")), 0, 0)
     }
 
     #[test]

@@ -79,7 +79,16 @@ pub struct Listing {
 /// Discovers and lists the models under `paths` (no tensor data is read): their logical
 /// tensors, or with `raw` the stored ones.
 pub fn list_paths(paths: &[std::path::PathBuf], raw: bool) -> Listing {
-    let discovery = weightlens_readers::discover(paths);
+    list_paths_with(weightlens_readers::ReaderRegistry::builtin(), paths, raw)
+}
+
+/// [`list_paths`] with the readers of `registry` (built-in and plugin).
+pub fn list_paths_with(
+    registry: &weightlens_readers::ReaderRegistry,
+    paths: &[std::path::PathBuf],
+    raw: bool,
+) -> Listing {
+    let discovery = weightlens_readers::discover_with(registry, paths);
     let mut listing = Listing { models: Vec::new(), errors: discovery.errors };
     for model in &discovery.models {
         match weightlens_readers::open_model(model) {

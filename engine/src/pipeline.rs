@@ -49,6 +49,8 @@ pub struct AnalyzeConfig {
     pub extra_analyzers: Vec<Arc<dyn TensorAnalyzer>>,
     /// How models are opened (memory limits).
     pub open_options: OpenOptions,
+    /// The readers that detect and open the models (built-in and plugin).
+    pub readers: weightlens_readers::ReaderRegistry,
     /// Analyze 3-D expert tensors as one matrix per expert and add the `expert_index` column.
     pub split_experts: bool,
     /// Analyze only this share of the selected tensors.
@@ -72,6 +74,7 @@ impl AnalyzeConfig {
             max_memory: default_max_memory(),
             extra_analyzers: Vec::new(),
             open_options: OpenOptions::default(),
+            readers: weightlens_readers::ReaderRegistry::with_builtin(),
             split_experts: false,
             shard: None,
         }
@@ -259,7 +262,7 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
         analyzers.iter().map(|a| a.columns().iter().filter_map(|c| schema.index_of(&c.name)).collect()).collect();
 
     let step = Instant::now();
-    let discovery = weightlens_readers::discover(&config.inputs);
+    let discovery = weightlens_readers::discover_with(&config.readers, &config.inputs);
     tracing::info!(
         operation = "discover",
         duration_ms = ms(step),

@@ -109,7 +109,7 @@ impl PickleSource {
                 data_offset: 0,
                 data_len,
             };
-            tensors.push(tensor_info(found.name, &header, Framework::Pickle, &file, offset, len));
+            tensors.push(tensor_info(found.name, &header, Framework::PICKLE, &file, offset, len));
             slots.push(Slot { header, data: found.array.data });
         }
         // Torch tensors pickled by pickle.dumps: their storages are legacy torch files inside
@@ -157,7 +157,7 @@ impl PickleSource {
 
 impl TensorSource for PickleSource {
     fn framework(&self) -> Framework {
-        Framework::Pickle
+        Framework::PICKLE
     }
 
     fn path(&self) -> &Path {

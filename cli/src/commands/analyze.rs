@@ -165,7 +165,9 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     let (inputs, identities) = resolve_inputs(&args.paths)?;
     let mut plugin_paths = args.plugins.clone();
     plugin_paths.extend(plugin_paths_from_env());
-    let (plugins, plugin_errors) = load_plugins(&plugin_paths);
+    let (plugins, mut plugin_errors) = load_plugins(&plugin_paths);
+    let (readers, reader_errors) = crate::readers::registry_with_plugins(&args.plugins);
+    plugin_errors.extend(reader_errors);
     let plugin_meta: Vec<serde_json::Value> = plugins.iter().map(|p| plugin_record(p.info())).collect();
     let config = AnalyzeConfig {
         inputs,
@@ -182,6 +184,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
             max_tensor_bytes: args.max_tensor_bytes,
             allow_unsafe_pickle: args.allow_unsafe_pickle,
         },
+        readers,
         split_experts: args.split_experts,
         shard: args.shard,
     };

@@ -6,6 +6,7 @@
 pub mod analyze;
 pub mod download;
 pub mod dump;
+pub mod formats;
 pub mod ls;
 pub mod merge;
 pub mod plugins;

@@ -149,7 +149,7 @@ impl NpySource {
         }
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let len = header.data_len.unwrap_or(available);
-        let info = tensor_info(name, &header, Framework::Npy, &file, header.data_offset, len);
+        let info = tensor_info(name, &header, Framework::NPY, &file, header.data_offset, len);
         for w in &warnings {
             tracing::warn!(path = %path.display(), "{w}");
         }
@@ -159,7 +159,7 @@ impl NpySource {
 
 impl TensorSource for NpySource {
     fn framework(&self) -> Framework {
-        Framework::Npy
+        Framework::NPY
     }
 
     fn path(&self) -> &Path {

@@ -311,7 +311,7 @@ impl NpzSource {
                     (Storage::Stored, Some(len)) => (m.raw_start.saturating_add(m.header.data_offset), len),
                     _ => (m.raw_start, m.raw_len),
                 };
-                tensor_info(m.name.clone(), &m.header, Framework::Npz, &file, offset, len)
+                tensor_info(m.name.clone(), &m.header, Framework::NPZ, &file, offset, len)
             })
             .collect();
         for w in &archive.warnings {
@@ -330,7 +330,7 @@ impl NpzSource {
 
 impl TensorSource for NpzSource {
     fn framework(&self) -> Framework {
-        Framework::Npz
+        Framework::NPZ
     }
 
     fn path(&self) -> &Path {

@@ -331,14 +331,14 @@ fn info_of(found: &walk::Found, file: &TorchFile, path: &Arc<Path>) -> TensorInf
         (None, _) => (0, 0),
     };
     let mut info =
-        TensorInfo::new(found.name.clone(), dtype, Framework::PyTorch, t.shape.clone(), path.clone(), offset, len);
+        TensorInfo::new(found.name.clone(), dtype, Framework::PYTORCH, t.shape.clone(), path.clone(), offset, len);
     info.dtype_name = dtype_name;
     info
 }
 
 impl TensorSource for TorchSource {
     fn framework(&self) -> Framework {
-        Framework::PyTorch
+        Framework::PYTORCH
     }
 
     fn path(&self) -> &Path {

@@ -60,24 +60,7 @@ struct RawEntry {
 }
 
 fn parse_dtype(name: &str) -> Dtype {
-    match name {
-        "F64" => Dtype::F64,
-        "F32" => Dtype::F32,
-        "F16" => Dtype::F16,
-        "BF16" => Dtype::BF16,
-        "F8_E4M3" => Dtype::F8E4M3,
-        "F8_E5M2" => Dtype::F8E5M2,
-        "I64" => Dtype::I64,
-        "I32" => Dtype::I32,
-        "I16" => Dtype::I16,
-        "I8" => Dtype::I8,
-        "U64" => Dtype::U64,
-        "U32" => Dtype::U32,
-        "U16" => Dtype::U16,
-        "U8" => Dtype::U8,
-        "BOOL" => Dtype::Bool,
-        _ => Dtype::Unsupported,
-    }
+    Dtype::from_safetensors_name(name).unwrap_or(Dtype::Unsupported)
 }
 
 /// Parses and validates the header of a safetensors file held in `bytes`. `path` is used in
@@ -199,7 +182,7 @@ fn info_of(entry: Entry, file: &Arc<Path>) -> TensorInfo {
     let mut info = TensorInfo::new(
         entry.name,
         entry.dtype,
-        Framework::Safetensors,
+        Framework::SAFETENSORS,
         entry.shape,
         file.clone(),
         entry.start,
@@ -294,7 +277,7 @@ impl SafetensorsSource {
 
 impl TensorSource for SafetensorsSource {
     fn framework(&self) -> Framework {
-        Framework::Safetensors
+        Framework::SAFETENSORS
     }
 
     fn path(&self) -> &Path {

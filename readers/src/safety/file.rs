@@ -68,8 +68,10 @@ pub fn files_to_scan(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<weightlens_core::
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for model in discovery.models {
-        if model.format == Format::ShardIndex {
-            files.extend(crate::discover::shard_files(&model.path));
+        // The shards of an index each get a verdict of their own (other members, such as ONNX
+        // external data, hold no pickle).
+        if model.reader.id() == crate::formats::SHARD_INDEX_ID {
+            files.extend(model.reader.members(&model.path));
         }
         files.push(model.path);
     }
@@ -95,6 +97,12 @@ pub fn scan_file(path: &Path) -> FileScan {
     let format = match detect::detect_file(path) {
         Ok(format) => format,
         Err(weightlens_core::Error::UnknownFormat { reason, .. }) => {
+            // Formats outside the magic table (ONNX: protobuf, no magic) hold no pickle.
+            if let Ok(reader) = crate::ReaderRegistry::builtin().detect_file(path) {
+                let mut scan = FileScan::new(path, reader.name());
+                scan.note = Some(format!("no pickle ({}): safe by construction", reader.id()));
+                return scan.finish();
+            }
             let mut scan = FileScan::new(path, "unrecognised");
             scan.fail(Verdict::Unknown, format!("not a format weightlens reads ({reason})"), None, None);
             return scan.finish();

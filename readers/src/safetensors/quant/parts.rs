@@ -221,7 +221,7 @@ pub mod tests_support {
 
     /// A header-only tensor.
     pub fn info(name: &str, dtype: Dtype, shape: Vec<u64>) -> TensorInfo {
-        TensorInfo::new(name, dtype, Framework::Safetensors, shape, Arc::from(Path::new("t.safetensors")), 0, 0)
+        TensorInfo::new(name, dtype, Framework::SAFETENSORS, shape, Arc::from(Path::new("t.safetensors")), 0, 0)
     }
 
     /// Little-endian bytes of 32-bit words.
