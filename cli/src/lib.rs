@@ -3,6 +3,7 @@
 //! calls into here.
 
 pub mod commands;
+pub mod diff;
 pub mod export;
 pub mod hub;
 pub mod listing;

@@ -36,6 +36,17 @@ pub enum RankArg {
     None,
 }
 
+impl From<RankArg> for RankMode {
+    fn from(arg: RankArg) -> Self {
+        match arg {
+            RankArg::Exact => RankMode::Exact,
+            RankArg::Approx => RankMode::Approx,
+            RankArg::Auto => RankMode::Auto,
+            RankArg::None => RankMode::None,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
     /// Model files or directories (searched recursively), or hub models as `hf://ORG/NAME[@REV]`
@@ -141,12 +152,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("--threads")?;
     }
     let filter = args.filter.as_deref().map(regex::Regex::new).transpose().context("--filter")?;
-    let rank = match args.rank {
-        RankArg::Exact => RankMode::Exact,
-        RankArg::Approx => RankMode::Approx,
-        RankArg::Auto => RankMode::Auto,
-        RankArg::None => RankMode::None,
-    };
+    let rank = RankMode::from(args.rank);
     let (inputs, identities) = resolve_inputs(&args.paths)?;
     let mut plugin_paths = args.plugins.clone();
     plugin_paths.extend(plugin_paths_from_env());
@@ -266,7 +272,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
 
 /// Local paths as they are; hub models (`hf://ORG/NAME[@REV]`, or a bare id that is not a local
 /// path) resolved through the cache, downloading what is missing, with their id and commit.
-fn resolve_inputs(specs: &[String]) -> Result<(Vec<PathBuf>, Vec<ModelIdentity>)> {
+pub(crate) fn resolve_inputs(specs: &[String]) -> Result<(Vec<PathBuf>, Vec<ModelIdentity>)> {
     let mut inputs = Vec::new();
     let mut identities = Vec::new();
     for spec in specs {
@@ -286,7 +292,7 @@ fn resolve_inputs(specs: &[String]) -> Result<(Vec<PathBuf>, Vec<ModelIdentity>)
 }
 
 /// A byte count with an optional binary suffix: `512M`, `8G`, `1073741824`.
-fn parse_size(text: &str) -> std::result::Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> std::result::Result<u64, String> {
     let t = text.trim();
     let (digits, shift) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
@@ -306,7 +312,7 @@ fn parse_size(text: &str) -> std::result::Result<u64, String> {
 }
 
 /// Half of the physical memory (from /proc/meminfo), or 8 GiB where it cannot be read.
-fn default_max_memory() -> u64 {
+pub(crate) fn default_max_memory() -> u64 {
     let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
         let line = s.lines().find(|l| l.starts_with("MemTotal:"))?.to_owned();
         line.split_whitespace().nth(1)?.parse::<u64>().ok()
