@@ -22,7 +22,7 @@ pub mod tensor;
 pub use analyzer::TensorAnalyzer;
 pub use dtype::{ByteOrder, Dtype, QuantType};
 pub use error::{Error, Result};
-pub use naming::{classify, BlockType, Classification};
+pub use naming::{classify, classify_in, BlockType, Classification, Stack};
 pub use source::{Framework, TensorSource};
 pub use table::{Column, ColumnType, Row, Schema, Sink, Value};
 pub use tensor::{BlockDecoder, TensorInfo, TensorView};
