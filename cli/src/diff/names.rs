@@ -3,12 +3,14 @@
 //! what `diff` needs around it: per-expert names and the merged names the converter stacks
 //! experts under.
 
-/// The GGUF name of the HF tensor `hf_name` in a model of GGUF architecture `arch`.
+/// The GGUF name of the HF tensor `hf_name` in a model of GGUF architecture `arch`: gguf-py's
+/// map, also after the `language_model.` prefix that multimodal converter classes (Gemma3,
+/// Llava, Mistral3) strip before mapping.
 pub fn hf_to_gguf(arch: &str, hf_name: &str) -> Option<String> {
-    // The HF <-> GGUF name map lands with `weightlens_core::naming`'s map API; until then
-    // only identical names and the user's map match.
-    let _ = (arch, hf_name);
-    None
+    weightlens_core::naming::hf_to_gguf(arch, hf_name).or_else(|| {
+        let stripped = hf_name.replacen("language_model.", "", 1);
+        (stripped != hf_name).then(|| weightlens_core::naming::hf_to_gguf(arch, &stripped)).flatten()
+    })
 }
 
 /// `(name without the expert number, expert number)` of a per-expert tensor
@@ -49,6 +51,25 @@ pub fn expert_range_name(group: &str, count: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mixtral_and_qwen_moe_expert_groups_find_their_stacked_names() {
+        let (group, _) = split_expert("model.layers.2.block_sparse_moe.experts.0.w1.weight").unwrap();
+        assert!(stacked_gguf_names("llama", &group).contains(&"blk.2.ffn_gate_exps.weight".to_string()));
+        let (group, _) = split_expert("model.layers.2.block_sparse_moe.experts.5.w2.weight").unwrap();
+        assert!(stacked_gguf_names("llama", &group).contains(&"blk.2.ffn_down_exps.weight".to_string()));
+        let (group, _) = split_expert("model.layers.0.mlp.experts.1.up_proj.weight").unwrap();
+        assert!(stacked_gguf_names("qwen2moe", &group).contains(&"blk.0.ffn_up_exps.weight".to_string()));
+    }
+
+    #[test]
+    fn the_name_map_comes_from_core() {
+        assert_eq!(hf_to_gguf("llama", "model.layers.7.self_attn.q_proj.weight").as_deref(), Some("blk.7.attn_q.weight"));
+        assert_eq!(
+            hf_to_gguf("gemma3", "model.language_model.layers.0.post_feedforward_layernorm.weight").as_deref(),
+            Some("blk.0.post_ffw_norm.weight")
+        );
+    }
 
     #[test]
     fn expert_names_split_and_rejoin() {
