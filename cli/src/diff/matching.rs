@@ -347,6 +347,59 @@ mod tests {
         assert_eq!((plan.only_a.clone(), plan.only_b.clone()), (vec![2], vec![2]));
     }
 
+    fn gguf(name: &str, shape: &[u64]) -> TensorInfo {
+        let file: Arc<Path> = Arc::from(Path::new("m.gguf"));
+        TensorInfo::new(name, Dtype::F32, Framework::Gguf, shape.to_vec(), file, 0, 0)
+    }
+
+    fn mixtral() -> Conversion {
+        let meta = serde_json::json!({ "architecture": "llama", "metadata": {
+            "llama.attention.head_count": 4, "llama.attention.head_count_kv": 2 } });
+        Conversion::new(&meta, Some(&serde_json::json!({ "architectures": ["MixtralForCausalLM"] })))
+    }
+
+    #[test]
+    fn mixtral_experts_match_the_stacked_gguf_tensor_and_q_k_are_permuted() {
+        let mut a = vec![
+            info("model.layers.0.self_attn.q_proj.weight", &[8, 8]),
+            info("model.layers.0.self_attn.k_proj.weight", &[4, 8]),
+            info("model.layers.0.block_sparse_moe.gate.weight", &[3, 8]),
+        ];
+        for e in 0..3 {
+            a.push(info(&format!("model.layers.0.block_sparse_moe.experts.{e}.w1.weight"), &[16, 8]));
+        }
+        let b = [
+            gguf("blk.0.attn_q.weight", &[8, 8]),
+            gguf("blk.0.attn_k.weight", &[4, 8]),
+            gguf("blk.0.ffn_gate_inp.weight", &[3, 8]),
+            gguf("blk.0.ffn_gate_exps.weight", &[3, 16, 8]),
+        ];
+        let user = UserMap::default();
+        let plan = match_tensors(&MatchInput { a: &a, b: &b, gguf: Some((Side::B, mixtral())), user: &user });
+        assert!(plan.only_a.is_empty() && plan.only_b.is_empty() && plan.mismatched.is_empty(), "{plan:?}");
+        let by_b = |n: &str| plan.pairs.iter().find(|p| p.name_b == n).unwrap();
+        assert_eq!(by_b("blk.0.attn_q.weight").transform, Transform::Permute { n_head: 4 });
+        assert_eq!(by_b("blk.0.attn_k.weight").transform, Transform::Permute { n_head: 2 });
+        assert_eq!(by_b("blk.0.ffn_gate_inp.weight").transform, Transform::None);
+        let stack = by_b("blk.0.ffn_gate_exps.weight");
+        assert!(stack.stacked);
+        assert_eq!(stack.name_a, "model.layers.0.block_sparse_moe.experts.{0-2}.w1.weight");
+        assert_eq!(stack.a.iter().map(|s| s.tensor).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(stack.b.iter().map(|s| s.expert).collect::<Vec<_>>(), [Some(0), Some(1), Some(2)]);
+    }
+
+    #[test]
+    fn experts_that_do_not_stack_to_the_gguf_shape_are_a_mismatch() {
+        let a: Vec<TensorInfo> =
+            (0..2).map(|e| info(&format!("model.layers.0.block_sparse_moe.experts.{e}.w2.weight"), &[8, 16])).collect();
+        let b = [gguf("blk.0.ffn_down_exps.weight", &[3, 8, 16])];
+        let user = UserMap::default();
+        let plan = match_tensors(&MatchInput { a: &a, b: &b, gguf: Some((Side::B, mixtral())), user: &user });
+        assert!(plan.pairs.is_empty());
+        assert_eq!(plan.mismatched.len(), 1);
+        assert_eq!(plan.mismatched[0].shape_b, "[3, 8, 16]");
+    }
+
     #[test]
     fn the_user_map_pairs_what_is_left() {
         let a = [info("x", &[4]), info("y", &[2, 4])];
