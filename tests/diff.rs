@@ -167,3 +167,17 @@ fn a_truncated_side_fails_with_a_line_naming_it() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("y.safetensors"), "{err}");
 }
+
+#[test]
+fn the_report_shows_layers_worst_tensors_and_unmatched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, html) = (dir.path().join("d.csv"), dir.path().join("r.html"));
+    let (a, b) = (fixture("diff/models/llama_tiny/model.safetensors"), fixture("diff/models/llama_tiny_ft/model.safetensors"));
+    let args = ["-q", "diff", a.to_str().unwrap(), b.to_str().unwrap(), "-o", out.to_str().unwrap()];
+    let o = run(&[&args[..], &["--report", html.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = std::fs::read_to_string(&html).unwrap();
+    for needle in ["id=\"per-layer\"", "id=\"worst\"", "value_head.weight", "shape_mismatch", "q_proj.weight", "<polyline"] {
+        assert!(page.contains(needle), "report lacks {needle}");
+    }
+}

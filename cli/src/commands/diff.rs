@@ -13,6 +13,7 @@ use crate::diff::summary::diff_summary;
 use crate::diff::{diff, DiffConfig};
 use crate::export::{open_sink, write_atomic, OutputFormat};
 use crate::meta::{meta_path, now_rfc3339, CodeVersion};
+use crate::report::diff::write_diff_report;
 use crate::runlog;
 
 #[derive(Args, Debug)]
@@ -41,6 +42,10 @@ pub struct DiffArgs {
     /// Working memory for delta ranks (bytes; suffixes K, M, G, T) [default: half the RAM].
     #[arg(long, value_parser = parse_size)]
     max_memory: Option<u64>,
+    /// Also write a self-contained HTML report (per-layer SNR / rel_l2 by block type, the
+    /// worst tensors, what did not match).
+    #[arg(long, value_name = "HTML")]
+    report: Option<PathBuf>,
     /// Worker threads [default: all cores].
     #[arg(long)]
     threads: Option<usize>,
@@ -117,6 +122,10 @@ pub fn run(args: &DiffArgs, quiet: bool) -> Result<bool> {
     });
     let meta_path = meta_path(&out);
     write_atomic(&meta_path, &serde_json::to_vec_pretty(&meta)?)?;
+    if let Some(html) = &args.report {
+        let (a, b) = (&result.sides[0].model_path, &result.sides[1].model_path);
+        write_diff_report(&result.schema, &result.rows, a, b, html)?;
+    }
     runlog::close();
     if !quiet {
         print!("{}", diff_summary(&result.schema, &result.rows));
