@@ -20,6 +20,8 @@ fn num(t: &Table, row: usize, column: &str) -> Option<f64> {
 }
 
 /// Runs the diff of a reference pair into `dir` and checks it against the reference.
+// A helper of the tests below (clippy allows unwrap only inside #[test] functions themselves).
+#[allow(clippy::unwrap_used)]
 fn check_pair(pair: &str, dir: &Path) {
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture(&format!("diff/reference/{pair}.json"))).unwrap())
@@ -129,7 +131,10 @@ fn models_with_nothing_in_common_fail_naming_both() {
     let o = run(&["-q", "diff", x.to_str().unwrap(), y.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("x.safetensors") && err.contains("y.safetensors") && err.contains("no tensor in common"), "{err}");
+    assert!(
+        err.contains("x.safetensors") && err.contains("y.safetensors") && err.contains("no tensor in common"),
+        "{err}"
+    );
     assert!(!out.exists(), "no table when nothing was compared");
 }
 
@@ -172,12 +177,15 @@ fn a_truncated_side_fails_with_a_line_naming_it() {
 fn the_report_shows_layers_worst_tensors_and_unmatched() {
     let dir = tempfile::tempdir().unwrap();
     let (out, html) = (dir.path().join("d.csv"), dir.path().join("r.html"));
-    let (a, b) = (fixture("diff/models/llama_tiny/model.safetensors"), fixture("diff/models/llama_tiny_ft/model.safetensors"));
+    let (a, b) =
+        (fixture("diff/models/llama_tiny/model.safetensors"), fixture("diff/models/llama_tiny_ft/model.safetensors"));
     let args = ["-q", "diff", a.to_str().unwrap(), b.to_str().unwrap(), "-o", out.to_str().unwrap()];
     let o = run(&[&args[..], &["--report", html.to_str().unwrap()]].concat());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let page = std::fs::read_to_string(&html).unwrap();
-    for needle in ["id=\"per-layer\"", "id=\"worst\"", "value_head.weight", "shape_mismatch", "q_proj.weight", "<polyline"] {
+    for needle in
+        ["id=\"per-layer\"", "id=\"worst\"", "value_head.weight", "shape_mismatch", "q_proj.weight", "<polyline"]
+    {
         assert!(page.contains(needle), "report lacks {needle}");
     }
 }

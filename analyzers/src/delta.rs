@@ -130,6 +130,16 @@ pub struct DeltaMetrics {
     pub delta_std: Option<f64>,
 }
 
+/// A transformation that does not fit the tensor it would be undone on.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{rows} rows cannot be split into {n_head} heads of an even number of rows")]
+pub struct TransformShapeError {
+    /// Rows of the tensor.
+    pub rows: u64,
+    /// Heads of the permutation.
+    pub n_head: u64,
+}
+
 /// A transformation a converter applied to one side, undone on that side before comparing.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Transform {
@@ -161,12 +171,12 @@ impl Transform {
 
     /// Rows that must be read together to undo the transform on a tensor of `rows` rows (a
     /// whole head for the permutation), or why it cannot be undone on that shape.
-    pub fn row_group(&self, rows: u64) -> Result<u64, String> {
+    pub fn row_group(&self, rows: u64) -> Result<u64, TransformShapeError> {
         match *self {
             Transform::Permute { n_head } => {
                 let per_head = rows.checked_div(n_head).unwrap_or(0);
                 if n_head == 0 || rows % n_head != 0 || per_head % 2 != 0 {
-                    return Err(format!("{rows} rows cannot be split into {n_head} heads of an even size"));
+                    return Err(TransformShapeError { rows, n_head });
                 }
                 Ok(per_head)
             }

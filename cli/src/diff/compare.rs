@@ -81,7 +81,11 @@ pub fn compare_pair(
 }
 
 /// Calls `f` with the view of `slice` (a whole tensor or one expert of a 3-D tensor).
-fn with_slice(source: &dyn TensorSource, slice: &Slice, f: &mut dyn FnMut(&TensorView<'_>) -> Result<()>) -> Result<()> {
+fn with_slice(
+    source: &dyn TensorSource,
+    slice: &Slice,
+    f: &mut dyn FnMut(&TensorView<'_>) -> Result<()>,
+) -> Result<()> {
     let view = source.view(slice.tensor)?;
     match slice.expert {
         None => f(&view),
@@ -122,7 +126,7 @@ fn block_rows(group: u64, cols: u64, granules: [u64; 2]) -> Option<u64> {
         step = lcm(step, g / gcd(g, cols.max(1)))?;
     }
     let per_block = step.checked_mul(cols.max(1))?;
-    Some(step.checked_mul((BLOCK_ELEMS / per_block).max(1))?)
+    step.checked_mul((BLOCK_ELEMS / per_block).max(1))
 }
 
 type SliceRank = Option<(u64, &'static str)>;
@@ -139,7 +143,7 @@ fn compare_views(
         return Err(fail(format!("{} elements against {} in {}", vb.numel(), va.numel(), info.name)));
     }
     let (rows, cols) = row_layout(info).ok_or_else(|| fail("shape overflows".into()))?;
-    let group = pair.transform.row_group(rows).map_err(fail)?;
+    let group = pair.transform.row_group(rows).map_err(|e| fail(e.to_string()))?;
     let step = block_rows(group, cols, [va.granule() as u64, vb.granule() as u64])
         .ok_or_else(|| fail("block size overflows".into()))?;
     // The rank of D needs all of it; refused (an error naming the tensor) beyond the budget.

@@ -59,6 +59,16 @@ const PERMUTE_GGUF_ARCHITECTURES: &[&str] = &["llama", "arcee", "smollm3", "gran
 /// GGUF architectures written only by norm-shifting classes (the same fallback).
 const NORM_SHIFT_GGUF_ARCHITECTURES: &[&str] = &["gemma", "gemma2", "gemma3", "gemma-embedding"];
 
+/// A converter transformation that cannot be undone for lack of a fact in the GGUF.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{tensor} was permuted by the converter, but the GGUF has no {arch}.attention.head_count")]
+pub struct MissingHeads {
+    /// The HF tensor.
+    pub tensor: String,
+    /// The GGUF architecture.
+    pub arch: String,
+}
+
 /// What the conversion knows about a pair of models: the HF architecture (from `config.json`)
 /// and the GGUF's architecture and head counts.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -81,9 +91,7 @@ impl Conversion {
         let key = |k: &str| gguf_metadata.get("metadata")?.get(format!("{arch}.attention.{k}"))?.as_u64();
         let n_head = key("head_count");
         Conversion {
-            hf_architecture: hf_config
-                .and_then(|c| c.get("architectures")?.get(0)?.as_str())
-                .map(str::to_string),
+            hf_architecture: hf_config.and_then(|c| c.get("architectures")?.get(0)?.as_str()).map(str::to_string),
             n_head,
             n_head_kv: key("head_count_kv").or(n_head),
             gguf_architecture: arch,
@@ -99,9 +107,9 @@ impl Conversion {
 
     /// The transformation the converter applied to the HF tensor `hf_name`, or why it cannot
     /// be known (a permuted tensor without head counts in the GGUF).
-    pub fn transform_for(&self, hf_name: &str) -> Result<Transform, String> {
+    pub fn transform_for(&self, hf_name: &str) -> Result<Transform, MissingHeads> {
         if self.applies(PERMUTE_ARCHITECTURES, PERMUTE_GGUF_ARCHITECTURES) {
-            let missing = || format!("the GGUF has no {}.attention.head_count", self.gguf_architecture);
+            let missing = || MissingHeads { tensor: hf_name.to_string(), arch: self.gguf_architecture.clone() };
             if hf_name.ends_with("q_proj.weight") || hf_name.ends_with("q_proj.bias") {
                 return Ok(Transform::Permute { n_head: self.n_head.ok_or_else(missing)? });
             }
@@ -132,7 +140,10 @@ mod tests {
     fn llama_family_permutes_q_with_heads_and_k_with_kv_heads() {
         for hf in ["LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM"] {
             let c = conversion(Some(hf), "llama", 32, 8);
-            assert_eq!(c.transform_for("model.layers.3.self_attn.q_proj.weight"), Ok(Transform::Permute { n_head: 32 }));
+            assert_eq!(
+                c.transform_for("model.layers.3.self_attn.q_proj.weight"),
+                Ok(Transform::Permute { n_head: 32 })
+            );
             assert_eq!(c.transform_for("model.layers.3.self_attn.k_proj.bias"), Ok(Transform::Permute { n_head: 8 }));
             assert_eq!(c.transform_for("model.layers.3.self_attn.v_proj.weight"), Ok(Transform::None));
             assert_eq!(c.transform_for("model.norm.weight"), Ok(Transform::None));
@@ -155,7 +166,9 @@ mod tests {
 
     #[test]
     fn gemma_generations_shift_norms_but_gemma3n_does_not() {
-        for (hf, arch) in [("GemmaForCausalLM", "gemma"), ("Gemma2ForCausalLM", "gemma2"), ("Gemma3ForCausalLM", "gemma3")] {
+        for (hf, arch) in
+            [("GemmaForCausalLM", "gemma"), ("Gemma2ForCausalLM", "gemma2"), ("Gemma3ForCausalLM", "gemma3")]
+        {
             let c = conversion(Some(hf), arch, 4, 1);
             let shift = Ok(Transform::NormShift { shift: 1.0 });
             assert_eq!(c.transform_for("model.layers.0.post_feedforward_layernorm.weight"), shift);

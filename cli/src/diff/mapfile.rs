@@ -58,12 +58,13 @@ impl UserMap {
             return Err(fail(format!("{len} bytes, more than the {MAX_MAP_BYTES} a map file may have")));
         }
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) || text.trim_start().starts_with('{');
+        let json =
+            path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) || text.trim_start().starts_with('{');
         UserMap::parse(&text, json).map_err(fail)
     }
 
-    /// Parses map text (JSON or TOML).
-    pub fn parse(text: &str, json: bool) -> Result<UserMap, String> {
+    /// Parses map text (JSON or TOML); the error is one line.
+    fn parse(text: &str, json: bool) -> Result<UserMap, String> {
         let file: File = if json {
             serde_json::from_str(text).map_err(|e| e.to_string())?
         } else {

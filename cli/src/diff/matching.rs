@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use weightlens_analyzers::delta::Transform;
 use weightlens_core::TensorInfo;
 
-use super::convert::Conversion;
+use super::convert::{Conversion, MissingHeads};
 use super::mapfile::UserMap;
 use super::names;
 
@@ -224,7 +224,7 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    fn pair_converted(&mut self, hf_side: Side, hf: usize, gguf: usize, transform: Result<Transform, String>) {
+    fn pair_converted(&mut self, hf_side: Side, hf: usize, gguf: usize, transform: Result<Transform, MissingHeads>) {
         let (ia, ib, on) = if hf_side == Side::A { (hf, gguf, Side::B) } else { (gguf, hf, Side::A) };
         match transform {
             Ok(t) => self.pair(ia, ib, t, on),
@@ -237,7 +237,7 @@ impl<'a> Matcher<'a> {
                     name_b: tb.name.clone(),
                     shape_a: ta.shape_string(),
                     shape_b: tb.shape_string(),
-                    reason,
+                    reason: reason.to_string(),
                 });
             }
         }
@@ -266,22 +266,24 @@ impl<'a> Matcher<'a> {
         let first = members.values().next().map(|&i| &hf_list[i]);
         let contiguous = members.keys().copied().eq(0..count);
         let same_shape = members.values().all(|&i| Some(&hf_list[i].shape) == first.map(|f| &f.shape));
-        let fits = gt.shape.split_first().is_some_and(|(&e, rest)| e == count && first.is_some_and(|f| f.shape == rest));
+        let fits =
+            gt.shape.split_first().is_some_and(|(&e, rest)| e == count && first.is_some_and(|f| f.shape == rest));
         let name = names::expert_range_name(group, count);
         let transform = first.map_or(Ok(Transform::None), |f| conversion.transform_for(&f.name));
         for &i in members.values() {
             self.mark(hf_side, i);
         }
         self.mark(gguf_side, g);
-        let (shape_hf, shape_g) = (
-            first.map(|f| format!("{count} x {}", f.shape_string())).unwrap_or_default(),
-            gt.shape_string(),
+        let (shape_hf, shape_g) =
+            (first.map(|f| format!("{count} x {}", f.shape_string())).unwrap_or_default(), gt.shape_string());
+        let (name_g, problem) = (
+            gt.name.clone(),
+            match (&transform, contiguous && same_shape && fits) {
+                (Err(e), _) => Some(e.to_string()),
+                (Ok(_), false) => Some(format!("experts {{0..{count}}} of one shape do not stack to the GGUF shape")),
+                (Ok(_), true) => None,
+            },
         );
-        let (name_g, problem) = (gt.name.clone(), match (&transform, contiguous && same_shape && fits) {
-            (Err(e), _) => Some(e.clone()),
-            (Ok(_), false) => Some(format!("experts {{0..{count}}} of one shape do not stack to the GGUF shape")),
-            (Ok(_), true) => None,
-        });
         let hf_slices: Vec<Slice> = members.values().map(|&tensor| Slice { tensor, expert: None }).collect();
         let g_slices: Vec<Slice> = (0..count).map(|e| Slice { tensor: g, expert: Some(e) }).collect();
         let (a, b, name_a, name_b, shape_a, shape_b, on) = if hf_side == Side::A {

@@ -182,7 +182,10 @@ fn read_hf_config(path: &Path) -> Option<serde_json::Value> {
     match serde_json::from_str(&text) {
         Ok(v) => Some(v),
         Err(e) => {
-            tracing::warn!("{}: not a JSON model config ({e}); converter transforms follow the GGUF architecture", file.display());
+            tracing::warn!(
+                "{}: not a JSON model config ({e}); converter transforms follow the GGUF architecture",
+                file.display()
+            );
             None
         }
     }
@@ -217,12 +220,8 @@ fn gguf_side(a: &Opened, b: &Opened) -> Option<(Side, Conversion)> {
 pub fn diff(config: &DiffConfig, created_at: &str) -> Result<Diff, DiffError> {
     let a = open_side(&config.a, &config.open_options)?;
     let b = open_side(&config.b, &config.open_options)?;
-    let input = MatchInput {
-        a: a.source.tensors(),
-        b: b.source.tensors(),
-        gguf: gguf_side(&a, &b),
-        user: &config.user_map,
-    };
+    let input =
+        MatchInput { a: a.source.tensors(), b: b.source.tensors(), gguf: gguf_side(&a, &b), user: &config.user_map };
     let mut plan = match_tensors(&input);
     if plan.pairs.is_empty() && plan.mismatched.is_empty() {
         return Err(DiffError::NothingInCommon {
@@ -301,14 +300,13 @@ fn compare_all(
     let share = config.max_memory / rayon::current_num_threads().max(1) as u64;
     let big = |p: &PairPlan| {
         config.rank != RankMode::None
-            && a.tensors().get(p.a[0].tensor).and_then(|t| slice_dims(t, p.a[0].expert.is_some())).is_some_and(
-                |(r, c)| rank_working_bytes(r, c) > share,
-            )
+            && a.tensors()
+                .get(p.a[0].tensor)
+                .and_then(|t| slice_dims(t, p.a[0].expert.is_some()))
+                .is_some_and(|(r, c)| rank_working_bytes(r, c) > share)
     };
-    let mut results: Vec<Option<weightlens_core::Result<PairResult>>> = pairs
-        .par_iter()
-        .map(|p| (!big(p)).then(|| compare_pair(a, b, p, &options)))
-        .collect();
+    let mut results: Vec<Option<weightlens_core::Result<PairResult>>> =
+        pairs.par_iter().map(|p| (!big(p)).then(|| compare_pair(a, b, p, &options))).collect();
     for (slot, p) in results.iter_mut().zip(pairs) {
         if slot.is_none() {
             *slot = Some(compare_pair(a, b, p, &options));
@@ -363,9 +361,10 @@ impl RowContext<'_> {
         let describe = |list: &[TensorInfo], slices: &[matching::Slice]| -> (String, String) {
             let first = slices.first().and_then(|s| list.get(s.tensor).map(|t| (t, s.expert.is_some())));
             match first {
-                Some((t, _)) if slices.len() > 1 && slices[0].expert.is_none() => {
-                    (format!("[{}, {}", slices.len(), t.shape_string().trim_start_matches('[')), t.dtype_name.to_string())
-                }
+                Some((t, _)) if slices.len() > 1 && slices[0].expert.is_none() => (
+                    format!("[{}, {}", slices.len(), t.shape_string().trim_start_matches('[')),
+                    t.dtype_name.to_string(),
+                ),
                 Some((t, _)) => (t.shape_string(), t.dtype_name.to_string()),
                 None => (String::new(), String::new()),
             }

@@ -64,7 +64,10 @@ mod tests {
 
     #[test]
     fn the_name_map_comes_from_core() {
-        assert_eq!(hf_to_gguf("llama", "model.layers.7.self_attn.q_proj.weight").as_deref(), Some("blk.7.attn_q.weight"));
+        assert_eq!(
+            hf_to_gguf("llama", "model.layers.7.self_attn.q_proj.weight").as_deref(),
+            Some("blk.7.attn_q.weight")
+        );
         assert_eq!(
             hf_to_gguf("gemma3", "model.language_model.layers.0.post_feedforward_layernorm.weight").as_deref(),
             Some("blk.0.post_ffw_norm.weight")

@@ -78,15 +78,24 @@ fn per_layer_section(v: &View<'_>) -> String {
                 label: block.to_string(),
                 color: color(i),
                 dashed: false,
-                points: layers.into_iter().map(|(l, xs)| (l as f64, xs.iter().sum::<f64>() / xs.len() as f64)).collect(),
+                points: layers
+                    .into_iter()
+                    .map(|(l, xs)| (l as f64, xs.iter().sum::<f64>() / xs.len() as f64))
+                    .collect(),
             })
             .collect();
         let mut legend = String::from(r#"<div class="legend">"#);
         for s in &series {
-            let _ = write!(legend, r#"<span><i class="swatch" style="border-color:{}"></i>{}</span>"#, s.color, escape(&s.label));
+            let _ = write!(
+                legend,
+                r#"<span><i class="swatch" style="border-color:{}"></i>{}</span>"#,
+                s.color,
+                escape(&s.label)
+            );
         }
         legend.push_str("</div>");
-        let _ = write!(out, "<div><h3>{metric}</h3>{legend}{}</div>", svg::line_chart(metric, "layer", metric, &series));
+        let _ =
+            write!(out, "<div><h3>{metric}</h3>{legend}{}</div>", svg::line_chart(metric, "layer", metric, &series));
     }
     out.push_str("</div></section>");
     out
