@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::{fixture, run, table, write_safetensors};
-use weightlens::export::Table;
+use weightlens_engine::export::Table;
 use weightlens_core::Value;
 
 fn text<'t>(t: &'t Table, row: usize, column: &str) -> Option<&'t str> {

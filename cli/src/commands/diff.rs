@@ -7,14 +7,16 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use weightlens_readers::limits::{OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 
-use super::analyze::{default_max_memory, output_target, parse_size, resolve_inputs, RankArg};
-use crate::diff::mapfile::UserMap;
-use crate::diff::summary::diff_summary;
-use crate::diff::{diff, DiffConfig};
-use crate::export::{open_sink, write_atomic, OutputFormat};
-use crate::meta::{meta_path, now_rfc3339, CodeVersion};
-use crate::report::diff::write_diff_report;
+use super::analyze::{output_target, parse_size, resolve_inputs, RankArg};
 use crate::runlog;
+use weightlens_analyzers::RankMode;
+use weightlens_engine::diff::mapfile::UserMap;
+use weightlens_engine::diff::summary::diff_summary;
+use weightlens_engine::diff::{diff, DiffConfig};
+use weightlens_engine::export::{open_sink, write_atomic, OutputFormat};
+use weightlens_engine::meta::{meta_path, now_rfc3339, CodeVersion};
+use weightlens_engine::pipeline::default_max_memory;
+use weightlens_engine::report::diff::write_diff_report;
 
 #[derive(Args, Debug)]
 pub struct DiffArgs {
@@ -28,7 +30,7 @@ pub struct DiffArgs {
     out: Option<PathBuf>,
     /// Output format [default: from --out's extension, else csv].
     #[arg(short, long, value_enum)]
-    format: Option<OutputFormat>,
+    format: Option<super::FormatArg>,
     /// Rank of each delta D = B - A (per expert for stacked experts).
     #[arg(long, value_enum, default_value = "exact")]
     rank: RankArg,
@@ -58,7 +60,7 @@ pub struct DiffArgs {
 pub fn run(args: &DiffArgs, quiet: bool) -> Result<bool> {
     let start = Instant::now();
     let started_at = now_rfc3339();
-    let (out, format) = output_target(args.out.as_deref(), args.format)?;
+    let (out, format) = output_target(args.out.as_deref(), args.format.map(OutputFormat::from))?;
     let out = match args.out {
         Some(_) => out,
         None => PathBuf::from(format!("data/outputs/diff.{}", format.extension())),
@@ -78,7 +80,12 @@ pub fn run(args: &DiffArgs, quiet: bool) -> Result<bool> {
         a,
         b,
         filter: args.filter.as_deref().map(regex::Regex::new).transpose().context("--filter")?,
-        rank: args.rank.into(),
+        rank: match args.rank {
+            RankArg::Exact => RankMode::Exact,
+            RankArg::Approx => RankMode::Approx,
+            RankArg::Auto => RankMode::Auto,
+            RankArg::None => RankMode::None,
+        },
         max_memory: args.max_memory.unwrap_or_else(default_max_memory),
         user_map,
         open_options: OpenOptions { max_tensor_bytes: args.max_tensor_bytes },

@@ -188,7 +188,7 @@ fn compare_views(
                 RankMode::Approx => approx_rank(&d, r, c),
                 _ => numerical_rank(&d, r, c),
             };
-            Some((rank.map_err(fail)? as u64, mode.as_str()))
+            Some((rank.map_err(|e| fail(e.to_string()))? as u64, mode.as_str()))
         }
         _ => None,
     };

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use weightlens_core::{Row, Schema};
 
 use super::svg::{self, color, escape, fmt_num, Series};
 use super::{CSS, SELF_CHECK};
 use crate::export::write_atomic;
+use crate::{Error, Result};
 
 /// Worst tensors listed in the report.
 const WORST_SHOWN: usize = 25;
@@ -39,9 +39,9 @@ impl View<'_> {
 pub fn write_diff_report(schema: &Schema, rows: &[Row], a: &str, b: &str, out: &Path) -> Result<()> {
     let html = render(&View { schema, rows }, a, b);
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir { path: dir.to_path_buf(), source })?;
     }
-    write_atomic(out, html.as_bytes()).with_context(|| format!("cannot write {}", out.display()))?;
+    write_atomic(out, html.as_bytes()).map_err(|source| Error::Write { path: out.to_path_buf(), source })?;
     Ok(())
 }
 
