@@ -8,8 +8,8 @@ mod common;
 use std::path::Path;
 
 use common::{fixture, run, table, write_safetensors};
-use weightlens_engine::export::Table;
 use weightlens_core::Value;
+use weightlens_engine::export::Table;
 
 fn text<'t>(t: &'t Table, row: usize, column: &str) -> Option<&'t str> {
     t.rows[row].get(&t.schema, column).and_then(Value::as_str)
