@@ -5,7 +5,7 @@
 //! source: a name it lists (a Hugging Face pattern or a GGUF name, at any block number, also
 //! under a wrapper prefix such as `model.language_model.`) gets its kind's block type and stack,
 //! and a layer only where the kind's `{bid}` numbers blocks. Names it does not list fall back to
-//! segment rules ([`rules`]). The same table maps Hugging Face names to GGUF names
+//! segment rules (`rules`). The same table maps Hugging Face names to GGUF names
 //! ([`hf_to_gguf`], [`gguf_to_hf_candidates`]) for `weightlens diff`.
 
 mod arch;
