@@ -8,6 +8,7 @@
 //!   and power-law alpha (`--spectral`);
 //! - [`plugin`]: the host of analyzer plugins (shared libraries behind a versioned C ABI).
 
+pub mod delta;
 pub mod plugin;
 pub mod rank;
 pub mod rank_approx;

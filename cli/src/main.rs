@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use weightlens::commands::{analyze, download, dump, formats, ls, merge, plugins, report, scan};
+use weightlens::commands::{analyze, diff, download, dump, formats, ls, merge, plugins, report, scan};
 use weightlens::{runlog, signals};
 
 /// mimalloc rather than the system allocator: the exact rank allocates and frees matrices of
@@ -31,6 +31,9 @@ struct Cli {
 enum Command {
     /// Analyze every tensor of the models under PATH... and write a table.
     Analyze(analyze::AnalyzeArgs),
+    /// Compare two models tensor by tensor (any formats, e.g. a safetensors checkpoint and the
+    /// GGUF made from it): rel_l2, cosine, SNR, max/mean |B - A| and the rank of B - A.
+    Diff(diff::DiffArgs),
     /// List the tensors of the models under PATH... from their headers (no data is read).
     Ls(ls::LsArgs),
     /// Write one tensor's decoded values as a .npy file.
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
     }
     let result = match &cli.command {
         Command::Analyze(args) => analyze::run(args, cli.quiet),
+        Command::Diff(args) => diff::run(args, cli.quiet),
         Command::Ls(args) => ls::run(args),
         Command::Dump(args) => dump::run(args),
         Command::Download(args) => download::run(args, cli.quiet),

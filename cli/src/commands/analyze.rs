@@ -298,7 +298,7 @@ pub(crate) fn resolve_inputs(specs: &[String]) -> Result<(Vec<PathBuf>, Vec<Mode
 }
 
 /// A byte count with an optional binary suffix: `512M`, `8G`, `1073741824`.
-fn parse_size(text: &str) -> std::result::Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> std::result::Result<u64, String> {
     let t = text.trim();
     let (digits, shift) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {

@@ -4,6 +4,7 @@
 #![allow(missing_docs)]
 
 pub mod analyze;
+pub mod diff;
 pub mod download;
 pub mod dump;
 pub mod formats;
