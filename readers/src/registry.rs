@@ -78,6 +78,12 @@ impl ReaderRegistry {
             (Identify::No, _) | (_, []) => {
                 // The built-in magic table knows why nothing matched ("empty file", "a zip whose
                 // first member is ...").
+                if head.starts_with(b"PK\x03\x04") {
+                    // A zip is judged by its central directory, which names what it holds.
+                    if let Err(e) = crate::detect::detect_file(path) {
+                        return Err(e);
+                    }
+                }
                 let reason = detect(head).err().map_or_else(|| "no reader recognises it".into(), |e| e.to_string());
                 Err(Error::UnknownFormat { path: path.to_path_buf(), reason })
             }

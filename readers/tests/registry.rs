@@ -24,6 +24,11 @@ fn every_builtin_format_is_detected_by_its_reader() {
         ("lowrank.npy", "npy"),
         ("flax-tiny.npz", "npz"),
         ("onnx/typed-fields.onnx", "onnx"),
+        ("pickle/numpy-weights-p4.pkl", "pkl"),
+        ("pickle/numpy-weights-p2.pkl", "pkl"),
+        ("pickle/torchscript.pt", "pt"),
+        // Read through the central directory, which names data.pkl (the local header lies).
+        ("pickle/zip-local-header-mismatch.pt", "pt"),
         // A weak signature alone is opened: header-too-long has '{' at byte 8 but a header
         // length beyond the file, and keeps safetensors' own error message.
         ("bad/header-too-long.safetensors", "safetensors"),
@@ -40,7 +45,7 @@ fn every_builtin_format_is_detected_by_its_reader() {
 fn every_builtin_reader_declares_what_it_reads() {
     let registry = ReaderRegistry::with_builtin();
     let ids: Vec<&str> = registry.readers().iter().map(|r| r.id()).collect();
-    assert_eq!(ids, ["safetensors", "shard-index", "pt", "gguf", "npy", "npz", "onnx"]);
+    assert_eq!(ids, ["safetensors", "shard-index", "pt", "pkl", "gguf", "npy", "npz", "onnx"]);
     for r in registry.readers() {
         assert!(!r.name().is_empty() && !r.magic().is_empty(), "{}", r.id());
     }

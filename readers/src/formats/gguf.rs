@@ -24,8 +24,8 @@ impl FormatReader for GgufReader {
     fn magic(&self) -> &str {
         "GGUF"
     }
-    fn identify(&self, head: &[u8], _path: &Path) -> Identify {
-        super::identify_as(head, &[Format::Gguf])
+    fn identify(&self, head: &[u8], path: &Path) -> Identify {
+        super::identify_as(head, path, &[Format::Gguf])
     }
     fn open(&self, path: &Path, _options: &OpenOptions) -> Result<Box<dyn TensorSource>> {
         Ok(Box::new(GgufSource::open(path)?))

@@ -28,8 +28,8 @@ impl FormatReader for ShardIndexReader {
     fn magic(&self) -> &str {
         "a JSON object with a \"weight_map\" key"
     }
-    fn identify(&self, head: &[u8], _path: &Path) -> Identify {
-        super::identify_as(head, &[Format::ShardIndex])
+    fn identify(&self, head: &[u8], path: &Path) -> Identify {
+        super::identify_as(head, path, &[Format::ShardIndex])
     }
     fn open(&self, path: &Path, options: &OpenOptions) -> Result<Box<dyn TensorSource>> {
         let index = ShardIndex::open(path)?;

@@ -36,8 +36,16 @@ pub fn builtin() -> Vec<Box<dyn FormatReader>> {
 /// The identifier of the sharded-checkpoint index reader (its members are the shards).
 pub(crate) const SHARD_INDEX_ID: &str = "shard-index";
 
-/// `Yes` when the built-in magic table recognises `head` as one of `formats`.
-fn identify_as(head: &[u8], formats: &[Format]) -> Identify {
+/// `Yes` when the built-in magic table recognises `head` as one of `formats`. A zip archive is
+/// told apart by its central directory (as torch and numpy read it), not by its first member:
+/// only then is the file at `path` mapped.
+fn identify_as(head: &[u8], path: &Path, formats: &[Format]) -> Identify {
+    if head.starts_with(b"PK\x03\x04") {
+        return match crate::detect::detect_file(path) {
+            Ok(found) if formats.contains(&found) => Identify::Yes,
+            _ => Identify::No,
+        };
+    }
     match detect(head) {
         Ok(found) if formats.contains(&found) => Identify::Yes,
         _ => Identify::No,

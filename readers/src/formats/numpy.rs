@@ -24,8 +24,8 @@ impl FormatReader for NpyReader {
     fn magic(&self) -> &str {
         "\\x93NUMPY"
     }
-    fn identify(&self, head: &[u8], _path: &Path) -> Identify {
-        super::identify_as(head, &[Format::Npy])
+    fn identify(&self, head: &[u8], path: &Path) -> Identify {
+        super::identify_as(head, path, &[Format::Npy])
     }
     fn open(&self, path: &Path, options: &OpenOptions) -> Result<Box<dyn TensorSource>> {
         Ok(Box::new(NpySource::open_with_limit(path, options.max_tensor_bytes)?))
@@ -49,8 +49,8 @@ impl FormatReader for NpzReader {
     fn magic(&self) -> &str {
         "zip whose first member is <name>.npy"
     }
-    fn identify(&self, head: &[u8], _path: &Path) -> Identify {
-        super::identify_as(head, &[Format::Npz])
+    fn identify(&self, head: &[u8], path: &Path) -> Identify {
+        super::identify_as(head, path, &[Format::Npz])
     }
     fn open(&self, path: &Path, options: &OpenOptions) -> Result<Box<dyn TensorSource>> {
         Ok(Box::new(NpzSource::open_with_limit(path, options.max_tensor_bytes)?))

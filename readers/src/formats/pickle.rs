@@ -24,8 +24,8 @@ impl FormatReader for PickleReader {
     fn magic(&self) -> &str {
         "a pickle opcode stream that parses (protocols 0-5)"
     }
-    fn identify(&self, head: &[u8], _path: &Path) -> Identify {
-        super::identify_as(head, &[Format::Pickle])
+    fn identify(&self, head: &[u8], path: &Path) -> Identify {
+        super::identify_as(head, path, &[Format::Pickle])
     }
     fn open(&self, path: &Path, options: &OpenOptions) -> Result<Box<dyn TensorSource>> {
         Ok(Box::new(PickleSource::open(path, options.max_tensor_bytes, options.allow_unsafe_pickle)?))

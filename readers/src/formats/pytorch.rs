@@ -24,8 +24,8 @@ impl FormatReader for PyTorchReader {
     fn magic(&self) -> &str {
         "zip whose central directory holds <prefix>/data.pkl (TorchScript: beside constants.pkl or code/), or pickle protocol 2 with torch's magic number"
     }
-    fn identify(&self, head: &[u8], _path: &Path) -> Identify {
-        super::identify_as(head, &[Format::TorchZip, Format::TorchLegacy, Format::TorchScript])
+    fn identify(&self, head: &[u8], path: &Path) -> Identify {
+        super::identify_as(head, path, &[Format::TorchZip, Format::TorchLegacy, Format::TorchScript])
     }
     fn open(&self, path: &Path, options: &OpenOptions) -> Result<Box<dyn TensorSource>> {
         Ok(Box::new(TorchSource::open_with(path, options)?))

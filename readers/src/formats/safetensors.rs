@@ -27,7 +27,7 @@ impl FormatReader for SafetensorsReader {
     /// `{` at byte 8 is a weak signature: it is only a `Yes` when the header length before it
     /// fits in the file, so that a format with a real signature wins over it.
     fn identify(&self, head: &[u8], path: &Path) -> Identify {
-        if super::identify_as(head, &[Format::Safetensors]) == Identify::No {
+        if super::identify_as(head, path, &[Format::Safetensors]) == Identify::No {
             return Identify::No;
         }
         let declared = head.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
