@@ -5,10 +5,11 @@
 //! - [`rank::RankAnalyzer`]: the numerical rank of the `rows x cols` matrix (SPEC.md), exact or
 //!   approximate ([`rank_approx`]);
 //! - [`spectral::SpectralAnalyzer`]: spectral norms, stable and effective rank, condition number
-//!   and power-law alpha (`--spectral`);
+//!   and WeightWatcher's metric set (`--spectral`), its power-law fit in [`powerlaw`];
 //! - [`plugin`]: the host of analyzer plugins (shared libraries behind a versioned C ABI).
 
 pub mod plugin;
+pub mod powerlaw;
 pub mod rank;
 pub mod rank_approx;
 pub mod singular;
