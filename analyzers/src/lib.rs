@@ -6,6 +6,8 @@
 //!   approximate ([`rank_approx`]);
 //! - [`spectral::SpectralAnalyzer`]: spectral norms, stable and effective rank, condition number
 //!   and WeightWatcher's metric set (`--spectral`), its power-law fit in [`powerlaw`];
+//! - [`spectral_summary`]: the model-level means of a `--spectral` table (WeightWatcher's
+//!   `get_summary()`);
 //! - [`plugin`]: the host of analyzer plugins (shared libraries behind a versioned C ABI).
 
 pub mod plugin;
@@ -14,6 +16,7 @@ pub mod rank;
 pub mod rank_approx;
 pub mod singular;
 pub mod spectral;
+pub mod spectral_summary;
 pub mod stats;
 
 pub use rank::{RankAnalyzer, RankMode};
