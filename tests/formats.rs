@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use weightlens::export::Table;
 use weightlens_core::{Row, Value};
+use weightlens_engine::export::Table;
 
 /// The rows of `table` whose `model_path` ends with `suffix`.
 fn model_rows(table: &Table, suffix: &str) -> Table {
@@ -93,7 +93,7 @@ fn a_directory_of_mixed_models_matches_every_reference() {
     }
     assert_eq!(table.rows.len(), expected_rows, "no other rows");
     assert_sorted(&table);
-    // dtype names follow each framework's vocabulary (SPEC.md)
+    // dtype names follow each framework's vocabulary (docs/output-spec.md)
     let dtype = |suffix: &str, name: &str| row_value(&model_rows(&table, suffix), name, "dtype").cloned();
     assert_eq!(dtype("torch-quirks.pt", "model.encoder.bf16.weight"), Some(Value::Str("bfloat16".into())));
     assert_eq!(dtype("qwen-moe-tiny/pytorch_model.bin", "lm_head.weight"), Some(Value::Str("float16".into())));

@@ -6,8 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use weightlens::export::Table;
 use weightlens_core::Value;
+use weightlens_engine::export::Table;
 
 /// A deterministic pseudo-random stream in [-1, 1) (an LCG: no dependency, same on every run).
 struct Lcg(u64);

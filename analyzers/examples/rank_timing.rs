@@ -11,7 +11,7 @@ use weightlens_analyzers::rank_approx::approx_rank;
 use weightlens_analyzers::singular::{singular_values, Method};
 use weightlens_analyzers::spectral::spectrum;
 
-fn main() -> Result<(), String> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let dim = |i: usize| args.get(i).and_then(|a| a.parse::<usize>().ok()).ok_or("usage: ROWS COLS [WHAT]");
     let (rows, cols) = (dim(1)?, dim(2)?);
@@ -41,7 +41,7 @@ fn main() -> Result<(), String> {
                 let sv = singular_values(&data, rows, cols, Method::for_matrix(rows, cols))?;
                 format!("{:?}, rank {:?}", spectrum(&sv.values), sv.exact_rank())
             }
-            other => return Err(format!("unknown step {other}")),
+            other => return Err(format!("unknown step {other}").into()),
         };
         println!("{rows}x{cols} {step}: {:.2} s ({result})", start.elapsed().as_secs_f64());
     }

@@ -2,7 +2,7 @@
 //!
 //! - [`stats::StatsAnalyzer`]: one-pass moments, extrema, sparsity and NaN/Inf counts,
 //!   accumulated in `f64`, parallel inside large tensors;
-//! - [`rank::RankAnalyzer`]: the numerical rank of the `rows x cols` matrix (SPEC.md), exact or
+//! - [`rank::RankAnalyzer`]: the numerical rank of the `rows x cols` matrix (docs/output-spec.md), exact or
 //!   approximate ([`rank_approx`]);
 //! - [`spectral::SpectralAnalyzer`]: spectral norms, stable and effective rank, condition number
 //!   and WeightWatcher's metric set (`--spectral`), its power-law fit in [`powerlaw`];
@@ -19,6 +19,6 @@ pub mod spectral;
 pub mod spectral_summary;
 pub mod stats;
 
-pub use rank::{RankAnalyzer, RankMode};
+pub use rank::{RankAnalyzer, RankError, RankMode};
 pub use spectral::SpectralAnalyzer;
 pub use stats::{Moments, StatsAnalyzer};

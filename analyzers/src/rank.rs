@@ -1,4 +1,4 @@
-//! Numerical rank (SPEC.md): the number of singular values of the full `rows x cols` matrix
+//! Numerical rank (docs/output-spec.md): the number of singular values of the full `rows x cols` matrix
 //! greater than `1e-6 * sigma_max`, computed in `f64`.
 //!
 //! The matrix is decoded to `f64` first: an `f32` SVD has a noise floor near `1e-7 * sigma_max`,
@@ -60,6 +60,36 @@ use faer::{Accum, Mat, MatRef, Par, Side};
 use weightlens_core::table::columns;
 use weightlens_core::{Column, ColumnType, Error, Result, TensorAnalyzer, TensorInfo, TensorView, Value};
 
+/// Why a rank (or the singular values) of a matrix could not be computed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RankError {
+    /// The data does not hold `rows x cols` values.
+    #[error("{values} values for a {rows}x{cols} matrix")]
+    Length {
+        /// Values given.
+        values: usize,
+        /// Rows of the matrix.
+        rows: usize,
+        /// Columns of the matrix.
+        cols: usize,
+    },
+    /// A decomposition did not converge.
+    #[error("{what} did not converge: {detail}")]
+    NoConvergence {
+        /// "SVD", "eigenvalues of the Gram matrix", "Ritz values".
+        what: &'static str,
+        /// The linear algebra library's error.
+        detail: String,
+    },
+}
+
+impl RankError {
+    pub(crate) fn no_convergence(what: &'static str, detail: impl std::fmt::Debug) -> Self {
+        RankError::NoConvergence { what, detail: format!("{detail:?}") }
+    }
+}
+
 /// Singular values above `RANK_RTOL * sigma_max` count toward the rank.
 pub const RANK_RTOL: f64 = 1e-6;
 
@@ -113,7 +143,7 @@ impl RankMode {
 
 /// The numerical rank of the row-major `rows x cols` matrix in `data` (all values finite):
 /// the Gram method when it can decide, the SVD otherwise.
-pub fn numerical_rank(data: &[f64], rows: usize, cols: usize) -> std::result::Result<usize, String> {
+pub fn numerical_rank(data: &[f64], rows: usize, cols: usize) -> std::result::Result<usize, RankError> {
     check_len(data, rows, cols)?;
     if rows.min(cols) < GRAM_MIN_SIDE {
         return rank_by_svd(data, rows, cols);
@@ -125,7 +155,7 @@ pub fn numerical_rank(data: &[f64], rows: usize, cols: usize) -> std::result::Re
 }
 
 /// The rank from the eigenvalues of the Gram matrix; `None` when they cannot decide it.
-pub fn rank_by_gram(data: &[f64], rows: usize, cols: usize) -> std::result::Result<Option<usize>, String> {
+pub fn rank_by_gram(data: &[f64], rows: usize, cols: usize) -> std::result::Result<Option<usize>, RankError> {
     check_len(data, rows, cols)?;
     if rows == 0 || cols == 0 {
         return Ok(Some(0));
@@ -145,7 +175,7 @@ pub(crate) fn gram_of(data: &[f64], rows: usize, cols: usize) -> Mat<f64> {
 }
 
 /// The numerical rank from all singular values of the matrix (the slow reference path).
-pub fn rank_by_svd(data: &[f64], rows: usize, cols: usize) -> std::result::Result<usize, String> {
+pub fn rank_by_svd(data: &[f64], rows: usize, cols: usize) -> std::result::Result<usize, RankError> {
     check_len(data, rows, cols)?;
     if rows == 0 || cols == 0 {
         return Ok(0);
@@ -153,14 +183,14 @@ pub fn rank_by_svd(data: &[f64], rows: usize, cols: usize) -> std::result::Resul
     // A row-major rows x cols matrix is the column-major cols x rows transpose: same singular
     // values, no copy.
     let m = MatRef::from_column_major_slice(data, cols, rows);
-    let sv = m.singular_values().map_err(|e| format!("SVD did not converge: {e:?}"))?;
+    let sv = m.singular_values().map_err(|e| RankError::no_convergence("SVD", e))?;
     Ok(count_above(&sv))
 }
 
-pub(crate) fn check_len(data: &[f64], rows: usize, cols: usize) -> std::result::Result<(), String> {
+pub(crate) fn check_len(data: &[f64], rows: usize, cols: usize) -> std::result::Result<(), RankError> {
     match rows.checked_mul(cols) {
         Some(n) if n == data.len() => Ok(()),
-        _ => Err(format!("{} values for a {rows}x{cols} matrix", data.len())),
+        _ => Err(RankError::Length { values: data.len(), rows, cols }),
     }
 }
 
@@ -188,7 +218,7 @@ pub(crate) fn count_eigenvalues_above(eig: &[f64]) -> usize {
 /// No eigen-decomposition: `lambda_max` is bracketed by a Ritz value (a lower bound) and a
 /// Cholesky factorization proving `U I - G` positive definite (an upper bound), and eigenvalues
 /// above a shift are counted through the inertia of `G - shift I` (Sylvester's law).
-fn rank_from_gram(mut gram: Mat<f64>, k: usize) -> std::result::Result<Option<usize>, String> {
+fn rank_from_gram(mut gram: Mat<f64>, k: usize) -> std::result::Result<Option<usize>, RankError> {
     let n = gram.nrows();
     // A PSD matrix with a zero diagonal is zero: a zero matrix has rank 0.
     if gram.diagonal().column_vector().iter().all(|&d| d == 0.0) {
@@ -208,7 +238,7 @@ fn rank_from_gram(mut gram: Mat<f64>, k: usize) -> std::result::Result<Option<us
         tracing::debug!("rank: lambda_max bracket failed, using the eigenvalues");
         let eig = gram
             .self_adjoint_eigenvalues(Side::Lower)
-            .map_err(|e| format!("eigenvalues of the Gram matrix did not converge: {e:?}"))?;
+            .map_err(|e| RankError::no_convergence("eigenvalues of the Gram matrix", e))?;
         return Ok(count_eigenvalues(&eig, k, n));
     }
     let Some(delta) = guard(upper, k, n) else { return Ok(None) };
@@ -295,7 +325,7 @@ pub(crate) fn symmetrize(g: &mut Mat<f64>) {
 
 /// A lower bound on the largest eigenvalue of the symmetric PSD `g`: the top Ritz value after
 /// a few steps of block subspace iteration from a fixed pseudo-random start.
-pub(crate) fn ritz_lambda_max(g: MatRef<'_, f64>) -> std::result::Result<f64, String> {
+pub(crate) fn ritz_lambda_max(g: MatRef<'_, f64>) -> std::result::Result<f64, RankError> {
     const BLOCK: usize = 16;
     const STEPS: usize = 12;
     let n = g.nrows();
@@ -313,7 +343,7 @@ pub(crate) fn ritz_lambda_max(g: MatRef<'_, f64>) -> std::result::Result<f64, St
     }
     let gv = mul(g, v.as_ref());
     let h = mul(v.as_ref().transpose(), gv.as_ref());
-    let ritz = h.self_adjoint_eigenvalues(Side::Lower).map_err(|e| format!("Ritz values did not converge: {e:?}"))?;
+    let ritz = h.self_adjoint_eigenvalues(Side::Lower).map_err(|e| RankError::no_convergence("Ritz values", e))?;
     Ok(ritz.iter().copied().fold(0.0, f64::max))
 }
 
@@ -427,7 +457,7 @@ pub fn rank_working_bytes(rows: u64, cols: u64) -> u64 {
 /// tensor unless the SVD fallback needs it).
 fn rank_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> Result<Option<usize>> {
     let info = view.info();
-    let fail = |m: String| Error::tensor(info.file.as_ref(), &info.name, m);
+    let fail = |e: RankError| Error::tensor(info.file.as_ref(), &info.name, e.to_string());
     if rows <= cols || cols < GRAM_MIN_SIDE {
         let Some(data) = finite_values(view)? else { return Ok(None) };
         return numerical_rank(&data, rows, cols).map(Some).map_err(fail);
@@ -543,16 +573,6 @@ impl TensorAnalyzer for RankAnalyzer {
         match rank {
             Some(rank) => Ok(vec![Value::Int(rank as i64), method]),
             None => none(),
-        }
-    }
-
-    fn cost_hint(&self, view: &TensorView<'_>) -> f64 {
-        match view.info().matrix_dims() {
-            Some((r, c)) if self.mode != RankMode::None => {
-                let (small, large) = (r.min(c) as f64, r.max(c) as f64);
-                small * small * large
-            }
-            _ => view.numel() as f64,
         }
     }
 }

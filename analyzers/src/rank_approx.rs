@@ -39,7 +39,7 @@ use weightlens_core::{Error, Result, TensorView};
 
 use crate::rank::{
     all_greater, check_len, count_eigenvalues_above, count_greater, finite_values, gram_of, gram_of_view,
-    numerical_rank, ritz_lambda_max, symmetrize, GRAM_MIN_SIDE, RANK_RTOL,
+    numerical_rank, ritz_lambda_max, symmetrize, RankError, GRAM_MIN_SIDE, RANK_RTOL,
 };
 
 /// `--rank auto` computes the exact rank of matrices with at most this many elements (a 2048x2048
@@ -47,7 +47,7 @@ use crate::rank::{
 pub const AUTO_EXACT_MAX_ELEMENTS: u64 = 1 << 22;
 
 /// The approximate rank of the row-major `rows x cols` matrix in `data` (all values finite).
-pub fn approx_rank(data: &[f64], rows: usize, cols: usize) -> std::result::Result<usize, String> {
+pub fn approx_rank(data: &[f64], rows: usize, cols: usize) -> std::result::Result<usize, RankError> {
     if rows.min(cols) < GRAM_MIN_SIDE {
         return numerical_rank(data, rows, cols);
     }
@@ -59,7 +59,7 @@ pub fn approx_rank(data: &[f64], rows: usize, cols: usize) -> std::result::Resul
 /// holds NaN/Inf.
 pub(crate) fn approx_rank_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> Result<Option<usize>> {
     let info = view.info();
-    let fail = |m: String| Error::tensor(info.file.as_ref(), &info.name, m);
+    let fail = |e: RankError| Error::tensor(info.file.as_ref(), &info.name, e.to_string());
     if rows.min(cols) < GRAM_MIN_SIDE {
         // Small matrices: the exact rank is cheap.
         let Some(data) = finite_values(view)? else { return Ok(None) };
@@ -72,7 +72,7 @@ pub(crate) fn approx_rank_of_view(view: &TensorView<'_>, rows: usize, cols: usiz
 }
 
 /// The approximate rank from a Gram matrix with its lower half filled (module docs).
-fn approx_rank_from_gram(mut gram: faer::Mat<f64>) -> std::result::Result<usize, String> {
+fn approx_rank_from_gram(mut gram: faer::Mat<f64>) -> std::result::Result<usize, RankError> {
     if gram.diagonal().column_vector().iter().all(|&d| d == 0.0) {
         return Ok(0);
     }
@@ -83,7 +83,7 @@ fn approx_rank_from_gram(mut gram: faer::Mat<f64>) -> std::result::Result<usize,
         // unlucky): count from the eigenvalues.
         let eig = gram
             .self_adjoint_eigenvalues(Side::Lower)
-            .map_err(|e| format!("eigenvalues of the Gram matrix did not converge: {e:?}"))?;
+            .map_err(|e| RankError::no_convergence("eigenvalues of the Gram matrix", e))?;
         return Ok(count_eigenvalues_above(&eig));
     }
     let shift = RANK_RTOL * RANK_RTOL * lambda_max;

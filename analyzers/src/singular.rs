@@ -22,7 +22,7 @@ use weightlens_core::{Result, TensorView};
 
 use crate::rank::{
     check_len, count_above, count_eigenvalues, count_eigenvalues_above, finite_values, gram_of, gram_of_view,
-    rounding_noise,
+    rounding_noise, RankError,
 };
 
 /// Matrices whose smaller side is at most this get the SVD of `W`; larger ones the Gram path.
@@ -60,7 +60,7 @@ pub struct SingularValues {
 }
 
 impl SingularValues {
-    /// The exact numerical rank (SPEC.md) when these values decide it: always for the SVD path;
+    /// The exact numerical rank (docs/output-spec.md) when these values decide it: always for the SVD path;
     /// on the Gram path `None` when an eigenvalue lies in the rounding band around the threshold.
     pub fn exact_rank(&self) -> Option<usize> {
         match &self.gram {
@@ -86,7 +86,7 @@ pub fn singular_values(
     rows: usize,
     cols: usize,
     method: Method,
-) -> std::result::Result<SingularValues, String> {
+) -> std::result::Result<SingularValues, RankError> {
     check_len(data, rows, cols)?;
     if rows == 0 || cols == 0 {
         return Ok(SingularValues { values: Vec::new(), resolution: 0.0, gram: None });
@@ -105,7 +105,7 @@ pub(crate) fn singular_values_of_view(
     view: &TensorView<'_>,
     rows: usize,
     cols: usize,
-) -> Result<Option<std::result::Result<SingularValues, String>>> {
+) -> Result<Option<std::result::Result<SingularValues, RankError>>> {
     if Method::for_matrix(rows, cols) == Method::Svd {
         let Some(data) = finite_values(view)? else { return Ok(None) };
         return Ok(Some(singular_values(&data, rows, cols, Method::Svd)));
@@ -113,19 +113,19 @@ pub(crate) fn singular_values_of_view(
     Ok(gram_of_view(view, rows, cols)?.map(|gram| by_gram(gram, rows.max(cols))))
 }
 
-fn by_svd(a: MatRef<'_, f64>) -> std::result::Result<SingularValues, String> {
-    let mut values = a.singular_values().map_err(|e| format!("SVD did not converge: {e:?}"))?;
+fn by_svd(a: MatRef<'_, f64>) -> std::result::Result<SingularValues, RankError> {
+    let mut values = a.singular_values().map_err(|e| RankError::no_convergence("SVD", e))?;
     let sigma_max = values.iter().copied().fold(0.0, f64::max);
     let resolution = a.nrows().max(a.ncols()) as f64 * f64::EPSILON * sigma_max;
     zero_below(&mut values, resolution);
     Ok(SingularValues { values, resolution, gram: None })
 }
 
-fn by_gram(gram: Mat<f64>, k: usize) -> std::result::Result<SingularValues, String> {
+fn by_gram(gram: Mat<f64>, k: usize) -> std::result::Result<SingularValues, RankError> {
     let n = gram.nrows();
     let eig = gram
         .self_adjoint_eigenvalues(Side::Lower)
-        .map_err(|e| format!("eigenvalues of the Gram matrix did not converge: {e:?}"))?;
+        .map_err(|e| RankError::no_convergence("eigenvalues of the Gram matrix", e))?;
     drop(gram);
     let lambda_max = eig.iter().copied().fold(0.0, f64::max);
     let noise = rounding_noise(lambda_max, k, n);

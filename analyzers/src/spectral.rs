@@ -24,7 +24,7 @@
 use weightlens_core::{Column, ColumnType, Error, Result, TensorAnalyzer, TensorView, Value};
 
 use crate::powerlaw::{self, PowerLawFit};
-use crate::rank::{rank_by_svd, working_dims, RankMode};
+use crate::rank::{rank_by_svd, working_dims, RankError, RankMode};
 use crate::singular::singular_values_of_view;
 
 /// Names of the spectral columns, in table order (after the built-in columns).
@@ -250,7 +250,7 @@ impl TensorAnalyzer for SpectralAnalyzer {
             return row(self.rank_cells(mode.map(|m| (0, m.as_str()))), spectral_values(&[], 0));
         }
         let (r, c) = working_dims(info, rows, cols, self.max_bytes, "spectrum")?;
-        let fail = |m: String| Error::tensor(info.file.as_ref(), &info.name, m);
+        let fail = |e: RankError| Error::tensor(info.file.as_ref(), &info.name, e.to_string());
         let Some(sv) = singular_values_of_view(view, r, c)? else {
             // NaN/Inf: no singular values.
             return row(self.rank_cells(None), vec![Value::Null; COLUMN_COUNT]);

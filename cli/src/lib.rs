@@ -1,17 +1,10 @@
-//! The weightlens command-line tool as a library: the analysis pipeline, the output sinks,
-//! `run_meta.json`, and the terminal summary. The binary (`main.rs`) parses arguments and
-//! calls into here.
+//! The weightlens command-line tool: argument parsing, progress bars, terminal output, exit codes
+//! and signal handling over the run engine ([`weightlens_engine`]) and the hub client
+//! ([`weightlens_hub`]). The binary (`main.rs`) parses arguments and calls into here.
 
 pub mod commands;
-pub mod export;
-pub mod hub;
-pub mod listing;
-pub mod merge;
-pub mod meta;
-pub mod pipeline;
+pub mod download_progress;
 pub mod progress;
-pub mod report;
+pub mod render;
 pub mod runlog;
-pub mod shard;
 pub mod signals;
-pub mod summary;

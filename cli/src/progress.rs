@@ -6,7 +6,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::pipeline::Progress;
+use weightlens_engine::pipeline::Progress;
+
+/// Where a bar draws: stderr when `wanted` and stderr is a terminal, else nowhere (hidden bars
+/// cost nothing, and logs and pipes stay clean).
+pub fn stderr_target(wanted: bool) -> ProgressDrawTarget {
+    if wanted && std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    }
+}
 
 /// An indicatif bar over the bytes of the selected tensors.
 #[derive(Debug)]
@@ -21,12 +31,7 @@ impl AnalyzeProgress {
     /// A spinner until the models are open, then a bar; hidden unless `wanted` and stderr is a
     /// terminal.
     pub fn new(wanted: bool) -> Self {
-        let target = if wanted && std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        let bar = ProgressBar::with_draw_target(None, target);
+        let bar = ProgressBar::with_draw_target(None, stderr_target(wanted));
         bar.set_message("opening models");
         if !bar.is_hidden() {
             bar.enable_steady_tick(std::time::Duration::from_millis(120));

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::export::remove_pending_for_exit;
+use weightlens_engine::export::remove_pending_for_exit;
 
 /// Installs the handler for the rest of the process.
 pub fn install() -> Result<()> {

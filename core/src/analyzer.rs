@@ -17,9 +17,4 @@ pub trait TensorAnalyzer: Send + Sync {
 
     /// The metric values of `view`, one per column.
     fn analyze(&self, view: &TensorView<'_>) -> Result<Vec<Value>>;
-
-    /// A rough relative cost of analyzing `view` (used to schedule expensive tensors first).
-    fn cost_hint(&self, view: &TensorView<'_>) -> f64 {
-        view.numel() as f64
-    }
 }

@@ -154,7 +154,7 @@ impl Dtype {
         }
     }
 
-    /// The name of this dtype in the vocabulary of `framework` (SPEC.md: "the storage type as
+    /// The name of this dtype in the vocabulary of `framework` (docs/output-spec.md: "the storage type as
     /// the file names it").
     pub fn name_in(self, framework: Framework) -> &'static str {
         match framework {

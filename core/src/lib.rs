@@ -25,4 +25,4 @@ pub use error::{Error, Result};
 pub use naming::{classify, BlockType, Classification};
 pub use source::{Framework, TensorSource};
 pub use table::{Column, ColumnType, Row, Schema, Sink, Value};
-pub use tensor::{BlockDecoder, TensorInfo, TensorView};
+pub use tensor::{BlockDecoder, DecodeError, TensorInfo, TensorView};

@@ -1,6 +1,6 @@
 //! The output table: [`Column`]s, [`Schema`], [`Row`]s of [`Value`]s, and the [`Sink`] trait.
 //!
-//! The built-in columns and their order are a public interface (SPEC.md "Columns"): the seed
+//! The built-in columns and their order are a public interface (docs/output-spec.md "Columns"): the seed
 //! columns first, then the further built-in columns, then metrics of other analyzers (plugins).
 
 use std::collections::HashMap;
@@ -96,7 +96,7 @@ impl From<Option<u64>> for Value {
 }
 
 /// Names of the built-in columns, in table order.
-/// SPEC.md defines each value precisely.
+/// docs/output-spec.md defines each value precisely.
 pub mod columns {
     /// The path naming the model (a file, an index or a directory).
     pub const MODEL_PATH: &str = "model_path";
@@ -136,9 +136,9 @@ pub mod columns {
     pub const DEVICE: &str = "device";
     /// The number of elements.
     pub const NUMEL: &str = "numel";
-    /// The smallest element (SPEC.md says how NaN and Inf count).
+    /// The smallest element (docs/output-spec.md says how NaN and Inf count).
     pub const MIN: &str = "min";
-    /// The largest element (SPEC.md says how NaN and Inf count).
+    /// The largest element (docs/output-spec.md says how NaN and Inf count).
     pub const MAX: &str = "max";
     /// Elements that are NaN.
     pub const NAN_COUNT: &str = "nan_count";
@@ -154,7 +154,7 @@ pub mod columns {
     pub const EXPERT_INDEX: &str = "expert_index";
 }
 
-/// The built-in columns in table order: the seed columns exactly as SPEC.md lists them, then the
+/// The built-in columns in table order: the seed columns exactly as docs/output-spec.md lists them, then the
 /// further built-in columns. Adding a built-in column means adding it here (and filling it where
 /// rows are built or in a built-in analyzer).
 pub const BUILTIN_COLUMNS: &[(&str, ColumnType)] = {
@@ -278,7 +278,7 @@ impl Row {
     }
 }
 
-/// Sorts rows as SPEC.md "Order" says: numeric `layer_index` ascending, rows without one last,
+/// Sorts rows as docs/output-spec.md "Order" says: numeric `layer_index` ascending, rows without one last,
 /// ties in their current order (the sort is stable).
 pub fn sort_rows(schema: &Schema, rows: &mut [Row]) {
     let Some(i) = schema.index_of(columns::LAYER_INDEX) else { return };

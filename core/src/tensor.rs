@@ -12,7 +12,7 @@ use crate::source::Framework;
 /// What a file's header says about one tensor. Cheap to produce: no tensor data is read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorInfo {
-    /// The tensor's name (SPEC.md "Names").
+    /// The tensor's name (docs/output-spec.md "Names").
     pub name: String,
     /// The element type.
     pub dtype: Dtype,
@@ -56,7 +56,7 @@ impl TensorInfo {
     }
 
     /// `(rows, cols)` of the matrix view: `rows = shape[0]`, `cols = product(shape[1..])`;
-    /// `None` for 0-d and 1-d tensors (SPEC.md).
+    /// `None` for 0-d and 1-d tensors (docs/output-spec.md).
     pub fn matrix_dims(&self) -> Option<(u64, u64)> {
         let (&rows, rest) = self.shape.split_first()?;
         if rest.is_empty() {
@@ -66,7 +66,7 @@ impl TensorInfo {
         Some((rows, cols))
     }
 
-    /// The shape as SPEC.md writes it: `[11008, 4096]`, `[]` for a scalar.
+    /// The shape as docs/output-spec.md writes it: `[11008, 4096]`, `[]` for a scalar.
     pub fn shape_string(&self) -> String {
         let dims: Vec<String> = self.shape.iter().map(u64::to_string).collect();
         format!("[{}]", dims.join(", "))
@@ -107,13 +107,43 @@ impl TensorInfo {
     }
 }
 
+/// Why a [`BlockDecoder`] could not decode (the view attaches the file and tensor).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The decoder has no kernel for this type.
+    #[error("no {family} decoder for {quant} (type id {id})")]
+    NoDecoder {
+        /// The decoder family ("ggml").
+        family: &'static str,
+        /// The type's name.
+        quant: &'static str,
+        /// The type's id.
+        id: u32,
+    },
+    /// `src` is not whole blocks, or `dst` not the matching number of values.
+    #[error("{bytes} bytes of {quant} do not decode into {values} values (blocks of {block_bytes} bytes, {block_elems} values)")]
+    Length {
+        /// Bytes given.
+        bytes: usize,
+        /// The type's name.
+        quant: &'static str,
+        /// Values asked for.
+        values: usize,
+        /// Bytes per block.
+        block_bytes: u32,
+        /// Values per block.
+        block_elems: u32,
+    },
+}
+
 /// Decodes whole blocks of a quantized type to `f32`.
 ///
 /// Implemented by readers of quantized formats. `src` holds `n` whole blocks and `dst` exactly
 /// `n * block_elems` elements; implementations must not panic on any byte content.
 pub trait BlockDecoder: Send + Sync {
     /// Decodes `src` into `dst`, or says why it cannot (e.g. an unsupported type).
-    fn decode_blocks(&self, quant: &QuantType, src: &[u8], dst: &mut [f32]) -> Result<(), String>;
+    fn decode_blocks(&self, quant: &QuantType, src: &[u8], dst: &mut [f32]) -> Result<(), DecodeError>;
 }
 
 #[derive(Clone)]
@@ -275,7 +305,7 @@ impl<'a> TensorView<'a> {
                 let count = out.len().div_ceil(per);
                 let bb = quant.block_bytes as usize;
                 let src = &bytes[first * bb..(first + count) * bb];
-                decoder.decode_blocks(quant, src, out).map_err(|m| self.info.error(m))
+                decoder.decode_blocks(quant, src, out).map_err(|e| self.info.error(e.to_string()))
             }
         }
     }
@@ -366,7 +396,7 @@ mod tests {
 
     struct Halves;
     impl BlockDecoder for Halves {
-        fn decode_blocks(&self, q: &QuantType, src: &[u8], dst: &mut [f32]) -> Result<(), String> {
+        fn decode_blocks(&self, q: &QuantType, src: &[u8], dst: &mut [f32]) -> Result<(), DecodeError> {
             for (block, out) in src.chunks(q.block_bytes as usize).zip(dst.chunks_mut(q.block_elems as usize)) {
                 for (o, b) in out.iter_mut().zip(block) {
                     *o = f32::from(*b) / 2.0;

@@ -48,11 +48,41 @@ pub const HEAD_LEN: usize = 4096;
 const TORCH_LEGACY_MAGIC: [u8; 14] =
     [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
+/// Why [`detect`] recognised no format.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DetectError {
+    /// The file has no bytes.
+    #[error("empty file")]
+    Empty,
+    /// JSON, but without the `weight_map` of a sharded checkpoint index.
+    #[error("a JSON file that is not a sharded checkpoint index")]
+    JsonNotIndex,
+    /// Fewer bytes than any format's magic needs.
+    #[error("file too short ({len} bytes) for any model format")]
+    TooShort {
+        /// The file's length.
+        len: usize,
+    },
+    /// No known magic.
+    #[error("magic does not match any supported format")]
+    UnknownMagic,
+    /// A zip archive cut before the name of its first member.
+    #[error("zip archive too short to name its first member")]
+    ZipTooShort,
+    /// A zip archive that is neither a torch checkpoint nor an npz.
+    #[error("a zip archive whose first member ({first_member}) is neither a torch checkpoint nor an .npy array")]
+    ZipUnknown {
+        /// The first member's name (lossily decoded).
+        first_member: String,
+    },
+}
+
 /// Recognises a format from the first bytes of a file (`head`: up to [`HEAD_LEN`] bytes).
 /// Returns the reason when nothing matches.
-pub fn detect(head: &[u8]) -> std::result::Result<Format, String> {
+pub fn detect(head: &[u8]) -> std::result::Result<Format, DetectError> {
     if head.is_empty() {
-        return Err("empty file".into());
+        return Err(DetectError::Empty);
     }
     if head.starts_with(b"GGUF") {
         return Ok(Format::Gguf);
@@ -74,21 +104,21 @@ pub fn detect(head: &[u8]) -> std::result::Result<Format, String> {
         if json.windows(12).any(|w| w == b"\"weight_map\"") {
             return Ok(Format::ShardIndex);
         }
-        return Err("a JSON file that is not a sharded checkpoint index".into());
+        return Err(DetectError::JsonNotIndex);
     }
     if head.len() < 9 {
-        return Err(format!("file too short ({} bytes) for any model format", head.len()));
+        return Err(DetectError::TooShort { len: head.len() });
     }
-    Err("magic does not match any supported format".into())
+    Err(DetectError::UnknownMagic)
 }
 
 /// Tells a torch zip from an npz by the first member's name (torch writes `<prefix>/data.pkl`
 /// or `<prefix>/version` first, numpy writes `<name>.npy` members only).
-fn detect_zip(head: &[u8]) -> std::result::Result<Format, String> {
+fn detect_zip(head: &[u8]) -> std::result::Result<Format, DetectError> {
     let name_len = head.get(26..28).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
     let name = name_len.and_then(|n| head.get(30..30 + n));
     let Some(name) = name else {
-        return Err("zip archive too short to name its first member".into());
+        return Err(DetectError::ZipTooShort);
     };
     if name.ends_with(b".npy") {
         return Ok(Format::Npz);
@@ -96,10 +126,7 @@ fn detect_zip(head: &[u8]) -> std::result::Result<Format, String> {
     if name.ends_with(b".pkl") || name.ends_with(b"/version") || name.ends_with(b"/byteorder") {
         return Ok(Format::TorchZip);
     }
-    Err(format!(
-        "a zip archive whose first member ({}) is neither a torch checkpoint nor an .npy array",
-        String::from_utf8_lossy(name)
-    ))
+    Err(DetectError::ZipUnknown { first_member: String::from_utf8_lossy(name).into_owned() })
 }
 
 /// Detects the format of the file at `path` from its first bytes.
@@ -109,7 +136,7 @@ pub fn detect_file(path: &Path) -> Result<Format> {
     std::fs::File::open(path)
         .and_then(|f| f.take(HEAD_LEN as u64).read_to_end(&mut head))
         .map_err(|e| Error::io(path, e))?;
-    detect(&head).map_err(|reason| Error::UnknownFormat { path: path.to_path_buf(), reason })
+    detect(&head).map_err(|e| Error::UnknownFormat { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 /// Refuses anything but a regular file (after symlinks): opening a FIFO blocks until a
@@ -135,7 +162,8 @@ mod tests {
         assert_eq!(detect(b"{\n \"metadata\": {}, \"weight_map\": {}}"), Ok(Format::ShardIndex));
         assert_eq!(detect(&TORCH_LEGACY_MAGIC), Ok(Format::TorchLegacy));
         assert!(detect(b"").is_err());
-        assert!(detect(b"this is not a gguf file\n").unwrap_err().contains("magic"));
+        assert_eq!(detect(b"this is not a gguf file\n"), Err(DetectError::UnknownMagic));
+        assert!(DetectError::UnknownMagic.to_string().contains("magic"));
         assert!(detect(b"{\"architectures\": []}").is_err());
     }
 

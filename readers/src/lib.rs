@@ -20,7 +20,7 @@ pub mod safetensors;
 
 use std::path::Path;
 
-pub use detect::{detect, detect_file, Format};
+pub use detect::{detect, detect_file, DetectError, Format};
 pub use discover::{discover, Discovery, ModelRef};
 pub use limits::OpenOptions;
 pub use weightlens_core::{Error, Result, TensorSource};

@@ -17,7 +17,7 @@ fn reference(name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Statistics as SPEC.md defines them, accumulated in f64.
+/// Statistics as docs/output-spec.md defines them, accumulated in f64.
 struct Stats {
     mean: f64,
     var: f64,

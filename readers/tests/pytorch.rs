@@ -1,7 +1,7 @@
 //! PyTorch reader against the independent numpy references in `fixtures/reference/`, plus
 //! hostile and unusual checkpoints built here.
 //!
-//! Tolerances (SPEC.md): mean/std/var/min/max relative 1e-9 or absolute 1e-12; counts,
+//! Tolerances (docs/output-spec.md): mean/std/var/min/max relative 1e-9 or absolute 1e-12; counts,
 //! sparsity (`abs(x) <= 1e-8`), numel, shape and dtype name exact; NaN where the reference is NaN.
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
@@ -158,7 +158,7 @@ fn qwen_moe_zip_matches_reference() {
     let source = weightlens_readers::open_path(&fixture("qwen-moe-tiny/pytorch_model.bin")).unwrap();
     assert_eq!(source.framework().as_str(), "pt");
     // This reference spells dtypes the safetensors way (`F16`, its generator upper-cases them);
-    // the reader reports torch's names (SPEC.md), so the check maps one onto the other and
+    // the reader reports torch's names (docs/output-spec.md), so the check maps one onto the other and
     // checks the torch name separately.
     check_against(source.as_ref(), &reference("qwen-moe-tiny__pytorch_model.bin.json"), |info| {
         assert_eq!(info.dtype_name, info.dtype.torch_name(), "{}: torch dtype name", info.name);

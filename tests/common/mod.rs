@@ -1,12 +1,12 @@
 //! Shared helpers of the end-to-end tests: running the binary, reading references, comparing
-//! rows with SPEC.md's tolerances.
+//! rows with docs/output-spec.md's tolerances.
 #![allow(dead_code, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use weightlens::export::{read_table, Table};
 use weightlens_core::Value;
+use weightlens_engine::export::{read_table, Table};
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -174,7 +174,7 @@ pub fn table(path: &Path) -> Table {
     read_table(path).unwrap_or_else(|e| panic!("read back {}: {e}", path.display()))
 }
 
-/// Asserts the rows are in SPEC.md's order: layer index ascending, non-layer rows last.
+/// Asserts the rows are in docs/output-spec.md's order: layer index ascending, non-layer rows last.
 pub fn assert_sorted(table: &Table) {
     let layers: Vec<Option<i64>> =
         table.rows.iter().map(|r| r.get(&table.schema, "layer_index").and_then(Value::as_i64)).collect();
@@ -183,7 +183,7 @@ pub fn assert_sorted(table: &Table) {
     assert!(layers[..first_none].windows(2).all(|w| w[0] <= w[1]), "layer order: {layers:?}");
 }
 
-/// The seed columns, in order (SPEC.md).
+/// The seed columns, in order (docs/output-spec.md).
 pub const SEED_COLUMNS: &str =
     "model_path,model_id,revision,param_name,layer_index,block_type,shape,rows,cols,rank,mean,std,var,sparsity,dtype,created_at";
 

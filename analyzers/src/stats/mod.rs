@@ -19,7 +19,7 @@ use weightlens_core::{Column, ColumnType, Result, TensorAnalyzer, TensorView, Va
 /// Elements per chunk: 64K `f64`s (512 KiB) stay in L2 between the two passes.
 const CHUNK: usize = 1 << 16;
 
-/// The default sparsity threshold: `abs(x) <= 1e-8` counts as zero (SPEC.md).
+/// The default sparsity threshold: `abs(x) <= 1e-8` counts as zero (docs/output-spec.md).
 pub const DEFAULT_ZERO_EPS: f64 = 1e-8;
 
 /// Partial statistics of a set of elements; mergeable in any grouping.

@@ -14,16 +14,23 @@ use weightlens_analyzers::spectral_summary::{spectral_summary, summary_text};
 use weightlens_core::TensorAnalyzer;
 use weightlens_readers::limits::{OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 
-use crate::export::{open_sink, write_atomic, OutputFormat};
-use crate::hub::{parse_model_spec, resolve_model, ResolveOptions};
-use crate::meta::{
-    meta_path, now_rfc3339, validate_output, CodeVersion, Limits, RunInfo, RunMeta, ShardMeta, Thresholds,
+use weightlens_engine::export::{open_sink, write_rows, OutputFormat};
+use weightlens_engine::meta::{
+    meta_path, now_rfc3339, plugin_record, validate_output, write_meta, CodeVersion, Limits, RunInfo, RunMeta,
+    ShardMeta, Thresholds,
 };
-use crate::pipeline::{analyze_with_progress, ms, AnalyzeConfig, ModelIdentity, RunError};
+use weightlens_engine::pipeline::{
+    analyze_with_progress, default_max_memory, ms, AnalyzeConfig, ModelIdentity, RunError,
+};
+use weightlens_engine::report::{self, ReportOptions};
+use weightlens_engine::shard::{Shard, ShardError};
+use weightlens_engine::summary::find_anomalies;
+use weightlens_hub::{parse_model_spec, resolve_model, DownloadProgress, ResolveOptions};
+
+use super::FormatArg;
+use crate::download_progress::DownloadBar;
 use crate::progress::AnalyzeProgress;
-use crate::report::{self, ReportOptions};
-use crate::shard::Shard;
-use crate::{runlog, summary};
+use crate::{render, runlog};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum RankArg {
@@ -48,7 +55,7 @@ pub struct AnalyzeArgs {
     out: Option<PathBuf>,
     /// Output format [default: from --out's extension, else csv].
     #[arg(short, long, value_enum)]
-    format: Option<OutputFormat>,
+    format: Option<FormatArg>,
     /// Rank computation.
     #[arg(long, value_enum, default_value = "exact")]
     rank: RankArg,
@@ -100,7 +107,7 @@ pub struct AnalyzeArgs {
     shard: Option<Shard>,
 }
 
-fn parse_shard(text: &str) -> std::result::Result<Shard, String> {
+fn parse_shard(text: &str) -> Result<Shard, ShardError> {
     Shard::parse(text, |name| std::env::var(name).ok())
 }
 
@@ -127,7 +134,7 @@ pub(crate) fn output_target(out: Option<&Path>, format: Option<OutputFormat>) ->
 pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     let start = Instant::now();
     let started_at = now_rfc3339();
-    let (out, format) = output_target(args.out.as_deref(), args.format)?;
+    let (out, format) = output_target(args.out.as_deref(), args.format.map(OutputFormat::from))?;
     let log_path = runlog::log_path(&out);
     runlog::open(&log_path).with_context(|| format!("cannot write the run log {}", log_path.display()))?;
     let version = CodeVersion::current();
@@ -152,14 +159,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     let mut plugin_paths = args.plugins.clone();
     plugin_paths.extend(plugin_paths_from_env());
     let (plugins, plugin_errors) = load_plugins(&plugin_paths);
-    let plugin_meta: Vec<serde_json::Value> = plugins
-        .iter()
-        .map(|p| {
-            let i = p.info();
-            serde_json::json!({ "path": i.path, "name": i.name, "version": i.version,
-                "abi": format!("{}.{}", i.abi_major, i.abi_minor), "metrics": i.metrics, "thread_safe": i.thread_safe })
-        })
-        .collect();
+    let plugin_meta: Vec<serde_json::Value> = plugins.iter().map(|p| plugin_record(p.info())).collect();
     let config = AnalyzeConfig {
         inputs,
         identities,
@@ -177,7 +177,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     };
     // The table's temporary file is created before the work, so that an unwritable destination
     // fails at once; it becomes the output only if the run produced rows (or nothing failed).
-    let mut sink = open_sink(&out, format)?;
+    let sink = open_sink(&out, format)?;
     let progress = AnalyzeProgress::new(!quiet);
     let mut analysis = analyze_with_progress(&config, &started_at, &progress);
     progress.finish();
@@ -192,9 +192,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     let mut validation = None;
     let step = Instant::now();
     if write {
-        sink.begin(&analysis.schema)?;
-        sink.write_rows(&analysis.rows)?;
-        sink.finish()?;
+        write_rows(sink, &analysis.schema, &analysis.rows)?;
         validation = Some(validate_output(&out, &analysis));
         tracing::info!(operation = "write", duration_ms = ms(step), path = %out.display(), rows = analysis.rows.len(), "wrote table");
     } else {
@@ -217,10 +215,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     let mut meta = RunMeta::new(&analysis, info, validation.clone());
     meta.plugins = plugin_meta;
     meta.shard = args.shard.map(|s| ShardMeta::new(s, &analysis));
-    let meta_path = meta_path(&out);
-    std::fs::create_dir_all(meta_path.parent().unwrap_or(Path::new("."))).ok();
-    let json = serde_json::to_vec_pretty(&meta)?;
-    write_atomic(&meta_path, &json)?;
+    write_meta(&meta_path(&out), &meta)?;
 
     let valid = validation.as_ref().is_none_or(|v| v.ok);
     if let Some(v) = validation.as_ref().filter(|v| !v.ok) {
@@ -242,16 +237,10 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     runlog::close();
     if !quiet {
         if !analysis.rows.is_empty() {
-            print!("{}", summary::summary_table(&analysis.schema, &analysis.rows));
+            print!("{}", render::summary_table(&analysis.schema, &analysis.rows));
             print!("{}", summary_text(&spectral_summary(&analysis.schema, &analysis.rows)));
-            print!(
-                "{}",
-                summary::anomalies_text(&summary::find_anomalies(
-                    &analysis.schema,
-                    &analysis.rows,
-                    &analysis.duplicates
-                ))
-            );
+            let anomalies = find_anomalies(&analysis.schema, &analysis.rows, &analysis.duplicates);
+            print!("{}", render::anomalies_text(&anomalies));
         }
         let target = if write { out.display().to_string() } else { "no table written".into() };
         println!(
@@ -276,7 +265,10 @@ fn resolve_inputs(specs: &[String]) -> Result<(Vec<PathBuf>, Vec<ModelIdentity>)
             inputs.push(PathBuf::from(spec));
             continue;
         }
-        let resolved = resolve_model(spec, &ResolveOptions::default())?;
+        let progress = DownloadBar::new(true);
+        let resolved = resolve_model(spec, &ResolveOptions::default(), &progress);
+        progress.finish();
+        let resolved = resolved?;
         identities.push(ModelIdentity {
             path: resolved.path.clone(),
             model_id: resolved.model_id,
@@ -305,15 +297,6 @@ fn parse_size(text: &str) -> std::result::Result<u64, String> {
     };
     let n: u64 = digits.trim().parse().map_err(|_| format!("not a size: {text:?}"))?;
     n.checked_mul(1u64 << shift).ok_or_else(|| format!("size too large: {text:?}"))
-}
-
-/// Half of the physical memory (from /proc/meminfo), or 8 GiB where it cannot be read.
-fn default_max_memory() -> u64 {
-    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
-        let line = s.lines().find(|l| l.starts_with("MemTotal:"))?.to_owned();
-        line.split_whitespace().nth(1)?.parse::<u64>().ok()
-    });
-    total_kib.map_or(8 << 30, |k| k.saturating_mul(1024) / 2)
 }
 
 #[cfg(test)]

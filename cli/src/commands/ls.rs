@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use weightlens_engine::listing::list_paths;
 
-use crate::listing;
+use crate::render::listing_text;
 
 #[derive(Args, Debug)]
 pub struct LsArgs {
@@ -18,27 +19,16 @@ pub struct LsArgs {
 }
 
 pub fn run(args: &LsArgs) -> Result<bool> {
-    let discovery = weightlens_readers::discover(&args.paths);
-    let mut ok = discovery.errors.is_empty();
-    for e in &discovery.errors {
+    let listing = list_paths(&args.paths);
+    for e in &listing.errors {
         eprintln!("error: {e}");
     }
-    let mut listed = Vec::new();
-    for model in &discovery.models {
-        match weightlens_readers::open_model(model) {
-            Ok(source) => listed.push(listing::list(source.as_ref())),
-            Err(e) => {
-                eprintln!("error: {e}");
-                ok = false;
-            }
-        }
-    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "models": listed }))?);
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "models": listing.models }))?);
     } else {
-        for m in &listed {
-            print!("{}", listing::render_text(m));
+        for m in &listing.models {
+            print!("{}", listing_text(m));
         }
     }
-    Ok(ok)
+    Ok(listing.errors.is_empty())
 }

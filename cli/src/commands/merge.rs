@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+use clap::Args;
+use weightlens_engine::export::{open_sink, write_rows, OutputFormat};
+use weightlens_engine::merge::{load_part, merge};
+use weightlens_engine::meta::{meta_path, validate_table, write_meta};
 
 use super::analyze::output_target;
-use clap::Args;
-
-use crate::export::{open_sink, write_atomic, OutputFormat};
-use crate::merge::{load_part, merge};
-use crate::meta::{meta_path, validate_table};
+use super::FormatArg;
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {
@@ -22,12 +22,12 @@ pub struct MergeArgs {
     parts: Vec<PathBuf>,
     /// Output format [default: from OUT's extension, else csv].
     #[arg(short, long, value_enum)]
-    format: Option<OutputFormat>,
+    format: Option<FormatArg>,
 }
 
 /// Runs `merge`; Ok(false) when the parts had errors or shards are missing (exit code 1).
 pub fn run(args: &MergeArgs, quiet: bool) -> Result<bool> {
-    let (_, format) = output_target(Some(&args.out), args.format)?;
+    let (_, format) = output_target(Some(&args.out), args.format.map(OutputFormat::from))?;
     let out_meta = meta_path(&args.out);
     let mut parts = Vec::with_capacity(args.parts.len());
     for path in &args.parts {
@@ -40,24 +40,18 @@ pub fn run(args: &MergeArgs, quiet: bool) -> Result<bool> {
         }
         parts.push(load_part(path)?);
     }
-    let merged = merge(&parts, std::env::args().collect()).map_err(anyhow::Error::msg)?;
+    let merged = merge(&parts, std::env::args().collect())?;
     for w in &merged.warnings {
         tracing::warn!("{w}");
     }
 
-    let mut sink = open_sink(&args.out, format)?;
-    sink.begin(&merged.schema)?;
-    sink.write_rows(&merged.rows)?;
-    sink.finish()?;
+    write_rows(open_sink(&args.out, format)?, &merged.schema, &merged.rows)?;
     let validation = validate_table(&args.out, &merged.schema, merged.rows.len());
     let mut meta = merged.meta;
     meta.insert("output".into(), serde_json::json!(args.out));
     meta.insert("format".into(), serde_json::json!(format.extension()));
     meta.insert("validation".into(), serde_json::to_value(&validation)?);
-    if let Some(dir) = out_meta.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    write_atomic(&out_meta, &serde_json::to_vec_pretty(&meta)?)?;
+    write_meta(&out_meta, &meta)?;
 
     let errors = meta.get("errors").and_then(serde_json::Value::as_array).map_or(0, Vec::len);
     if !validation.ok {

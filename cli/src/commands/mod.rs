@@ -10,3 +10,27 @@ pub mod ls;
 pub mod merge;
 pub mod plugins;
 pub mod report;
+
+use clap::ValueEnum;
+use weightlens_engine::export::OutputFormat;
+
+/// `--format`: the engine's [`OutputFormat`] as a command-line value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+    /// Apache Parquet.
+    Parquet,
+}
+
+impl From<FormatArg> for OutputFormat {
+    fn from(arg: FormatArg) -> Self {
+        match arg {
+            FormatArg::Csv => OutputFormat::Csv,
+            FormatArg::Jsonl => OutputFormat::Jsonl,
+            FormatArg::Parquet => OutputFormat::Parquet,
+        }
+    }
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::report::{write_report, ReportOptions};
+use weightlens_engine::report::{write_report, ReportOptions};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {

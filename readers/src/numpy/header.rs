@@ -142,7 +142,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, HeaderError> {
     };
     let (descr, fortran_order, shape) = header_fields(entries, pre.dict_start)?;
     let element = match descr {
-        Value::Str(s) => parse_descr(&s).or_else(|m| err(pre.dict_start, m))?,
+        Value::Str(s) => parse_descr(&s).or_else(|e| err(pre.dict_start, e.to_string()))?,
         // A list of (name, type) pairs: a structured (record) dtype.
         Value::Seq(_, false) => Element::Unsupported { name: "structured".into(), item_size: None },
         _ => return err(pre.dict_start, "descr is neither a string nor a list"),
@@ -204,8 +204,44 @@ fn header_fields(entries: Vec<(Value, Value)>, at: usize) -> Result<(Value, Valu
     }
 }
 
+/// Why a type descriptor was rejected (each message quotes it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DescrError {
+    /// No type character.
+    #[error("empty descr {0:?}")]
+    Empty(String),
+    /// Item size digits that do not fit in 64 bits.
+    #[error("descr {0:?} has an item size out of range")]
+    SizeOutOfRange(String),
+    /// Text after the size that is not a datetime unit.
+    #[error("descr {0:?} is not a numpy type descriptor")]
+    NotADescriptor(String),
+    /// No item size.
+    #[error("descr {0:?} lacks an item size")]
+    NoItemSize(String),
+    /// An integer or bool size numpy does not have.
+    #[error("descr {0:?} has an invalid item size")]
+    InvalidItemSize(String),
+    /// `|` (not applicable) for a type of more than one byte.
+    #[error("descr {descr:?} has no byte order for a {size}-byte type")]
+    NoByteOrder {
+        /// The descriptor.
+        descr: String,
+        /// Its item size.
+        size: u64,
+    },
+    /// A unicode item size whose byte count overflows.
+    #[error("item size overflows")]
+    ItemSizeOverflow,
+    /// A type character numpy does not write.
+    #[error("descr {0:?} is not a type numpy writes")]
+    Unknown(String),
+}
+
 /// Interprets a type descriptor (`<f4`, `>i8`, `|b1`, `<c8`, `|O`...).
-pub fn parse_descr(descr: &str) -> Result<Element, String> {
+pub fn parse_descr(descr: &str) -> Result<Element, DescrError> {
+    let quoted = || descr.to_string();
     let native = if cfg!(target_endian = "big") { ByteOrder::Big } else { ByteOrder::Little };
     let (order, rest) = match descr.as_bytes().first() {
         Some(b'<') => (Some(ByteOrder::Little), &descr[1..]),
@@ -214,13 +250,13 @@ pub fn parse_descr(descr: &str) -> Result<Element, String> {
         Some(b'|') => (None, &descr[1..]),
         _ => (Some(native), descr),
     };
-    let kind = rest.chars().next().ok_or_else(|| format!("empty descr {descr:?}"))?;
+    let kind = rest.chars().next().ok_or_else(|| DescrError::Empty(quoted()))?;
     let tail = &rest[kind.len_utf8()..];
     let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
     let suffix = &tail[digits..];
     let size: Option<u64> = if digits == 0 { None } else { tail[..digits].parse().ok() };
     if digits > 0 && size.is_none() {
-        return Err(format!("descr {descr:?} has an item size out of range"));
+        return Err(DescrError::SizeOutOfRange(quoted()));
     }
     if kind == 'O' {
         return Ok(Element::Object);
@@ -229,10 +265,10 @@ pub fn parse_descr(descr: &str) -> Result<Element, String> {
     let unit_ok =
         matches!(kind, 'M' | 'm') && (suffix.is_empty() || (suffix.starts_with('[') && suffix.ends_with(']')));
     if !suffix.is_empty() && !unit_ok {
-        return Err(format!("descr {descr:?} is not a numpy type descriptor"));
+        return Err(DescrError::NotADescriptor(quoted()));
     }
     let Some(size) = size else {
-        return Err(format!("descr {descr:?} lacks an item size"));
+        return Err(DescrError::NoItemSize(quoted()));
     };
     let dtype = match (kind, size) {
         ('f', 2) => Some(Dtype::F16),
@@ -247,14 +283,14 @@ pub fn parse_descr(descr: &str) -> Result<Element, String> {
         ('u', 4) => Some(Dtype::U32),
         ('u', 8) => Some(Dtype::U64),
         ('b', 1) => Some(Dtype::Bool),
-        ('i' | 'u' | 'b', _) => return Err(format!("descr {descr:?} has an invalid item size")),
+        ('i' | 'u' | 'b', _) => return Err(DescrError::InvalidItemSize(quoted())),
         _ => None,
     };
     if let Some(dtype) = dtype {
         let order = match order {
             Some(o) => o,
             None if size == 1 => ByteOrder::Little,
-            None => return Err(format!("descr {descr:?} has no byte order for a {size}-byte type")),
+            None => return Err(DescrError::NoByteOrder { descr: quoted(), size }),
         };
         return Ok(Element::Plain(dtype, order));
     }
@@ -265,10 +301,10 @@ pub fn parse_descr(descr: &str) -> Result<Element, String> {
         'V' => (format!("void{bits}"), size),
         'S' => (format!("bytes{bits}"), size),
         // numpy counts unicode strings in characters of 4 bytes.
-        'U' => (format!("str{}", size.saturating_mul(32)), size.checked_mul(4).ok_or("item size overflows")?),
+        'U' => (format!("str{}", size.saturating_mul(32)), size.checked_mul(4).ok_or(DescrError::ItemSizeOverflow)?),
         'M' if size == 8 => (format!("datetime64{suffix}"), size),
         'm' if size == 8 => (format!("timedelta64{suffix}"), size),
-        _ => return Err(format!("descr {descr:?} is not a type numpy writes")),
+        _ => return Err(DescrError::Unknown(quoted())),
     };
     Ok(Element::Unsupported { name, item_size: Some(item_size) })
 }

@@ -140,7 +140,7 @@ fn raw_range(bytes: &[u8], start: u64, len: u64) -> Option<&[u8]> {
     bytes.get(usize::try_from(start).ok()?..end)
 }
 
-fn inflate_error(e: std::io::Error) -> String {
+fn inflate_error(e: &std::io::Error) -> String {
     format!("deflated data is corrupt: {e}")
 }
 
@@ -149,53 +149,120 @@ fn inflate_header(raw: &[u8]) -> std::result::Result<Vec<u8>, header::HeaderErro
     let fail = |message: String| header::HeaderError { offset: 0, message };
     let mut decoder = DeflateDecoder::new(raw);
     let mut head = Vec::with_capacity(PREAMBLE_MAX);
-    (&mut decoder).take(PREAMBLE_MAX as u64).read_to_end(&mut head).map_err(|e| fail(inflate_error(e)))?;
+    (&mut decoder).take(PREAMBLE_MAX as u64).read_to_end(&mut head).map_err(|e| fail(inflate_error(&e)))?;
     let pre = header::parse_preamble(&head)?;
     // The preamble capped the header length, so this read is bounded.
     let rest = (pre.data_offset as u64).saturating_sub(head.len() as u64);
-    (&mut decoder).take(rest).read_to_end(&mut head).map_err(|e| fail(inflate_error(e)))?;
+    (&mut decoder).take(rest).read_to_end(&mut head).map_err(|e| fail(inflate_error(&e)))?;
     Ok(head)
+}
+
+/// Why [`member_data`] could not deliver an array's data (the caller attaches the tensor).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MemberDataError {
+    /// The header's dtype has no known item size, so the data length is unknown.
+    #[error("the item size of this dtype is unknown")]
+    UnknownItemSize,
+    /// A stored member with fewer bytes than its header describes.
+    #[error("member holds {holds} bytes, its header describes {described}")]
+    Short {
+        /// Bytes in the member.
+        holds: usize,
+        /// Bytes the header describes.
+        described: u64,
+    },
+    /// Inflating would hold more than the limit in memory.
+    #[error("inflating needs {needed} bytes in memory, more than the limit of {limit} (max_tensor_bytes)")]
+    OverLimit {
+        /// Bytes needed.
+        needed: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The data length does not fit in this machine's address space.
+    #[error("the array does not fit in memory")]
+    TooLarge,
+    /// The buffer could not be allocated.
+    #[error("cannot allocate {bytes} bytes: {source}")]
+    Alloc {
+        /// Bytes asked for.
+        bytes: u64,
+        /// The allocator's refusal.
+        source: std::collections::TryReserveError,
+    },
+    /// The deflated data is corrupt.
+    #[error("{}", inflate_error(source))]
+    Inflate {
+        /// The decoder's error.
+        source: std::io::Error,
+    },
+    /// Fewer bytes inflated than the header describes.
+    #[error("inflates to {got} bytes of data, its header describes {described}")]
+    InflatedShort {
+        /// Bytes inflated.
+        got: usize,
+        /// Bytes the header describes.
+        described: u64,
+    },
+    /// More bytes inflated than the header describes.
+    #[error("inflates to more than the {described} bytes of data its header describes")]
+    InflatedLong {
+        /// Bytes the header describes.
+        described: u64,
+    },
+    /// The inflated bytes do not have the archive's checksum.
+    #[error("CRC-32 {computed:08x} does not match the archive's {recorded:08x}")]
+    Crc {
+        /// The checksum of the inflated bytes.
+        computed: u32,
+        /// The checksum in the archive.
+        recorded: u32,
+    },
 }
 
 /// The array data of `member`, given its raw bytes in the archive: a sub-slice for stored
 /// members, inflated (and CRC-checked) for deflated ones. Inflating allocates only the declared
 /// size, which must not exceed `limit`.
-pub fn member_data<'a>(raw: &'a [u8], member: &Member, limit: u64) -> std::result::Result<Cow<'a, [u8]>, String> {
+pub fn member_data<'a>(
+    raw: &'a [u8],
+    member: &Member,
+    limit: u64,
+) -> std::result::Result<Cow<'a, [u8]>, MemberDataError> {
     let header = &member.header;
     let Some(data_len) = header.data_len else {
-        return Err("the item size of this dtype is unknown".into());
+        return Err(MemberDataError::UnknownItemSize);
     };
     if member.storage == Storage::Stored {
         return raw_range(raw, header.data_offset, data_len)
             .map(Cow::Borrowed)
-            .ok_or_else(|| format!("member holds {} bytes, its header describes {}", raw.len(), data_len));
+            .ok_or(MemberDataError::Short { holds: raw.len(), described: data_len });
     }
     let total = header.data_offset.saturating_add(data_len);
     if total > limit {
-        return Err(format!(
-            "inflating needs {total} bytes in memory, more than the limit of {limit} (max_tensor_bytes)"
-        ));
+        return Err(MemberDataError::OverLimit { needed: total, limit });
     }
+    let inflate = |source| MemberDataError::Inflate { source };
     let mut decoder = DeflateDecoder::new(raw);
     let mut crc = flate2::Crc::new();
     let mut head = Vec::new();
-    (&mut decoder).take(header.data_offset).read_to_end(&mut head).map_err(inflate_error)?;
+    (&mut decoder).take(header.data_offset).read_to_end(&mut head).map_err(inflate)?;
     crc.update(&head);
-    let capacity = usize::try_from(data_len).map_err(|_| "the array does not fit in memory".to_string())?;
+    let capacity = usize::try_from(data_len).map_err(|_| MemberDataError::TooLarge)?;
     let mut data = Vec::new();
-    data.try_reserve_exact(capacity).map_err(|e| format!("cannot allocate {data_len} bytes: {e}"))?;
+    data.try_reserve_exact(capacity).map_err(|source| MemberDataError::Alloc { bytes: data_len, source })?;
     // `take` stops at the declared size, so the buffer never grows past what was reserved.
-    (&mut decoder).take(data_len).read_to_end(&mut data).map_err(inflate_error)?;
+    (&mut decoder).take(data_len).read_to_end(&mut data).map_err(inflate)?;
     if data.len() != capacity {
-        return Err(format!("inflates to {} bytes of data, its header describes {data_len}", data.len()));
+        return Err(MemberDataError::InflatedShort { got: data.len(), described: data_len });
     }
     let mut extra = [0u8; 1];
-    if decoder.read(&mut extra).map_err(inflate_error)? != 0 {
-        return Err(format!("inflates to more than the {data_len} bytes of data its header describes"));
+    if decoder.read(&mut extra).map_err(inflate)? != 0 {
+        return Err(MemberDataError::InflatedLong { described: data_len });
     }
     crc.update(&data);
     if crc.sum() != member.crc32 {
-        return Err(format!("CRC-32 {:08x} does not match the archive's {:08x}", crc.sum(), member.crc32));
+        return Err(MemberDataError::Crc { computed: crc.sum(), recorded: member.crc32 });
     }
     Ok(Cow::Owned(data))
 }
@@ -270,7 +337,7 @@ impl TensorSource for NpzSource {
             return Err(tensor_error(why));
         }
         let raw = self.file.slice(member.raw_start, member.raw_len, &info.name)?;
-        let data = member_data(raw, member, self.limit).map_err(tensor_error)?;
+        let data = member_data(raw, member, self.limit).map_err(|e| tensor_error(e.to_string()))?;
         array_view(info, &member.header, data, self.limit)
     }
 
@@ -413,14 +480,17 @@ mod tests {
             crc32: 0,
             header,
         };
-        assert!(member_data(&raw, &m, DEFAULT_MAX_TENSOR_BYTES).unwrap_err().contains("inflates to more"));
+        assert!(member_data(&raw, &m, DEFAULT_MAX_TENSOR_BYTES).unwrap_err().to_string().contains("inflates to more"));
         // Fewer bytes than declared.
         let mut short = m.clone();
         short.header.data_len = Some(2 << 20);
-        assert!(member_data(&raw, &short, DEFAULT_MAX_TENSOR_BYTES).unwrap_err().contains("inflates to 1048580"));
+        assert!(member_data(&raw, &short, DEFAULT_MAX_TENSOR_BYTES)
+            .unwrap_err()
+            .to_string()
+            .contains("inflates to 1048580"));
         // Exactly the declared size, but not the bytes the archive recorded.
         let mut exact = m.clone();
         exact.header.data_len = Some(4 + (1 << 20));
-        assert!(member_data(&raw, &exact, DEFAULT_MAX_TENSOR_BYTES).unwrap_err().contains("CRC-32"));
+        assert!(member_data(&raw, &exact, DEFAULT_MAX_TENSOR_BYTES).unwrap_err().to_string().contains("CRC-32"));
     }
 }

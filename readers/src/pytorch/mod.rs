@@ -97,7 +97,7 @@ pub struct Checkpoint {
 /// file in errors, and its stem names a tensor that is the whole pickled object.
 pub fn read_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let head = bytes.get(..HEAD_LEN).unwrap_or(bytes);
-    let format = detect(head).map_err(|reason| Error::UnknownFormat { path: path.to_path_buf(), reason })?;
+    let format = detect(head).map_err(|e| Error::UnknownFormat { path: path.to_path_buf(), reason: e.to_string() })?;
     let root_name = path.file_stem().map_or_else(|| "tensor".to_string(), |s| s.to_string_lossy().into_owned());
     let (parsed, order, storages, mut warnings, format_name) = match format {
         Format::TorchZip => {
@@ -370,7 +370,7 @@ impl TensorSource for TorchSource {
             Packing::Stored => Cow::Borrowed(file.map.slice(member.offset, data_end, &info.name)?),
             _ => {
                 check_limit(info, data_end, self.limit)?;
-                zip::member_bytes(file.map.bytes(), member, data_end).map_err(fail)?
+                zip::member_bytes(file.map.bytes(), member, data_end).map_err(|e| fail(e.to_string()))?
             }
         };
         let size = size as usize;

@@ -1,4 +1,4 @@
-//! Finds the tensors in an unpickled object and names them by their key path (SPEC.md "Names":
+//! Finds the tensors in an unpickled object and names them by their key path (docs/output-spec.md "Names":
 //! `{"model": {"a.weight": t}, "extra": [t0, t1]}` gives `model.a.weight`, `extra.0`, `extra.1`),
 //! and keeps simple non-tensor values (epoch, config scalars) as metadata.
 //!

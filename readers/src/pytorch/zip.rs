@@ -113,15 +113,54 @@ fn read_member<'a>(bytes: &'a [u8], m: &Member, limit: u64, path: &Path, what: &
         .map_err(|message| Error::malformed(path, Some(m.offset), format!("{what}: {message}")))
 }
 
+/// Why [`member_bytes`] could not deliver a member's bytes (the caller attaches the file or
+/// tensor).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MemberError {
+    /// Fewer bytes in the member than asked for.
+    #[error("member holds {holds} bytes, {needed} needed")]
+    Short {
+        /// The member's size.
+        holds: u64,
+        /// Bytes asked for.
+        needed: u64,
+    },
+    /// Encrypted, or compressed other than by deflate.
+    #[error("member is {0}, which is not supported")]
+    Unsupported(String),
+    /// A stored member's data runs past the end of the file.
+    #[error("member data {offset}+{len} lies outside the file")]
+    OutsideFile {
+        /// Where the data starts.
+        offset: u64,
+        /// Bytes asked for.
+        len: u64,
+    },
+    /// The zip reader refused the archive or the member.
+    #[error("{0}")]
+    Archive(#[from] zip::result::ZipError),
+    /// The deflated data is corrupt.
+    #[error("inflating: {0}")]
+    Inflate(std::io::Error),
+    /// The member inflates to fewer bytes than asked for.
+    #[error("member inflates to {got} bytes, {needed} needed")]
+    InflatedShort {
+        /// Bytes inflated.
+        got: u64,
+        /// Bytes asked for.
+        needed: u64,
+    },
+}
+
 /// The first `len` bytes of member `m` of the archive in `bytes`: borrowed when stored,
-/// inflated (holding at most `len` bytes) when deflated. Errors are messages for the caller
-/// to attach to a file or a tensor.
-pub fn member_bytes<'a>(bytes: &'a [u8], m: &Member, len: u64) -> std::result::Result<Cow<'a, [u8]>, String> {
+/// inflated (holding at most `len` bytes) when deflated.
+pub fn member_bytes<'a>(bytes: &'a [u8], m: &Member, len: u64) -> std::result::Result<Cow<'a, [u8]>, MemberError> {
     if len > m.len {
-        return Err(format!("member holds {} bytes, {len} needed", m.len));
+        return Err(MemberError::Short { holds: m.len, needed: len });
     }
     match &m.packing {
-        Packing::Unsupported(how) => Err(format!("member is {how}, which is not supported")),
+        Packing::Unsupported(how) => Err(MemberError::Unsupported(how.clone())),
         Packing::Stored => {
             let range = m
                 .offset
@@ -131,17 +170,17 @@ pub fn member_bytes<'a>(bytes: &'a [u8], m: &Member, len: u64) -> std::result::R
             range
                 .and_then(|r| bytes.get(r))
                 .map(Cow::Borrowed)
-                .ok_or_else(|| format!("member data {}+{len} lies outside the file", m.offset))
+                .ok_or(MemberError::OutsideFile { offset: m.offset, len })
         }
         Packing::Deflated { index } => {
-            let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
-            let file = zip.by_index(*index).map_err(|e| e.to_string())?;
+            let mut zip = ZipArchive::new(Cursor::new(bytes))?;
+            let file = zip.by_index(*index)?;
             // Grow with the data actually inflated: the declared size is not trusted for an
             // up-front allocation.
             let mut out = Vec::with_capacity(usize::try_from(len.min(1 << 26)).unwrap_or(0));
-            file.take(len).read_to_end(&mut out).map_err(|e| format!("inflating: {e}"))?;
+            file.take(len).read_to_end(&mut out).map_err(MemberError::Inflate)?;
             if out.len() as u64 != len {
-                return Err(format!("member inflates to {} bytes, {len} needed", out.len()));
+                return Err(MemberError::InflatedShort { got: out.len() as u64, needed: len });
             }
             Ok(Cow::Owned(out))
         }

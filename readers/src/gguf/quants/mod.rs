@@ -17,7 +17,7 @@ pub mod kquants;
 pub mod legacy;
 pub mod ternary;
 
-use weightlens_core::{BlockDecoder, Dtype, QuantType};
+use weightlens_core::{BlockDecoder, DecodeError, Dtype, QuantType};
 
 /// Elements per k-quant super-block (ggml `QK_K`).
 pub const QK_K: usize = 256;
@@ -143,18 +143,19 @@ impl GgmlType {
 pub struct GgmlDecoder;
 
 impl BlockDecoder for GgmlDecoder {
-    fn decode_blocks(&self, quant: &QuantType, src: &[u8], dst: &mut [f32]) -> Result<(), String> {
+    fn decode_blocks(&self, quant: &QuantType, src: &[u8], dst: &mut [f32]) -> Result<(), DecodeError> {
         let Some(decode) = decoder_of(quant.id) else {
-            return Err(format!("no ggml decoder for {} (type id {})", quant.name, quant.id));
+            return Err(DecodeError::NoDecoder { family: "ggml", quant: quant.name, id: quant.id });
         };
         let (bb, be) = (quant.block_bytes as usize, quant.block_elems as usize);
         if bb == 0 || src.len() % bb != 0 || dst.len() != src.len() / bb * be {
-            return Err(format!(
-                "{} bytes of {} do not decode into {} values (blocks of {bb} bytes, {be} values)",
-                src.len(),
-                quant.name,
-                dst.len()
-            ));
+            return Err(DecodeError::Length {
+                bytes: src.len(),
+                quant: quant.name,
+                values: dst.len(),
+                block_bytes: quant.block_bytes,
+                block_elems: quant.block_elems,
+            });
         }
         decode(src, dst);
         Ok(())

@@ -32,8 +32,6 @@ pub struct HubConfig {
     pub timeout: Duration,
     /// Files downloaded at the same time.
     pub parallel: usize,
-    /// Draw a progress bar on stderr (only when stderr is a terminal).
-    pub progress: bool,
     /// Honour `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY` (off in tests so loopback stays loopback).
     pub use_env_proxy: bool,
 }
@@ -68,7 +66,6 @@ impl HubConfig {
             backoff: Duration::from_millis(500),
             timeout: Duration::from_secs(30),
             parallel: 4,
-            progress: true,
             use_env_proxy: true,
         })
     }

@@ -1,4 +1,4 @@
-//! `run_meta.json`: the provenance of a table (SPEC.md "run_meta.json").
+//! `run_meta.json`: the provenance of a table (docs/output-spec.md "run_meta.json").
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +7,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use weightlens_analyzers::spectral_summary::{spectral_summary, ModelSpectralSummary};
 
-use crate::export::{read_table, OutputFormat};
+use weightlens_analyzers::plugin::PluginInfo;
+
+use crate::export::{read_table, write_atomic, OutputFormat};
 use crate::pipeline::{Analysis, Duplicate, ModelSummary, RunError};
 use crate::shard::Shard;
 
@@ -222,6 +224,24 @@ fn summary_json(s: &ModelSpectralSummary) -> serde_json::Value {
 /// The `run_meta.json` beside a table.
 pub fn meta_path(table: &Path) -> PathBuf {
     table.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("run_meta.json")
+}
+
+/// Writes `meta` (a [`RunMeta`], or a merged one) as pretty JSON to `path`, atomically,
+/// creating its directory.
+pub fn write_meta(path: &Path, meta: &impl Serialize) -> crate::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| crate::Error::CreateDir { path: dir.to_path_buf(), source })?;
+    }
+    let json =
+        serde_json::to_vec_pretty(meta).map_err(|source| crate::Error::Json { path: path.to_path_buf(), source })?;
+    write_atomic(path, &json)?;
+    Ok(())
+}
+
+/// A loaded plugin as `run_meta.json` lists it.
+pub fn plugin_record(info: &PluginInfo) -> serde_json::Value {
+    serde_json::json!({ "path": info.path, "name": info.name, "version": info.version,
+        "abi": format!("{}.{}", info.abi_major, info.abi_minor), "metrics": info.metrics, "thread_safe": info.thread_safe })
 }
 
 /// The current time as RFC 3339 UTC.

@@ -1,4 +1,4 @@
-//! Download tests against a fake hub on loopback (tests/support/fake_hub.rs).
+//! Download tests against a fake hub on loopback (support/fake_hub.rs).
 
 // Test code: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used)]
@@ -13,9 +13,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use support::fake_hub::{dead_endpoint, FakeHub, State, COMMIT, MODEL_ID};
-use weightlens::hub::config::HubConfig;
-use weightlens::hub::url::Origin;
-use weightlens::hub::{self, DownloadArgs, HubError, ResolveOptions};
+use weightlens_hub::config::HubConfig;
+use weightlens_hub::url::Origin;
+use weightlens_hub::{self as hub, DownloadRequest, HubError, ResolveOptions};
 
 const SHARD1: &str = "model-00001-of-00002.safetensors";
 const SHARD2: &str = "model-00002-of-00002.safetensors";
@@ -33,17 +33,12 @@ fn config(endpoint: &str, cache: &Path) -> HubConfig {
         backoff: Duration::from_millis(10),
         timeout: Duration::from_secs(5),
         parallel: 2,
-        progress: false,
         use_env_proxy: false,
     }
 }
 
-fn args() -> DownloadArgs {
-    DownloadArgs { model_id: MODEL_ID.to_owned(), ..DownloadArgs::default() }
-}
-
-fn hub_error(err: &anyhow::Error) -> &HubError {
-    err.downcast_ref::<HubError>().unwrap_or_else(|| panic!("not a HubError: {err:#}"))
+fn args() -> DownloadRequest {
+    DownloadRequest { model_id: MODEL_ID.to_owned(), ..DownloadRequest::default() }
 }
 
 /// Every selected file is at `root/<name>` with the served bytes.
@@ -92,15 +87,15 @@ fn clean_download_into_the_cache_uses_the_python_layout() {
 fn include_exclude_select_files() {
     let server = FakeHub::start(State::llama_tiny());
     let cache = tempfile::tempdir().unwrap();
-    let a = DownloadArgs { include: vec!["*".into()], exclude: vec![format!("*{SHARD2}")], ..args() };
+    let a = DownloadRequest { include: vec!["*".into()], exclude: vec![format!("*{SHARD2}")], ..args() };
     let report = hub::download(&a, &config(&server.url, cache.path())).unwrap();
     let mut names: Vec<_> = report.files.iter().map(|f| f.name.as_str()).collect();
     names.sort_unstable();
     assert_eq!(names, ["README.md", "config.json", SHARD1, "model.safetensors.index.json"]);
 
-    let none = DownloadArgs { include: vec!["*.gguf".into()], ..args() };
+    let none = DownloadRequest { include: vec!["*.gguf".into()], ..args() };
     let err = hub::download(&none, &config(&server.url, cache.path())).unwrap_err();
-    assert!(matches!(hub_error(&err), HubError::NothingSelected { .. }), "{err}");
+    assert!(matches!(&err, HubError::NothingSelected { .. }), "{err}");
 }
 
 #[test]
@@ -108,7 +103,7 @@ fn download_into_out_dir_and_reuse() {
     let server = FakeHub::start(State::llama_tiny());
     let cache = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let a = DownloadArgs { out: Some(out.path().join("tiny-org/llama-tiny")), ..args() };
+    let a = DownloadRequest { out: Some(out.path().join("tiny-org/llama-tiny")), ..args() };
     let report = hub::download(&a, &config(&server.url, cache.path())).unwrap();
     let root = out.path().join("tiny-org/llama-tiny");
     assert_eq!(report.path, root);
@@ -151,7 +146,7 @@ fn corrupted_byte_is_detected_and_the_file_deleted() {
     let server = FakeHub::start(state);
     let cache = tempfile::tempdir().unwrap();
     let err = hub::download(&args(), &config(&server.url, cache.path())).unwrap_err();
-    match hub_error(&err) {
+    match &err {
         HubError::ChecksumMismatch { file, expected, actual } => {
             assert_eq!(file, SHARD2);
             assert_eq!(*expected, server.state.file(SHARD2).sha256());
@@ -217,7 +212,7 @@ fn gated_repo_needs_the_token() {
     let server = FakeHub::start(state);
     let cache = tempfile::tempdir().unwrap();
     let err = hub::download(&args(), &config(&server.url, cache.path())).unwrap_err();
-    assert!(matches!(hub_error(&err), HubError::Unauthorized { status: 401, .. }), "{err}");
+    assert!(matches!(&err, HubError::Unauthorized { status: 401, .. }), "{err}");
     assert!(err.to_string().contains("HF_TOKEN"), "the message says what to do: {err}");
 
     let with_token = HubConfig { token: Some("secret-token".into()), ..config(&server.url, cache.path()) };
@@ -249,7 +244,7 @@ fn offline_mode_uses_the_cache_or_fails_clearly() {
     let offline = HubConfig { offline: true, ..config(&server.url, cache.path()) };
 
     let err = hub::download(&args(), &offline).unwrap_err();
-    assert!(matches!(hub_error(&err), HubError::Offline { .. }), "{err}");
+    assert!(matches!(&err, HubError::Offline { .. }), "{err}");
     assert!(err.to_string().contains("HF_HUB_OFFLINE"), "{err}");
     assert!(server.state.requests().is_empty(), "offline means no request");
 
@@ -264,10 +259,10 @@ fn offline_mode_uses_the_cache_or_fails_clearly() {
     assert_eq!(names, SELECTED);
 
     // A revision never resolved online is not guessed.
-    let other = DownloadArgs { revision: Some("v2".into()), ..args() };
-    assert!(matches!(hub_error(&hub::download(&other, &offline).unwrap_err()), HubError::Offline { .. }));
+    let other = DownloadRequest { revision: Some("v2".into()), ..args() };
+    assert!(matches!(&hub::download(&other, &offline).unwrap_err(), HubError::Offline { .. }));
     // The commit hash itself works.
-    let pinned = DownloadArgs { revision: Some(COMMIT.into()), ..args() };
+    let pinned = DownloadRequest { revision: Some(COMMIT.into()), ..args() };
     assert_eq!(hub::download(&pinned, &offline).unwrap().files.len(), 4);
 }
 
@@ -276,7 +271,7 @@ fn offline_mode_with_an_out_dir() {
     let server = FakeHub::start(State::llama_tiny());
     let cache = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let a = DownloadArgs { out: Some(out.path().to_path_buf()), ..args() };
+    let a = DownloadRequest { out: Some(out.path().to_path_buf()), ..args() };
     hub::download(&a, &config(&server.url, cache.path())).unwrap();
     let before = server.state.requests().len();
     let offline = HubConfig { offline: true, ..config(&server.url, cache.path()) };
@@ -303,8 +298,8 @@ fn mirrors_are_tried_in_order() {
 
     // When every endpoint fails, each one's error is reported.
     let cfg = config(&dead_endpoint(), cache.path()).with_mirrors(std::slice::from_ref(&broken.url)).unwrap();
-    let err = hub::download(&DownloadArgs { revision: Some("v9".into()), ..args() }, &cfg).unwrap_err();
-    match hub_error(&err) {
+    let err = hub::download(&DownloadRequest { revision: Some("v9".into()), ..args() }, &cfg).unwrap_err();
+    match &err {
         HubError::AllEndpointsFailed { errors } => assert_eq!(errors.len(), 2, "{errors:?}"),
         other => panic!("{other}"),
     }
@@ -314,9 +309,9 @@ fn mirrors_are_tried_in_order() {
 fn unknown_revision_is_a_clear_404() {
     let server = FakeHub::start(State::llama_tiny());
     let cache = tempfile::tempdir().unwrap();
-    let a = DownloadArgs { revision: Some("no-such-branch".into()), ..args() };
+    let a = DownloadRequest { revision: Some("no-such-branch".into()), ..args() };
     let err = hub::download(&a, &config(&server.url, cache.path())).unwrap_err();
-    assert!(matches!(hub_error(&err), HubError::NotFound { .. }), "{err}");
+    assert!(matches!(&err, HubError::NotFound { .. }), "{err}");
 }
 
 #[test]
@@ -324,7 +319,7 @@ fn resolve_model_downloads_weights_and_config() {
     let server = FakeHub::start(State::llama_tiny());
     let cache = tempfile::tempdir().unwrap();
     let opts = ResolveOptions { config: Some(config(&server.url, cache.path())), ..ResolveOptions::default() };
-    let resolved = hub::resolve_model(&format!("hf://{MODEL_ID}@main"), &opts).unwrap();
+    let resolved = hub::resolve_model(&format!("hf://{MODEL_ID}@main"), &opts, &hub::NoProgress).unwrap();
     assert_eq!(resolved.model_id, MODEL_ID);
     assert_eq!(resolved.revision, COMMIT);
     assert_files(&server.state, &resolved.path);
@@ -332,7 +327,7 @@ fn resolve_model_downloads_weights_and_config() {
     let index = fs::read_to_string(resolved.path.join("model.safetensors.index.json")).unwrap();
     assert!(index.contains(SHARD1) && index.contains(SHARD2));
 
-    assert!(hub::resolve_model("not a model", &opts).is_err());
+    assert!(hub::resolve_model("not a model", &opts, &hub::NoProgress).is_err());
 }
 
 #[test]
@@ -364,7 +359,7 @@ fn a_wrong_content_range_is_refused_and_the_partial_file_kept() {
     fs::create_dir_all(partial.parent().unwrap()).unwrap();
     fs::write(&partial, &shard.bytes[..500]).unwrap();
     let err = hub::download(&args(), &config(&server.url, cache.path())).unwrap_err();
-    assert!(matches!(hub_error(&err), HubError::Protocol { .. }), "{err}");
+    assert!(matches!(&err, HubError::Protocol { .. }), "{err}");
     assert!(err.to_string().contains("asked for bytes from 500"), "{err}");
     assert_eq!(fs::read(&partial).unwrap(), &shard.bytes[..500], "nothing appended at the wrong offset");
 }

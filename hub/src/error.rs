@@ -1,6 +1,6 @@
 //! Errors of the hub client. Each Display is a complete one-line message naming the model, file or
 //! URL involved, so the CLI can print it as is; callers that need to react to a kind (tests, the
-//! analyze pipeline) downcast the `anyhow::Error` to [`HubError`].
+//! analyze pipeline) match on [`HubError`].
 
 use std::path::PathBuf;
 

@@ -1,41 +1,46 @@
-//! The short summary printed after `analyze`.
+//! The numbers behind the short summary printed after `analyze`, and the anomalies the
+//! summary and the report flag. The terminal text is the cli's.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use weightlens_core::table::columns;
 use weightlens_core::{Row, Schema};
 
 use crate::pipeline::Duplicate;
 
-#[derive(Default)]
-struct Group {
-    tensors: usize,
-    params: i64,
-    rank_ratios: Vec<f64>,
+/// The tensors of one framework and block type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockSummary {
+    /// The framework.
+    pub framework: String,
+    /// The block type.
+    pub block_type: String,
+    /// Tensors (rows).
+    pub tensors: usize,
+    /// Parameters (the sum of `numel`).
+    pub parameters: i64,
+    /// The median rank ratio (rank / min(rows, cols)) of the matrices that have one.
+    pub median_rank_ratio: Option<f64>,
 }
 
-/// Tensors, parameters and the median rank ratio (rank / min(rows, cols)) per framework and
-/// block type, as an aligned text table.
-pub fn summary_table(schema: &Schema, rows: &[Row]) -> String {
-    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
+/// Tensors, parameters and the median rank ratio per framework and block type, sorted by both.
+pub fn block_summary(schema: &Schema, rows: &[Row]) -> Vec<BlockSummary> {
+    let mut groups: BTreeMap<(String, String), (usize, i64, Vec<f64>)> = BTreeMap::new();
     let text = |r: &Row, c: &str| r.get(schema, c).and_then(|v| v.as_str()).unwrap_or("").to_string();
     for r in rows {
         let g = groups.entry((text(r, columns::FRAMEWORK), text(r, columns::BLOCK_TYPE))).or_default();
-        g.tensors += 1;
-        g.params += r.get(schema, columns::NUMEL).and_then(|v| v.as_i64()).unwrap_or(0);
-        g.rank_ratios.extend(rank_ratio(schema, r));
+        g.0 += 1;
+        g.1 += r.get(schema, columns::NUMEL).and_then(|v| v.as_i64()).unwrap_or(0);
+        g.2.extend(rank_ratio(schema, r));
     }
-    let mut out = format!(
-        "{:<12} {:<12} {:>8} {:>14} {:>12}\n",
-        "framework", "block_type", "tensors", "parameters", "rank ratio"
-    );
-    for ((framework, block), g) in &mut groups {
-        g.rank_ratios.sort_by(f64::total_cmp);
-        let median = g.rank_ratios.get(g.rank_ratios.len() / 2).map_or("-".to_string(), |m| format!("{m:.3}"));
-        let _ = writeln!(out, "{framework:<12} {block:<12} {:>8} {:>14} {median:>12}", g.tensors, g.params);
-    }
-    out
+    groups
+        .into_iter()
+        .map(|((framework, block_type), (tensors, parameters, mut ratios))| {
+            ratios.sort_by(f64::total_cmp);
+            let median_rank_ratio = ratios.get(ratios.len() / 2).copied();
+            BlockSummary { framework, block_type, tensors, parameters, median_rank_ratio }
+        })
+        .collect()
 }
 
 /// A rank ratio below this flags a matrix as rank-deficient.
@@ -133,29 +138,5 @@ pub fn find_anomalies(schema: &Schema, rows: &[Row], duplicates: &[Duplicate]) -
         });
     }
     out.sort_by(|a, b| (a.kind, &a.model, &a.tensor).cmp(&(b.kind, &b.model, &b.tensor)));
-    out
-}
-
-/// Lines listed per anomaly kind in the terminal before "... and N more".
-const LINES_PER_KIND: usize = 8;
-
-/// The anomalies as text for the terminal: a count per kind and the first few of each.
-pub fn anomalies_text(anomalies: &[Anomaly]) -> String {
-    if anomalies.is_empty() {
-        return "anomalies: none\n".into();
-    }
-    let mut out = format!("anomalies: {}\n", anomalies.len());
-    let mut start = 0;
-    while let Some(first) = anomalies.get(start) {
-        let len = anomalies[start..].iter().take_while(|a| a.kind == first.kind).count();
-        let _ = writeln!(out, "  {} ({len}):", first.kind.as_str());
-        for a in anomalies[start..start + len].iter().take(LINES_PER_KIND) {
-            let _ = writeln!(out, "    {} {}: {}", a.model, a.tensor, a.detail);
-        }
-        if len > LINES_PER_KIND {
-            let _ = writeln!(out, "    ... and {} more", len - LINES_PER_KIND);
-        }
-        start += len;
-    }
     out
 }

@@ -2,7 +2,7 @@
 //! Python's `huggingface_hub` uses, or into a plain directory: verified, cached, resumable.
 //!
 //! Entry points: [`run_download`] for `weightlens download`, [`resolve_model`] for
-//! `weightlens analyze hf://ORG/NAME[@REV]`. Both read `HF_ENDPOINT`, `HF_TOKEN`,
+//! `weightlens analyze hf://ORG/NAME[@REV]`; errors are [`HubError`]. Both read `HF_ENDPOINT`, `HF_TOKEN`,
 //! `HF_HUB_OFFLINE`, `HF_HUB_CACHE`/`HF_HOME` through [`HubConfig::from_env`]; [`download`] takes an
 //! explicit [`HubConfig`] instead.
 
@@ -18,8 +18,6 @@ pub mod url;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
 pub use config::HubConfig;
 pub use error::HubError;
 
@@ -27,31 +25,26 @@ use api::{Client, RepoFile};
 use cache::{HubCache, Layout, LocalDir};
 use fetch::Job;
 use filter::FileFilter;
-use progress::Progress;
+pub use progress::{DownloadProgress, NoProgress};
 
 /// Revision used when none is given.
 pub const DEFAULT_REVISION: &str = "main";
 
-/// `weightlens download MODEL_ID ...`
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct DownloadArgs {
+/// What to download: a model repository, which of its files, and where to.
+#[derive(Debug, Clone, Default)]
+pub struct DownloadRequest {
     /// Model repository id, e.g. `sentence-transformers/all-MiniLM-L6-v2`.
     pub model_id: String,
     /// Branch, tag or commit hash [default: main].
-    #[arg(long)]
     pub revision: Option<String>,
-    /// Only files matching this glob (repeatable). Default: weight files, their index files and
-    /// config.json (`--include '*'` fetches everything).
-    #[arg(long, value_name = "GLOB")]
+    /// Only files matching these globs. Empty: weight files, their index files and config.json
+    /// (`*` fetches everything).
     pub include: Vec<String>,
-    /// Skip files matching this glob (repeatable).
-    #[arg(long, value_name = "GLOB")]
+    /// Skip files matching these globs.
     pub exclude: Vec<String>,
     /// Write a plain directory here instead of the Hugging Face cache.
-    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Fallback endpoint tried when the one before it fails (repeatable, in order).
-    #[arg(long, value_name = "URL")]
+    /// Fallback endpoints tried when the one before fails, in order.
     pub mirror: Vec<String>,
 }
 
@@ -163,22 +156,30 @@ pub fn parse_model_spec(spec: &str) -> Option<ModelSpec> {
     Some(ModelSpec { model_id: id.to_owned(), revision })
 }
 
-/// `weightlens download`: settings from the environment plus `--mirror`.
-pub fn run_download(args: &DownloadArgs) -> anyhow::Result<DownloadReport> {
+/// `weightlens download`: settings from the environment plus the request's mirrors.
+pub fn run_download(args: &DownloadRequest, progress: &dyn DownloadProgress) -> Result<DownloadReport, HubError> {
     let config = HubConfig::from_env()?.with_mirrors(&args.mirror)?;
-    download(args, &config)
+    download_with_progress(args, &config, progress)
 }
 
 /// Resolves `hf://ORG/NAME[@REV]` (or a bare model id) to a local folder, downloading the missing
 /// files (by default the weights, their index files and config.json).
-pub fn resolve_model(spec: &str, opts: &ResolveOptions) -> anyhow::Result<ResolvedModel> {
-    let parsed = parse_model_spec(spec).with_context(|| format!("{spec:?} is not a model id (ORG/NAME[@REV])"))?;
+pub fn resolve_model(
+    spec: &str,
+    opts: &ResolveOptions,
+    progress: &dyn DownloadProgress,
+) -> Result<ResolvedModel, HubError> {
+    let parsed = parse_model_spec(spec).ok_or_else(|| HubError::InvalidInput {
+        what: "model id",
+        value: spec.to_owned(),
+        reason: "not a model id (ORG/NAME[@REV])".to_owned(),
+    })?;
     let config = match &opts.config {
         Some(config) => config.clone(),
         None => HubConfig::from_env()?,
     }
     .with_mirrors(&opts.mirrors)?;
-    let args = DownloadArgs {
+    let args = DownloadRequest {
         model_id: parsed.model_id,
         revision: parsed.revision,
         include: opts.include.clone(),
@@ -186,12 +187,21 @@ pub fn resolve_model(spec: &str, opts: &ResolveOptions) -> anyhow::Result<Resolv
         out: opts.out.clone(),
         mirror: Vec::new(),
     };
-    let report = download(&args, &config)?;
+    let report = download_with_progress(&args, &config, progress)?;
     Ok(ResolvedModel { path: report.path, model_id: report.model_id, revision: report.revision })
 }
 
 /// Downloads (or, offline, finds in the cache) the selected files of `args.model_id`.
-pub fn download(args: &DownloadArgs, config: &HubConfig) -> anyhow::Result<DownloadReport> {
+pub fn download(args: &DownloadRequest, config: &HubConfig) -> Result<DownloadReport, HubError> {
+    download_with_progress(args, config, &NoProgress)
+}
+
+/// [`download`], reporting the bytes received to `progress`.
+pub fn download_with_progress(
+    args: &DownloadRequest,
+    config: &HubConfig,
+    progress: &dyn DownloadProgress,
+) -> Result<DownloadReport, HubError> {
     let model_id = args.model_id.trim();
     url::validate_model_id(model_id)?;
     let revision = args.revision.as_deref().unwrap_or(DEFAULT_REVISION);
@@ -207,7 +217,7 @@ pub fn download(args: &DownloadArgs, config: &HubConfig) -> anyhow::Result<Downl
         None => Layout::Cache(cache.clone()),
     };
     if config.offline {
-        return Ok(offline(model_id, revision, &filter, &layout)?);
+        return offline(model_id, revision, &filter, &layout);
     }
     let client = Client::new(config);
     let info = client.model_info(model_id, revision)?;
@@ -215,9 +225,7 @@ pub fn download(args: &DownloadArgs, config: &HubConfig) -> anyhow::Result<Downl
     let names: Vec<&str> = info.files.iter().map(|f| f.name.as_str()).collect();
     let selected = filter.select(names.iter().copied());
     if selected.is_empty() {
-        return Err(
-            HubError::NothingSelected { model_id: model_id.to_owned(), revision: commit, count: names.len() }.into()
-        );
+        return Err(HubError::NothingSelected { model_id: model_id.to_owned(), revision: commit, count: names.len() });
     }
 
     let mut planned = Vec::with_capacity(selected.len());
@@ -229,8 +237,8 @@ pub fn download(args: &DownloadArgs, config: &HubConfig) -> anyhow::Result<Downl
     let jobs: Vec<Job> = planned.iter().filter_map(|p| p.job.clone()).filter(|j| seen.insert(j.dest.clone())).collect();
     let total: u64 = jobs.iter().filter_map(|j| j.size).sum();
     let partial: u64 = jobs.iter().filter_map(|j| std::fs::metadata(&j.incomplete).ok()).map(|m| m.len()).sum();
-    let progress = Progress::new(config.progress, total, partial.min(total), model_id);
-    let fetched = fetch::fetch_all(&client, &jobs, &progress);
+    progress.start(model_id, total, partial.min(total));
+    let fetched = fetch::fetch_all(&client, &jobs, progress);
     progress.finish();
     let received = fetched?;
 
@@ -357,64 +365,34 @@ fn offline(model_id: &str, revision: &str, filter: &FileFilter, layout: &Layout)
 }
 
 /// `DIR/download_<UTC timestamp>.log`: what was fetched from where, for the record.
-fn write_log(dir: &Path, revision: &str, config: &HubConfig, report: &DownloadReport) -> anyhow::Result<PathBuf> {
+fn write_log(dir: &Path, revision: &str, config: &HubConfig, report: &DownloadReport) -> Result<PathBuf, HubError> {
     let now = time::OffsetDateTime::now_utc();
-    let stamp = now.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))?;
-    let rfc = now.format(&time::format_description::well_known::Rfc3339)?;
+    // Formatting a UTC time into a String cannot fail in practice; if it does, say so as I/O.
+    let format_err = |e: time::error::Format| HubError::io(dir, std::io::Error::other(e));
+    let stamp = now
+        .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
+        .map_err(format_err)?;
+    let rfc = now.format(&time::format_description::well_known::Rfc3339).map_err(format_err)?;
     let mut text = String::new();
-    writeln!(text, "time: {rfc}")?;
-    writeln!(text, "model_id: {}", report.model_id)?;
-    writeln!(text, "revision: {revision}")?;
-    writeln!(text, "commit: {}", report.revision)?;
+    let _ = writeln!(text, "time: {rfc}");
+    let _ = writeln!(text, "model_id: {}", report.model_id);
+    let _ = writeln!(text, "revision: {revision}");
+    let _ = writeln!(text, "commit: {}", report.revision);
     let endpoints: Vec<&str> = config.endpoints().map(|e| e.as_str()).collect();
-    writeln!(text, "endpoints: {}", endpoints.join(" "))?;
-    writeln!(text, "bytes_downloaded: {}", report.bytes_downloaded)?;
+    let _ = writeln!(text, "endpoints: {}", endpoints.join(" "));
+    let _ = writeln!(text, "bytes_downloaded: {}", report.bytes_downloaded);
     for f in &report.files {
         let how = if f.downloaded { "downloaded" } else { "reused" };
-        writeln!(text, "file: {} size={} sha256={} {how}", f.name, f.size, f.sha256.as_deref().unwrap_or("-"))?;
+        let _ = writeln!(text, "file: {} size={} sha256={} {how}", f.name, f.size, f.sha256.as_deref().unwrap_or("-"));
     }
     let path = dir.join(format!("download_{stamp}.log"));
-    std::fs::write(&path, text).with_context(|| format!("{}: cannot write the download log", path.display()))?;
+    std::fs::write(&path, text).map_err(|e| HubError::io(&path, e))?;
     Ok(path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn download_args_parse() {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            args: DownloadArgs,
-        }
-        let cli = <Cli as clap::Parser>::try_parse_from([
-            "weightlens",
-            "org/name",
-            "--revision",
-            "v1",
-            "--include",
-            "*.gguf",
-            "--include",
-            "config.json",
-            "--exclude",
-            "*Q8*",
-            "--out",
-            "d",
-            "--mirror",
-            "http://a",
-            "--mirror",
-            "http://b",
-        ])
-        .unwrap();
-        assert_eq!(cli.args.model_id, "org/name");
-        assert_eq!(cli.args.revision.as_deref(), Some("v1"));
-        assert_eq!(cli.args.include, ["*.gguf", "config.json"]);
-        assert_eq!(cli.args.exclude, ["*Q8*"]);
-        assert_eq!(cli.args.out, Some(PathBuf::from("d")));
-        assert_eq!(cli.args.mirror, ["http://a", "http://b"]);
-    }
 
     #[test]
     fn model_specs() {

@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use weightlens_core::table::columns;
 use weightlens_analyzers::spectral::columns as spectral_columns;
 use weightlens_analyzers::spectral_summary::{spectral_summary, ModelSpectralSummary, METRICS as SPECTRAL_METRICS};
@@ -21,6 +20,7 @@ use weightlens_core::Row;
 use crate::export::{read_table, write_atomic, Table};
 use crate::pipeline::Duplicate;
 use crate::summary::{find_anomalies, rank_ratio, Anomaly};
+use crate::{Error, Result};
 use svg::{color, escape, fmt_num, Grid, HistogramData, Series};
 
 /// The derived metric rank / min(rows, cols).
@@ -51,7 +51,7 @@ struct Dataset {
 
 impl Dataset {
     fn load(path: &Path) -> Result<Self> {
-        let table = read_table(path).with_context(|| format!("cannot read the table {}", path.display()))?;
+        let table = read_table(path).map_err(|source| Error::ReadTable { path: path.to_path_buf(), source })?;
         let meta_path =
             path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("run_meta.json");
         // The metadata is optional: a table copied elsewhere still gets a report.
@@ -114,7 +114,8 @@ fn text<'t>(table: &'t Table, row: &'t Row, column: &str) -> Option<&'t str> {
 /// Reads `tables` (one or two) and writes the report to `out`.
 pub fn write_report(tables: &[PathBuf], out: &Path, options: &ReportOptions) -> Result<()> {
     if tables.is_empty() || tables.len() > 2 {
-        bail!("a report takes one table, or two to compare (got {})", tables.len());
+        let message = format!("a report takes one table, or two to compare (got {})", tables.len());
+        return Err(Error::Report { message });
     }
     let mut sets = tables.iter().map(|p| Dataset::load(p)).collect::<Result<Vec<_>>>()?;
     if let [a, b] = sets.as_mut_slice() {
@@ -126,13 +127,15 @@ pub fn write_report(tables: &[PathBuf], out: &Path, options: &ReportOptions) -> 
     let metric = options.heatmap_metric.as_str();
     let known = metric == RANK_RATIO || sets.iter().any(|s| s.table.schema.columns().iter().any(|c| c.name == metric));
     if !known {
-        bail!("--metric {metric}: no such column in the table(s) (try std, mean, sparsity, rank_ratio)");
+        let message =
+            format!("--metric {metric}: no such column in the table(s) (try std, mean, sparsity, rank_ratio)");
+        return Err(Error::Report { message });
     }
     let html = render(&sets, options);
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir { path: dir.to_path_buf(), source })?;
     }
-    write_atomic(out, html.as_bytes()).with_context(|| format!("cannot write {}", out.display()))?;
+    write_atomic(out, html.as_bytes()).map_err(|source| Error::Write { path: out.to_path_buf(), source })?;
     Ok(())
 }
 

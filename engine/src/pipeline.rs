@@ -1,5 +1,5 @@
 //! The analysis run: discover models -> open sources -> analyze every tensor in parallel ->
-//! rows sorted as SPEC.md says. Errors never stop the run: each is recorded with its file (and
+//! rows sorted as docs/output-spec.md says. Errors never stop the run: each is recorded with its file (and
 //! tensor) and the rest goes on.
 
 use std::collections::HashMap;
@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use regex::Regex;
 use serde::Serialize;
 use weightlens_analyzers::rank::rank_working_bytes;
+use weightlens_analyzers::stats::DEFAULT_ZERO_EPS;
 use weightlens_analyzers::{RankAnalyzer, RankMode, SpectralAnalyzer, StatsAnalyzer};
 use weightlens_core::table::{columns, sorted_order, OPTIONAL_COLUMNS};
 use weightlens_core::{
@@ -51,6 +52,38 @@ pub struct AnalyzeConfig {
     pub split_experts: bool,
     /// Analyze only this share of the selected tensors.
     pub shard: Option<Shard>,
+}
+
+impl AnalyzeConfig {
+    /// The settings of a plain `weightlens analyze PATH...`: exact rank, no spectral columns,
+    /// the default sparsity threshold, half the RAM for ranks, no filter, plugins or shard.
+    /// Every field is public: change what you need.
+    pub fn new<P: Into<PathBuf>>(inputs: impl IntoIterator<Item = P>) -> Self {
+        AnalyzeConfig {
+            inputs: inputs.into_iter().map(Into::into).collect(),
+            identities: Vec::new(),
+            model_id: None,
+            revision: None,
+            filter: None,
+            zero_eps: DEFAULT_ZERO_EPS,
+            rank: RankMode::Exact,
+            spectral: false,
+            max_memory: default_max_memory(),
+            extra_analyzers: Vec::new(),
+            open_options: OpenOptions::default(),
+            split_experts: false,
+            shard: None,
+        }
+    }
+}
+
+/// Half of the physical memory (from /proc/meminfo), or 8 GiB where it cannot be read.
+pub fn default_max_memory() -> u64 {
+    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        let line = s.lines().find(|l| l.starts_with("MemTotal:"))?.to_owned();
+        line.split_whitespace().nth(1)?.parse::<u64>().ok()
+    });
+    total_kib.map_or(8 << 30, |k| k.saturating_mul(1024) / 2)
 }
 
 impl std::fmt::Debug for AnalyzeConfig {
@@ -392,7 +425,9 @@ fn duplicate_groups(models: &[OpenModel], by_content: HashMap<(usize, u64), Vec<
     groups
 }
 
-/// Work to analyze `t`: elements times the smaller matrix side (the SVD dominates).
+/// Work to analyze `t`: elements times the smaller matrix side (the SVD dominates). From the
+/// header alone, so that the same costs order the work and balance the shards on every machine
+/// before any tensor is read.
 fn estimated_cost(t: &TensorInfo, split_experts: bool) -> f64 {
     let numel = t.numel().unwrap_or(u64::MAX) as f64;
     match analyzed_dims(t, split_experts) {

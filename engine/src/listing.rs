@@ -55,19 +55,24 @@ pub fn list(source: &dyn TensorSource) -> ListedModel {
     }
 }
 
-/// A model as aligned text lines.
-pub fn render_text(model: &ListedModel) -> String {
-    let mut out = format!("{} ({}, {} tensors)\n", model.path, model.framework, model.tensors.len());
-    let width = model.tensors.iter().map(|t| t.name.len()).max().unwrap_or(0);
-    for t in &model.tensors {
-        let dims: Vec<String> = t.shape.iter().map(u64::to_string).collect();
-        out.push_str(&format!(
-            "  {:<width$}  {:<8} {:<18} {:>12}\n",
-            t.name,
-            t.dtype,
-            format!("[{}]", dims.join(", ")),
-            t.bytes
-        ));
+/// The models under `paths` as listed from their headers, and what could not be opened.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// The models, in discovery order.
+    pub models: Vec<ListedModel>,
+    /// Files that could not be discovered or opened.
+    pub errors: Vec<weightlens_core::Error>,
+}
+
+/// Discovers and lists the models under `paths` (no tensor data is read).
+pub fn list_paths(paths: &[std::path::PathBuf]) -> Listing {
+    let discovery = weightlens_readers::discover(paths);
+    let mut listing = Listing { models: Vec::new(), errors: discovery.errors };
+    for model in &discovery.models {
+        match weightlens_readers::open_model(model) {
+            Ok(source) => listing.models.push(list(source.as_ref())),
+            Err(e) => listing.errors.push(e),
+        }
     }
-    out
+    listing
 }

@@ -12,6 +12,14 @@ pub const INDEX_VARS: [&str; 2] = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"
 /// Largest number of shards (a guard against typos like `--shard 0/80000000`).
 pub const MAX_SHARDS: usize = 65_536;
 
+/// A shard specification that is not `K/N` with `0 <= K < N`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ShardError {
+    /// Why, quoting the text.
+    pub message: String,
+}
+
 /// Shard `index` (0-based) of `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
@@ -30,7 +38,11 @@ impl fmt::Display for Shard {
 impl Shard {
     /// Parses `K/N` (0-based K) or `auto/N`, where K comes from the first set variable of
     /// [`INDEX_VARS`] as `var` reports them.
-    pub fn parse(text: &str, var: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
+    pub fn parse(text: &str, var: impl Fn(&str) -> Option<String>) -> Result<Shard, ShardError> {
+        Self::parse_text(text, var).map_err(|message| ShardError { message })
+    }
+
+    fn parse_text(text: &str, var: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
         let (k, n) = text.split_once('/').ok_or_else(|| format!("{text:?} is not K/N (e.g. 0/8 or auto/8)"))?;
         let count: usize = n.trim().parse().map_err(|_| format!("{n:?} is not a shard count"))?;
         if count == 0 || count > MAX_SHARDS {
@@ -97,17 +109,20 @@ mod tests {
 
     #[test]
     fn parses_and_validates() {
-        assert_eq!(Shard::parse("0/8", env(&[])), Ok(Shard { index: 0, count: 8 }));
-        assert_eq!(Shard::parse("7/8", env(&[])), Ok(Shard { index: 7, count: 8 }));
+        assert_eq!(Shard::parse("0/8", env(&[])).ok(), Some(Shard { index: 0, count: 8 }));
+        assert_eq!(Shard::parse("7/8", env(&[])).ok(), Some(Shard { index: 7, count: 8 }));
         for bad in ["8/8", "1/0", "x/2", "3", "-1/4", "0/99999999", "/"] {
             assert!(Shard::parse(bad, env(&[])).is_err(), "{bad}");
         }
-        assert_eq!(Shard::parse("auto/4", env(&[("JOB_COMPLETION_INDEX", "2")])), Ok(Shard { index: 2, count: 4 }));
+        assert_eq!(
+            Shard::parse("auto/4", env(&[("JOB_COMPLETION_INDEX", "2")])).ok(),
+            Some(Shard { index: 2, count: 4 })
+        );
         let both = [("JOB_COMPLETION_INDEX", "2"), ("SLURM_ARRAY_TASK_ID", "3")];
-        assert_eq!(Shard::parse("auto/4", env(&both)), Ok(Shard { index: 3, count: 4 }));
-        let message = Shard::parse("auto/4", env(&[("SLURM_ARRAY_TASK_ID", "4")])).unwrap_err();
+        assert_eq!(Shard::parse("auto/4", env(&both)).ok(), Some(Shard { index: 3, count: 4 }));
+        let message = Shard::parse("auto/4", env(&[("SLURM_ARRAY_TASK_ID", "4")])).unwrap_err().to_string();
         assert!(message.contains("SLURM_ARRAY_TASK_ID"), "{message}");
-        assert!(Shard::parse("auto/4", env(&[])).unwrap_err().contains("JOB_COMPLETION_INDEX"));
+        assert!(Shard::parse("auto/4", env(&[])).unwrap_err().to_string().contains("JOB_COMPLETION_INDEX"));
     }
 
     #[test]

@@ -2,15 +2,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support {
-    pub mod fake_hub;
-}
-#[path = "../../tests/common/mod.rs"]
+// The fake hub is the hub crate's test server, shared rather than copied.
 mod common;
+#[path = "../hub/tests/support/fake_hub.rs"]
+mod fake_hub;
 
 use std::process::Command;
 
-use support::fake_hub::{FakeHub, State, COMMIT, MODEL_ID};
+use fake_hub::{FakeHub, State, COMMIT, MODEL_ID};
 use weightlens_core::Value;
 
 fn analyze(hub: &str, cache: &std::path::Path, out: &std::path::Path, offline: bool) -> std::process::Output {

@@ -81,7 +81,11 @@ pub struct Merged {
 /// Merges `parts` (at least one). Refuses parts with different columns, different thresholds,
 /// or a mix of shard counts (or of shards and whole runs); warns about missing shards and drops
 /// duplicate rows (same model, tensor and expert) with a warning.
-pub fn merge(parts: &[Part], cli_args: Vec<String>) -> std::result::Result<Merged, String> {
+pub fn merge(parts: &[Part], cli_args: Vec<String>) -> crate::Result<Merged> {
+    merge_parts(parts, cli_args).map_err(|message| crate::Error::Merge { message })
+}
+
+fn merge_parts(parts: &[Part], cli_args: Vec<String>) -> std::result::Result<Merged, String> {
     let first = parts.first().ok_or("nothing to merge")?;
     let mut warnings = Vec::new();
     let schema = merged_schema(parts)?;

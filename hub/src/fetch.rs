@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::api::{self, Client};
 use super::error::HubError;
-use super::progress::Progress;
+use super::progress::DownloadProgress;
 use super::url::{self, Origin};
 
 /// Read buffer for streaming bodies and hashing.
@@ -36,7 +36,7 @@ pub struct Job {
 
 /// Downloads every job with up to `parallel` threads. All jobs are attempted; the first error (in
 /// job order) is returned after the others finish, so good files are kept.
-pub fn fetch_all(client: &Client, jobs: &[Job], progress: &Progress) -> Result<Vec<u64>, HubError> {
+pub fn fetch_all(client: &Client, jobs: &[Job], progress: &dyn DownloadProgress) -> Result<Vec<u64>, HubError> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<u64, HubError>>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
     let workers = client.config().parallel.clamp(1, jobs.len().max(1));
@@ -68,7 +68,7 @@ pub fn fetch_all(client: &Client, jobs: &[Job], progress: &Progress) -> Result<V
 
 /// Fetches one file through the endpoints in order, with retries (each one resuming), and returns
 /// the number of bytes received over the network.
-pub fn fetch_one(client: &Client, job: &Job, progress: &Progress) -> Result<u64, HubError> {
+pub fn fetch_one(client: &Client, job: &Job, progress: &dyn DownloadProgress) -> Result<u64, HubError> {
     let received = client.on_endpoints(|endpoint| {
         let mut received = 0;
         client.with_retries(&job.file, || attempt(client, endpoint, job, progress, &mut received)).map(|()| received)
@@ -86,7 +86,7 @@ fn attempt(
     client: &Client,
     endpoint: &Origin,
     job: &Job,
-    progress: &Progress,
+    progress: &dyn DownloadProgress,
     received: &mut u64,
 ) -> Result<(), HubError> {
     let address = endpoint.join(&job.resolve_path);

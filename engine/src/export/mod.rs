@@ -11,13 +11,13 @@ mod read;
 
 use std::path::Path;
 
-use weightlens_core::{ColumnType, Result, Sink, Value};
+use weightlens_core::{ColumnType, Result, Row, Schema, Sink, Value};
 
 pub use atomic::{remove_pending_for_exit, write_atomic};
 pub use read::{read_table, Table};
 
 /// A table file format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
     /// Comma-separated values with a header row.
     Csv,
@@ -57,6 +57,13 @@ pub fn open_sink(path: &Path, format: OutputFormat) -> Result<Box<dyn Sink>> {
     })
 }
 
+/// Writes `rows` of `schema` through `sink` and finishes it: the table appears under its name.
+pub fn write_rows(mut sink: Box<dyn Sink>, schema: &Schema, rows: &[Row]) -> Result<()> {
+    sink.begin(schema)?;
+    sink.write_rows(rows)?;
+    sink.finish()
+}
+
 /// A value as CSV text: empty for null, shortest round-trip float text (`NaN`, `inf`, `-inf`
 /// for non-finite values, which pandas and numpy read back).
 pub fn cell_text(value: &Value) -> String {
@@ -70,19 +77,36 @@ pub fn cell_text(value: &Value) -> String {
     }
 }
 
+/// A cell whose text is not of its column's type.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not {expected}: {reason}")]
+pub struct CellError {
+    /// The cell's text.
+    pub text: String,
+    /// "an integer" or "a number".
+    pub expected: &'static str,
+    /// The parser's message.
+    pub reason: String,
+}
+
 /// Parses CSV text of a column of type `ty` (the inverse of [`cell_text`]).
-pub fn parse_cell(text: &str, ty: ColumnType) -> std::result::Result<Value, String> {
+pub fn parse_cell(text: &str, ty: ColumnType) -> std::result::Result<Value, CellError> {
     if text.is_empty() {
         return Ok(Value::Null);
     }
+    let err = |expected, reason: &dyn std::fmt::Display| CellError {
+        text: text.to_string(),
+        expected,
+        reason: reason.to_string(),
+    };
     match ty {
         ColumnType::Str => Ok(Value::Str(text.to_string())),
-        ColumnType::Int => text.parse().map(Value::Int).map_err(|e| format!("{text:?} is not an integer: {e}")),
+        ColumnType::Int => text.parse().map(Value::Int).map_err(|e| err("an integer", &e)),
         ColumnType::Float => match text {
             "NaN" | "nan" => Ok(Value::Float(f64::NAN)),
             "inf" | "Infinity" => Ok(Value::Float(f64::INFINITY)),
             "-inf" | "-Infinity" => Ok(Value::Float(f64::NEG_INFINITY)),
-            _ => text.parse().map(Value::Float).map_err(|e| format!("{text:?} is not a number: {e}")),
+            _ => text.parse().map(Value::Float).map_err(|e| err("a number", &e)),
         },
     }
 }

@@ -1,0 +1,78 @@
+//! One tensor's decoded values as a standard `.npy` (float32 for float and quantized types,
+//! float64 for F64, the stored type for integers and bool), for any format weightlens reads:
+//! the data of `weightlens dump`.
+
+use std::path::Path;
+
+use weightlens_core::{ByteOrder, Dtype, TensorSource};
+use weightlens_readers::limits::OpenOptions;
+use weightlens_readers::numpy::write_npy;
+
+use crate::{Error, Result};
+
+/// The `.npy` bytes of tensor `tensor` of the model at `path` (a file, a directory or the index
+/// of a sharded model). The decoded values and the `.npy` copy are held in memory, so a tensor
+/// needing more than `options.max_tensor_bytes` for them is refused.
+pub fn tensor_npy(path: &Path, tensor: &str, options: &OpenOptions) -> Result<Vec<u8>> {
+    let discovery = weightlens_readers::discover(std::slice::from_ref(&path.to_path_buf()));
+    if let Some(e) = discovery.errors.into_iter().next() {
+        return Err(e.into());
+    }
+    for model in &discovery.models {
+        let source = weightlens_readers::open_model_with(model, options)?;
+        if let Some(index) = source.tensors().iter().position(|t| t.name == tensor) {
+            let numel = source.tensors()[index].numel().unwrap_or(u64::MAX);
+            // The decoded values (up to 8 bytes each) and the .npy copy are held in memory.
+            let needed = numel.saturating_mul(8);
+            if needed > options.max_tensor_bytes {
+                return Err(Error::DumpTooLarge {
+                    path: model.path.clone(),
+                    tensor: tensor.to_string(),
+                    needed,
+                    limit: options.max_tensor_bytes,
+                });
+            }
+            let (dtype, shape, bytes) = decoded(source.as_ref(), index)?;
+            let mut npy = Vec::with_capacity(bytes.len() + 128);
+            write_npy(&mut npy, dtype, &shape, &bytes).map_err(|source| Error::Npy {
+                path: model.path.clone(),
+                tensor: tensor.to_string(),
+                source,
+            })?;
+            return Ok(npy);
+        }
+    }
+    Err(Error::NoSuchTensor { path: path.to_path_buf(), tensor: tensor.to_string() })
+}
+
+/// The tensor's values as little-endian bytes of the dtype they are written as.
+fn decoded(source: &dyn TensorSource, index: usize) -> Result<(Dtype, Vec<u64>, Vec<u8>)> {
+    let view = source.view(index)?;
+    let info = view.info();
+    let integer = matches!(
+        info.dtype,
+        Dtype::I8
+            | Dtype::I16
+            | Dtype::I32
+            | Dtype::I64
+            | Dtype::U8
+            | Dtype::U16
+            | Dtype::U32
+            | Dtype::U64
+            | Dtype::Bool
+    );
+    let bytes = match view.plain_bytes() {
+        Some((dtype, order, raw)) if integer => {
+            let size = dtype.size().unwrap_or(1);
+            let mut bytes = raw.to_vec();
+            if order == ByteOrder::Big {
+                bytes.chunks_exact_mut(size).for_each(<[u8]>::reverse);
+            }
+            return Ok((dtype, info.shape.clone(), bytes));
+        }
+        _ if info.dtype == Dtype::F64 => view.to_f64_vec()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        _ => view.to_f32_vec()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    };
+    let dtype = if info.dtype == Dtype::F64 { Dtype::F64 } else { Dtype::F32 };
+    Ok((dtype, info.shape.clone(), bytes))
+}
