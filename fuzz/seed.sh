@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 fx=../fixtures
 c=corpus
-mkdir -p $c/{safetensors_header,gguf_header,dequant,pickle,torch_container,npy_header,npz}
+mkdir -p $c/{safetensors_header,gguf_header,dequant,pickle,torch_container,npy_header,npz,quant_safetensors,onnx}
 
 cp $fx/dtypes.safetensors $fx/llama-tiny/*.safetensors $fx/bad/*.safetensors $c/safetensors_header/
 cp $fx/*.gguf $fx/bad/*.gguf $c/gguf_header/
@@ -13,6 +13,15 @@ cp $fx/torch-quirks.pt $fx/gpt2-tiny-legacy.bin $fx/qwen-moe-tiny/pytorch_model.
     $c/torch_container/
 cp $fx/lowrank.npy $fx/bad/object-array.npy $c/npy_header/
 cp $fx/*.npz $c/npz/
+# quant_safetensors: each quantized fixture behind the config byte of its scheme (see the target).
+for f in $fx/quant/*/*.safetensors; do
+    case "$f" in
+        */gptq-*) k=1 ;; */awq-*) k=3 ;; */bnb-*) k=4 ;; */ct-w*) k=5 ;; */ct-fp8*) k=6 ;;
+        */fp8-*) k=7 ;; */gptoss-*) k=8 ;; */mlx-*) k=9 ;; *) k=0 ;;
+    esac
+    { printf "\\$(printf '%03o' "$k")"; cat "$f"; } > "$c/quant_safetensors/$(basename "$(dirname "$f")")-$(basename "$f")"
+done
+cp $fx/onnx/*.onnx $c/onnx/
 
 python3 - "$fx" "$c" <<'PY'
 import io, os, sys, zipfile

@@ -125,7 +125,8 @@ fn ls_lists_every_format_from_headers() {
 /// Reads a little-endian `.npy` written by `dump` (via the project's own npy reader).
 fn npy_values(path: &Path) -> Vec<f64> {
     let source = weightlens_readers::open_path(path).unwrap();
-    source.view(0).unwrap().to_f64_vec().unwrap()
+    let values = source.view(0).unwrap().to_f64_vec().unwrap();
+    values
 }
 
 #[test]

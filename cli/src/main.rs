@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use weightlens::commands::{analyze, download, dump, ls, merge, plugins, report};
+use weightlens::commands::{analyze, diff, download, dump, formats, ls, merge, plugins, report, scan};
 use weightlens::{runlog, signals};
 
 /// mimalloc rather than the system allocator: the exact rank allocates and frees matrices of
@@ -13,7 +13,7 @@ use weightlens::{runlog, signals};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Read model weight files (safetensors, PyTorch, GGUF, NumPy) and write per-tensor analysis tables.
+/// Read model weight files (safetensors, PyTorch, GGUF, NumPy, ONNX) and write per-tensor analysis tables.
 #[derive(Parser, Debug)]
 #[command(name = "weightlens", version, about, long_about = None)]
 struct Cli {
@@ -31,6 +31,9 @@ struct Cli {
 enum Command {
     /// Analyze every tensor of the models under PATH... and write a table.
     Analyze(analyze::AnalyzeArgs),
+    /// Compare two models tensor by tensor (any formats, e.g. a safetensors checkpoint and the
+    /// GGUF made from it): rel_l2, cosine, SNR, max/mean |B - A| and the rank of B - A.
+    Diff(diff::DiffArgs),
     /// List the tensors of the models under PATH... from their headers (no data is read).
     Ls(ls::LsArgs),
     /// Write one tensor's decoded values as a .npy file.
@@ -43,7 +46,13 @@ enum Command {
     /// Merge part tables (the shards of an `analyze --shard K/N` run, or separate runs) into one
     /// sorted table and one run_meta.json.
     Merge(merge::MergeArgs),
-    /// List or check analyzer plugins.
+    /// Tell for each file whether it is safe to hand to torch.load / pickle.load: an allow-list
+    /// verdict (safe, unknown, malformed, dangerous) from its pickles, nothing executed.
+    /// Exit code 0: all safe; 1: some unknown or malformed; 3: some dangerous.
+    Scan(scan::ScanArgs),
+    /// List every format reader (built-in and plugin) with the extensions and magic it reads.
+    Formats(formats::FormatsArgs),
+    /// List or check analyzer and reader plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
 }
@@ -54,14 +63,26 @@ fn main() -> ExitCode {
     if let Err(e) = signals::install() {
         tracing::warn!("{e:#}; an interrupted run may leave temporary files behind");
     }
+    if let Command::Scan(args) = &cli.command {
+        return match scan::run(args) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(scan::EXIT_NOT_SAFE)
+            }
+        };
+    }
     let result = match &cli.command {
         Command::Analyze(args) => analyze::run(args, cli.quiet),
+        Command::Diff(args) => diff::run(args, cli.quiet),
         Command::Ls(args) => ls::run(args),
         Command::Dump(args) => dump::run(args),
         Command::Download(args) => download::run(args, cli.quiet),
         Command::Report(args) => report::run(args, cli.quiet),
         Command::Merge(args) => merge::run(args, cli.quiet),
+        Command::Formats(args) => formats::run(args),
         Command::Plugins(command) => plugins::run(command),
+        Command::Scan(_) => Ok(false),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -7,19 +7,19 @@ use weightlens_core::{Row, Schema};
 use weightlens_engine::listing::ListedModel;
 use weightlens_engine::summary::{block_summary, Anomaly};
 
-/// Tensors, parameters and the median rank ratio (rank / min(rows, cols)) per framework and
-/// block type, as an aligned text table.
+/// Tensors, parameters and the median rank ratio (rank / min(rows, cols)) per framework, stack
+/// and block type, as an aligned text table.
 pub fn summary_table(schema: &Schema, rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<12} {:<12} {:>8} {:>14} {:>12}\n",
-        "framework", "block_type", "tensors", "parameters", "rank ratio"
+        "{:<12} {:<10} {:<18} {:>8} {:>14} {:>12}\n",
+        "framework", "stack", "block_type", "tensors", "parameters", "rank ratio"
     );
     for g in block_summary(schema, rows) {
         let median = g.median_rank_ratio.map_or("-".to_string(), |m| format!("{m:.3}"));
         let _ = writeln!(
             out,
-            "{:<12} {:<12} {:>8} {:>14} {median:>12}",
-            g.framework, g.block_type, g.tensors, g.parameters
+            "{:<12} {:<10} {:<18} {:>8} {:>14} {median:>12}",
+            g.framework, g.stack, g.block_type, g.tensors, g.parameters
         );
     }
     out
@@ -56,11 +56,12 @@ pub fn listing_text(model: &ListedModel) -> String {
     for t in &model.tensors {
         let dims: Vec<String> = t.shape.iter().map(u64::to_string).collect();
         out.push_str(&format!(
-            "  {:<width$}  {:<8} {:<18} {:>12}\n",
+            "  {:<width$}  {:<8} {:<18} {:>12}{}\n",
             t.name,
             t.dtype,
             format!("[{}]", dims.join(", ")),
-            t.bytes
+            t.bytes,
+            t.quant_scheme.as_ref().map_or(String::new(), |s| format!("  {s} ({} stored tensors)", t.components.len()))
         ));
     }
     out

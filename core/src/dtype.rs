@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::source::Framework;
+use crate::source::{DtypeNames, Framework};
 
 /// Byte order of multi-byte elements in a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -131,6 +131,29 @@ impl Dtype {
         }
     }
 
+    /// The plain dtype named `name` in safetensors' spelling (weightlens' own vocabulary, also
+    /// used by reader plugins); `None` for any other name.
+    pub fn from_safetensors_name(name: &str) -> Option<Dtype> {
+        Some(match name {
+            "F64" => Dtype::F64,
+            "F32" => Dtype::F32,
+            "F16" => Dtype::F16,
+            "BF16" => Dtype::BF16,
+            "F8_E4M3" => Dtype::F8E4M3,
+            "F8_E5M2" => Dtype::F8E5M2,
+            "I64" => Dtype::I64,
+            "I32" => Dtype::I32,
+            "I16" => Dtype::I16,
+            "I8" => Dtype::I8,
+            "U64" => Dtype::U64,
+            "U32" => Dtype::U32,
+            "U16" => Dtype::U16,
+            "U8" => Dtype::U8,
+            "BOOL" => Dtype::Bool,
+            _ => return None,
+        })
+    }
+
     /// The torch name, which is also numpy's (`float32`, `bfloat16`, `float8_e4m3fn`, `int64`, `bool`...).
     pub fn torch_name(self) -> &'static str {
         match self {
@@ -157,9 +180,33 @@ impl Dtype {
     /// The name of this dtype in the vocabulary of `framework` (docs/output-spec.md: "the storage type as
     /// the file names it").
     pub fn name_in(self, framework: Framework) -> &'static str {
-        match framework {
-            Framework::Safetensors | Framework::Gguf => self.safetensors_name(),
-            Framework::PyTorch | Framework::Npz | Framework::Npy => self.torch_name(),
+        match framework.dtype_names() {
+            DtypeNames::Safetensors => self.safetensors_name(),
+            DtypeNames::Torch => self.torch_name(),
+            DtypeNames::Onnx => self.onnx_name(),
+        }
+    }
+
+    /// The ONNX `TensorProto.DataType` name (`FLOAT`, `FLOAT16`, `BFLOAT16`, `FLOAT8E4M3FN`, `INT64`, `BOOL`...).
+    pub fn onnx_name(self) -> &'static str {
+        match self {
+            Dtype::F64 => "DOUBLE",
+            Dtype::F32 => "FLOAT",
+            Dtype::F16 => "FLOAT16",
+            Dtype::BF16 => "BFLOAT16",
+            Dtype::F8E4M3 => "FLOAT8E4M3FN",
+            Dtype::F8E5M2 => "FLOAT8E5M2",
+            Dtype::I64 => "INT64",
+            Dtype::I32 => "INT32",
+            Dtype::I16 => "INT16",
+            Dtype::I8 => "INT8",
+            Dtype::U64 => "UINT64",
+            Dtype::U32 => "UINT32",
+            Dtype::U16 => "UINT16",
+            Dtype::U8 => "UINT8",
+            Dtype::Bool => "BOOL",
+            Dtype::Quant(q) => q.name,
+            Dtype::Unsupported => "unsupported",
         }
     }
 }
@@ -186,10 +233,12 @@ mod tests {
 
     #[test]
     fn names_follow_the_framework() {
-        assert_eq!(Dtype::BF16.name_in(Framework::Safetensors), "BF16");
-        assert_eq!(Dtype::BF16.name_in(Framework::PyTorch), "bfloat16");
-        assert_eq!(Dtype::F8E4M3.name_in(Framework::PyTorch), "float8_e4m3fn");
-        assert_eq!(Dtype::F32.name_in(Framework::Npz), "float32");
-        assert_eq!(Dtype::Bool.name_in(Framework::Safetensors), "BOOL");
+        assert_eq!(Dtype::BF16.name_in(Framework::SAFETENSORS), "BF16");
+        assert_eq!(Dtype::BF16.name_in(Framework::PYTORCH), "bfloat16");
+        assert_eq!(Dtype::F8E4M3.name_in(Framework::PYTORCH), "float8_e4m3fn");
+        assert_eq!(Dtype::F32.name_in(Framework::NPZ), "float32");
+        assert_eq!(Dtype::Bool.name_in(Framework::SAFETENSORS), "BOOL");
+        assert_eq!(Dtype::BF16.name_in(Framework::ONNX), "BFLOAT16");
+        assert_eq!(Dtype::F32.name_in(Framework::ONNX), "FLOAT");
     }
 }

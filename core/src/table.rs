@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use crate::error::Result;
+use crate::naming::Stack;
 
 /// The type of a column's values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -130,6 +131,9 @@ pub mod columns {
     pub const DTYPE: &str = "dtype";
     /// The run's start time (RFC 3339 UTC), the same in every row.
     pub const CREATED_AT: &str = "created_at";
+    /// The stack (tower) of the tensor: empty for a model's one stack, else `encoder`, `decoder`,
+    /// `vision`, `audio`, `projector` or `mtp` ([`crate::Stack`]).
+    pub const STACK: &str = "stack";
     /// The framework of the file (`safetensors`, `pt`, `gguf`, `npz`, `npy`).
     pub const FRAMEWORK: &str = "framework";
     /// Where the analysis ran (`cpu`).
@@ -152,6 +156,16 @@ pub mod columns {
     pub const FILE: &str = "file";
     /// The expert number of a per-expert row (`--split-experts` only).
     pub const EXPERT_INDEX: &str = "expert_index";
+    /// The quantization scheme of a quantized checkpoint's weight (`gptq`, `bnb-nf4`, ...).
+    pub const QUANT_SCHEME: &str = "quant_scheme";
+    /// Bits per stored code of a quantized weight.
+    pub const BITS: &str = "bits";
+    /// Elements sharing one scale of a quantized weight.
+    pub const GROUP_SIZE: &str = "group_size";
+    /// Bytes stored for the tensor (all components of a quantized weight).
+    pub const STORED_BYTES: &str = "stored_bytes";
+    /// `stored_bytes * 8 / numel`.
+    pub const BITS_PER_WEIGHT: &str = "bits_per_weight";
 }
 
 /// The built-in columns in table order: the seed columns exactly as docs/output-spec.md lists them, then the
@@ -177,6 +191,7 @@ pub const BUILTIN_COLUMNS: &[(&str, ColumnType)] = {
         (SPARSITY, Float),
         (DTYPE, Str),
         (CREATED_AT, Str),
+        (STACK, Str),
         (FRAMEWORK, Str),
         (DEVICE, Str),
         (NUMEL, Int),
@@ -187,6 +202,11 @@ pub const BUILTIN_COLUMNS: &[(&str, ColumnType)] = {
         (FINITE_MEAN, Float),
         (RANK_METHOD, Str),
         (FILE, Str),
+        (QUANT_SCHEME, Str),
+        (BITS, Int),
+        (GROUP_SIZE, Int),
+        (STORED_BYTES, Int),
+        (BITS_PER_WEIGHT, Float),
     ]
 };
 
@@ -278,28 +298,45 @@ impl Row {
     }
 }
 
-/// Sorts rows as docs/output-spec.md "Order" says: numeric `layer_index` ascending, rows without one last,
-/// ties in their current order (the sort is stable).
+/// Sorts rows as docs/output-spec.md "Order" says: rows with a `layer_index` first, by `stack` (in
+/// [`crate::Stack`] order: the main stack, encoder, decoder, vision, audio, projector, mtp) and
+/// then numeric layer ascending; rows without a layer last; ties in their current order (the
+/// sort is stable).
 pub fn sort_rows(schema: &Schema, rows: &mut [Row]) {
-    let Some(i) = schema.index_of(columns::LAYER_INDEX) else { return };
-    rows.sort_by_key(|r| order_key(i, r));
+    let Some(keys) = OrderColumns::of(schema) else { return };
+    rows.sort_by_key(|r| keys.key(r));
 }
 
 /// The permutation [`sort_rows`] applies: `rows[order[0]]` comes first (for callers that keep
 /// data aligned with the rows).
 pub fn sorted_order(schema: &Schema, rows: &[Row]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..rows.len()).collect();
-    if let Some(i) = schema.index_of(columns::LAYER_INDEX) {
-        order.sort_by_key(|&r| rows.get(r).map(|row| order_key(i, row)));
+    if let Some(keys) = OrderColumns::of(schema) {
+        order.sort_by_key(|&r| rows.get(r).map(|row| keys.key(row)));
     }
     order
 }
 
-/// Numeric layers first, ascending; rows without a layer last.
-fn order_key(layer_column: usize, row: &Row) -> (u8, i64) {
-    match row.values.get(layer_column).and_then(Value::as_i64) {
-        Some(layer) => (0u8, layer),
-        None => (1u8, 0),
+/// The columns the row order reads.
+struct OrderColumns {
+    layer: usize,
+    stack: Option<usize>,
+}
+
+impl OrderColumns {
+    fn of(schema: &Schema) -> Option<Self> {
+        Some(OrderColumns { layer: schema.index_of(columns::LAYER_INDEX)?, stack: schema.index_of(columns::STACK) })
+    }
+
+    /// Layer rows first by stack then layer; rows without a layer last. A stack value this
+    /// version does not know (a table read back) sorts after the known ones.
+    fn key(&self, row: &Row) -> (u8, u8, i64) {
+        let Some(layer) = row.values.get(self.layer).and_then(Value::as_i64) else { return (1, 0, 0) };
+        let stack = match self.stack.and_then(|i| row.values.get(i)) {
+            None | Some(Value::Null) => Stack::Main.rank(),
+            Some(v) => v.as_str().and_then(Stack::from_column).map_or(u8::MAX, Stack::rank),
+        };
+        (0, stack, layer)
     }
 }
 
@@ -346,5 +383,30 @@ mod tests {
         let order: Vec<&str> = rows.iter().map(|r| r.values[1].as_str().unwrap()).collect();
         assert_eq!(permutation, [2, 4, 1, 0, 3]);
         assert_eq!(order, ["b", "c", "a", "emb", "head"]);
+    }
+
+    #[test]
+    fn rows_sort_by_stack_then_layer() {
+        let schema = Schema::new([
+            Column::new("layer_index", ColumnType::Int),
+            Column::new("stack", ColumnType::Str),
+            Column::new("n", ColumnType::Str),
+        ]);
+        let row = |l: Option<i64>, s: &str, n: &str| Row {
+            values: vec![l.map_or(Value::Null, Value::Int), Value::Str(s.into()), Value::Str(n.into())],
+        };
+        let mut rows = vec![
+            row(Some(1), "decoder", "d1"),
+            row(None, "encoder", "enc_norm"),
+            row(Some(0), "vision", "v0"),
+            row(Some(3), "encoder", "e3"),
+            row(Some(0), "decoder", "d0"),
+            row(Some(5), "", "m5"),
+            row(Some(0), "encoder", "e0"),
+            row(None, "", "emb"),
+        ];
+        sort_rows(&schema, &mut rows);
+        let order: Vec<&str> = rows.iter().map(|r| r.values[2].as_str().unwrap()).collect();
+        assert_eq!(order, ["m5", "e0", "e3", "d0", "d1", "v0", "enc_norm", "emb"]);
     }
 }

@@ -135,6 +135,9 @@ pub enum DecodeError {
         /// Values per block.
         block_elems: u32,
     },
+    /// The stored components of a computed tensor do not describe its values.
+    #[error("{0}")]
+    Components(String),
 }
 
 /// Decodes whole blocks of a quantized type to `f32`.
@@ -146,10 +149,35 @@ pub trait BlockDecoder: Send + Sync {
     fn decode_blocks(&self, quant: &QuantType, src: &[u8], dst: &mut [f32]) -> Result<(), DecodeError>;
 }
 
+/// Computes element ranges of a tensor whose values come from several stored components (a
+/// quantized weight with its scales and zero points, possibly in different files).
+///
+/// Implemented by readers of quantized checkpoints. Elements are numbered in row-major order of
+/// the logical shape; implementations must not panic on any byte content.
+pub trait ElementDecoder: Send + Sync {
+    /// Computes elements `start .. start + out.len()` (the range is checked by the caller).
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), DecodeError>;
+    /// The packed (primary) component's bytes, for content hashing.
+    fn packed_bytes(&self) -> &[u8];
+}
+
 #[derive(Clone)]
 enum ViewData<'a> {
-    Plain { bytes: Cow<'a, [u8]>, dtype: Dtype, order: ByteOrder },
-    Blocks { bytes: Cow<'a, [u8]>, quant: &'static QuantType, decoder: &'a dyn BlockDecoder },
+    Plain {
+        bytes: Cow<'a, [u8]>,
+        dtype: Dtype,
+        order: ByteOrder,
+    },
+    Blocks {
+        bytes: Cow<'a, [u8]>,
+        quant: &'static QuantType,
+        decoder: &'a dyn BlockDecoder,
+    },
+    /// Elements `base ..` of what `decoder` computes (`base` > 0 for a leading slice).
+    Computed {
+        decoder: Arc<dyn ElementDecoder + 'a>,
+        base: usize,
+    },
 }
 
 /// The bytes of one tensor, borrowed from its source (or owned when the reader had to decode,
@@ -218,6 +246,13 @@ impl<'a> TensorView<'a> {
         Ok(TensorView { info, numel, data: ViewData::Blocks { bytes, quant, decoder } })
     }
 
+    /// A view of the elements `decoder` computes (a quantized weight made of several stored
+    /// components), decoded on demand in any range.
+    pub fn computed(info: &'a TensorInfo, decoder: Arc<dyn ElementDecoder + 'a>) -> Result<Self> {
+        let numel = checked_numel(info)?;
+        Ok(TensorView { info, numel, data: ViewData::Computed { decoder, base: 0 } })
+    }
+
     /// A view of slice `index` along the first dimension, borrowing this view's bytes (no
     /// copy), described by `info` (from [`TensorInfo::leading_slice`] of this view's info).
     /// Fails when the slices do not hold whole quantization blocks or `info` does not fit.
@@ -226,6 +261,19 @@ impl<'a> TensorView<'a> {
             Some((&count, rest)) if rest == info.shape.as_slice() && info.dtype == self.info.dtype => count,
             _ => return Err(self.info.error(format!("{} is not a slice of this tensor", info.shape_string()))),
         };
+        if let ViewData::Computed { decoder, base } = &self.data {
+            let slice_numel = checked_numel(info)?;
+            let start = usize::try_from(index)
+                .ok()
+                .filter(|_| index < count)
+                .and_then(|i| i.checked_mul(slice_numel)?.checked_add(*base))
+                .ok_or_else(|| self.info.error(format!("slice {index} of {count} is outside the tensor")))?;
+            return Ok(TensorView {
+                info,
+                numel: slice_numel,
+                data: ViewData::Computed { decoder: decoder.clone(), base: start },
+            });
+        }
         // The bytes as held (possibly converted by the reader) split evenly into the slices.
         let total = self.raw_bytes().len() as u64;
         let len = total.checked_div(count).filter(|l| l.checked_mul(count) == Some(total));
@@ -239,6 +287,7 @@ impl<'a> TensorView<'a> {
         match &self.data {
             ViewData::Plain { dtype, order, .. } => TensorView::plain(info, Cow::Borrowed(bytes), *dtype, *order),
             ViewData::Blocks { quant, decoder, .. } => TensorView::blocks(info, Cow::Borrowed(bytes), quant, *decoder),
+            ViewData::Computed { .. } => Err(self.info.error("computed views are sliced above")),
         }
     }
 
@@ -256,7 +305,7 @@ impl<'a> TensorView<'a> {
     /// otherwise) and end at such a multiple or at the end of the tensor.
     pub fn granule(&self) -> usize {
         match &self.data {
-            ViewData::Plain { .. } => 1,
+            ViewData::Plain { .. } | ViewData::Computed { .. } => 1,
             ViewData::Blocks { quant, .. } => quant.block_elems as usize,
         }
     }
@@ -266,14 +315,15 @@ impl<'a> TensorView<'a> {
     pub fn plain_bytes(&self) -> Option<(Dtype, ByteOrder, &[u8])> {
         match &self.data {
             ViewData::Plain { bytes, dtype, order } => Some((*dtype, *order, bytes)),
-            ViewData::Blocks { .. } => None,
+            ViewData::Blocks { .. } | ViewData::Computed { .. } => None,
         }
     }
 
-    /// The stored bytes, whatever the encoding.
+    /// The stored bytes, whatever the encoding (of a computed view: its packed component).
     pub fn raw_bytes(&self) -> &[u8] {
         match &self.data {
             ViewData::Plain { bytes, .. } | ViewData::Blocks { bytes, .. } => bytes,
+            ViewData::Computed { decoder, .. } => decoder.packed_bytes(),
         }
     }
 
@@ -307,6 +357,18 @@ impl<'a> TensorView<'a> {
                 let src = &bytes[first * bb..(first + count) * bb];
                 decoder.decode_blocks(quant, src, out).map_err(|e| self.info.error(e.to_string()))
             }
+            ViewData::Computed { .. } => {
+                // Computed in f64 (as the writing libraries do on float64 inputs), then rounded.
+                let mut scratch = vec![0f64; SCRATCH_ELEMS.min(out.len())];
+                for (i, chunk) in out.chunks_mut(SCRATCH_ELEMS).enumerate() {
+                    let tmp = &mut scratch[..chunk.len()];
+                    self.decode_f64(start + i * SCRATCH_ELEMS, tmp)?;
+                    for (o, v) in chunk.iter_mut().zip(tmp.iter()) {
+                        *o = *v as f32;
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -334,6 +396,9 @@ impl<'a> TensorView<'a> {
                     }
                 }
                 Ok(())
+            }
+            ViewData::Computed { decoder, base } => {
+                decoder.decode_f64(base + start, out).map_err(|m| self.info.error(m.to_string()))
             }
         }
     }
@@ -364,7 +429,7 @@ mod tests {
     use super::*;
 
     fn info(dtype: Dtype, shape: Vec<u64>) -> TensorInfo {
-        TensorInfo::new("t", dtype, Framework::Safetensors, shape, Arc::from(Path::new("f")), 0, 0)
+        TensorInfo::new("t", dtype, Framework::SAFETENSORS, shape, Arc::from(Path::new("f")), 0, 0)
     }
 
     #[test]

@@ -16,6 +16,12 @@ pub struct Listed {
     pub bytes: u64,
     /// The file holding it.
     pub file: String,
+    /// The quantization scheme of a logical quantized tensor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quant_scheme: Option<String>,
+    /// The stored tensors grouped into a logical quantized tensor.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
 }
 
 /// One model as listed.
@@ -33,17 +39,23 @@ pub struct ListedModel {
     pub tensors: Vec<Listed>,
 }
 
-/// Lists `source`.
-pub fn list(source: &dyn TensorSource) -> ListedModel {
-    let tensors = source
-        .tensors()
+/// Lists `source`: its logical tensors, or with `raw` the stored ones.
+pub fn list(source: &dyn TensorSource, raw: bool) -> ListedModel {
+    let infos = if raw { source.raw_tensors() } else { source.tensors() };
+    let tensors = infos
         .iter()
-        .map(|t| Listed {
-            name: t.name.clone(),
-            dtype: t.dtype_name.to_string(),
-            shape: t.shape.clone(),
-            bytes: t.len,
-            file: t.file.display().to_string(),
+        .enumerate()
+        .map(|(i, t)| {
+            let quant = if raw { None } else { source.quant(i) };
+            Listed {
+                name: t.name.clone(),
+                dtype: t.dtype_name.to_string(),
+                shape: t.shape.clone(),
+                bytes: quant.map_or(t.len, |q| q.stored_bytes),
+                file: t.file.display().to_string(),
+                quant_scheme: quant.map(|q| q.scheme.clone()),
+                components: quant.map(|q| q.components.clone()).unwrap_or_default(),
+            }
         })
         .collect();
     ListedModel {
@@ -64,13 +76,23 @@ pub struct Listing {
     pub errors: Vec<weightlens_core::Error>,
 }
 
-/// Discovers and lists the models under `paths` (no tensor data is read).
-pub fn list_paths(paths: &[std::path::PathBuf]) -> Listing {
-    let discovery = weightlens_readers::discover(paths);
+/// Discovers and lists the models under `paths` (no tensor data is read): their logical
+/// tensors, or with `raw` the stored ones.
+pub fn list_paths(paths: &[std::path::PathBuf], raw: bool) -> Listing {
+    list_paths_with(weightlens_readers::ReaderRegistry::builtin(), paths, raw)
+}
+
+/// [`list_paths`] with the readers of `registry` (built-in and plugin).
+pub fn list_paths_with(
+    registry: &weightlens_readers::ReaderRegistry,
+    paths: &[std::path::PathBuf],
+    raw: bool,
+) -> Listing {
+    let discovery = weightlens_readers::discover_with(registry, paths);
     let mut listing = Listing { models: Vec::new(), errors: discovery.errors };
     for model in &discovery.models {
         match weightlens_readers::open_model(model) {
-            Ok(source) => listing.models.push(list(source.as_ref())),
+            Ok(source) => listing.models.push(list(source.as_ref(), raw)),
             Err(e) => listing.errors.push(e),
         }
     }

@@ -166,6 +166,9 @@ pub struct RunMeta {
     pub tensor_count: usize,
     /// Everything that failed.
     pub errors: Vec<RunError>,
+    /// Warnings of all models together (each model lists its own in `models`), e.g. tensors
+    /// that look quantized but could not be dequantized.
+    pub warning_count: usize,
     /// Models opened, with their format metadata.
     pub models: Vec<ModelSummary>,
     /// The read-back check of the table.
@@ -289,6 +292,7 @@ impl RunMeta {
             started_at: info.started_at.to_string(),
             finished_at: now_rfc3339(),
             duration_s: info.duration.as_secs_f64(),
+            warning_count: analysis.warning_count(),
             tensors_selected: analysis.tensors_selected,
             tensor_count: analysis.rows.len(),
             errors: analysis.errors.clone(),

@@ -16,7 +16,8 @@ use weightlens_analyzers::stats::DEFAULT_ZERO_EPS;
 use weightlens_analyzers::{RankAnalyzer, RankMode, SpectralAnalyzer, StatsAnalyzer};
 use weightlens_core::table::{columns, sorted_order, OPTIONAL_COLUMNS};
 use weightlens_core::{
-    classify, BlockType, Column, Error, Row, Schema, TensorAnalyzer, TensorInfo, TensorSource, TensorView, Value,
+    classify, classify_in, BlockType, Classification, Column, Error, QuantFacts, Row, Schema, Stack, TensorAnalyzer,
+    TensorInfo, TensorSource, TensorView, Value,
 };
 use weightlens_readers::OpenOptions;
 
@@ -48,6 +49,8 @@ pub struct AnalyzeConfig {
     pub extra_analyzers: Vec<Arc<dyn TensorAnalyzer>>,
     /// How models are opened (memory limits).
     pub open_options: OpenOptions,
+    /// The readers that detect and open the models (built-in and plugin).
+    pub readers: weightlens_readers::ReaderRegistry,
     /// Analyze 3-D expert tensors as one matrix per expert and add the `expert_index` column.
     pub split_experts: bool,
     /// Analyze only this share of the selected tensors.
@@ -71,6 +74,7 @@ impl AnalyzeConfig {
             max_memory: default_max_memory(),
             extra_analyzers: Vec::new(),
             open_options: OpenOptions::default(),
+            readers: weightlens_readers::ReaderRegistry::with_builtin(),
             split_experts: false,
             shard: None,
         }
@@ -151,6 +155,9 @@ pub struct ModelSummary {
     pub metadata: serde_json::Value,
     /// Warnings from opening it.
     pub warnings: Vec<String>,
+    /// The pickle safety verdict of each of its files (`weightlens scan`'s, without findings
+    /// for safe files).
+    pub pickle_safety: Vec<weightlens_readers::safety::FileScan>,
 }
 
 /// The result of a run.
@@ -218,6 +225,14 @@ struct OpenModel {
     model_path: String,
     model_id: String,
     revision: String,
+    /// The declared architecture (GGUF `general.architecture`, config.json), for naming.
+    architecture: Option<String>,
+}
+
+impl OpenModel {
+    fn classify(&self, name: &str) -> Classification {
+        classify_in(name, self.architecture.as_deref())
+    }
 }
 
 /// The analyzers of a run: built-in first, then the extra ones.
@@ -247,7 +262,7 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
         analyzers.iter().map(|a| a.columns().iter().filter_map(|c| schema.index_of(&c.name)).collect()).collect();
 
     let step = Instant::now();
-    let discovery = weightlens_readers::discover(&config.inputs);
+    let discovery = weightlens_readers::discover_with(&config.readers, &config.inputs);
     tracing::info!(
         operation = "discover",
         duration_ms = ms(step),
@@ -378,6 +393,7 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
             tensors: m.source.tensors().len(),
             metadata: m.source.metadata(),
             warnings: m.source.warnings(),
+            pickle_safety: weightlens_readers::safety::scan_model(m.source.path()),
         })
         .collect();
     Analysis {
@@ -389,6 +405,18 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
         duplicates,
         tasks_total: all_tasks.len(),
         row_tasks,
+    }
+}
+
+impl Analysis {
+    /// The warnings of every model opened.
+    pub fn warnings(&self) -> impl Iterator<Item = &String> {
+        self.models.iter().flat_map(|m| m.warnings.iter())
+    }
+
+    /// How many warnings the models gave.
+    pub fn warning_count(&self) -> usize {
+        self.warnings().count()
     }
 }
 
@@ -457,7 +485,9 @@ fn identify(source: Box<dyn TensorSource>, config: &AnalyzeConfig) -> OpenModel 
         Some(i) => (i.model_id.clone(), Some(i.revision.clone())),
         None => derive_identity(&path),
     };
+    let architecture = weightlens_readers::config::architecture(source.as_ref());
     OpenModel {
+        architecture,
         model_path: path.display().to_string(),
         model_id: config.model_id.clone().unwrap_or(derived_id),
         revision: config.revision.clone().or(derived_rev).unwrap_or_default(),
@@ -500,6 +530,13 @@ fn analyze_tensor(
     split_experts: bool,
 ) -> (Option<TensorRows>, Vec<Error>) {
     let info = &model.source.tensors()[index];
+    let quant = model.source.quant(index);
+    if quant.is_some_and(|q| q.problem.is_some()) {
+        // Looks quantized but cannot be dequantized: a row without statistics (the source
+        // warned), never the stored integers' statistics.
+        let row = identity_row(schema, model, info, quant, 1, created_at);
+        return (Some((vec![row], content_hash(info, info.name.as_bytes()))), Vec::new());
+    }
     let view = match model.source.view(index) {
         Ok(v) => v,
         Err(e) => {
@@ -510,7 +547,7 @@ fn analyze_tensor(
     let hash = content_hash(info, view.raw_bytes());
     let mut errors = Vec::new();
     if let Some(count) = expert_count(info, split_experts) {
-        match split_rows(model, &view, count, schema, analyzers, slots, created_at, &mut errors) {
+        match split_rows(model, index, &view, count, schema, analyzers, slots, created_at, &mut errors) {
             Ok(rows) => return (Some((rows, hash)), errors),
             Err(e) => {
                 tracing::debug!("{e}");
@@ -518,7 +555,7 @@ fn analyze_tensor(
             }
         }
     }
-    let mut row = identity_row(schema, model, info, created_at);
+    let mut row = identity_row(schema, model, info, quant, 1, created_at);
     if split_experts {
         let expert = classify(&info.name).expert_index.map_or(Value::Null, |e| Value::Int(i64::from(e)));
         row.set(schema, columns::EXPERT_INDEX, expert);
@@ -531,6 +568,7 @@ fn analyze_tensor(
 #[allow(clippy::too_many_arguments)]
 fn split_rows(
     model: &OpenModel,
+    index: usize,
     view: &TensorView<'_>,
     count: u64,
     schema: &Schema,
@@ -547,7 +585,8 @@ fn split_rows(
         .iter()
         .zip(0..)
         .map(|(expert_view, e)| {
-            let mut row = identity_row(schema, model, expert_view.info(), created_at);
+            let quant = model.source.quant(index);
+            let mut row = identity_row(schema, model, expert_view.info(), quant, count, created_at);
             row.set(schema, columns::EXPERT_INDEX, Value::Int(e));
             fill_metrics(&mut row, expert_view, analyzers, slots, errors);
             row
@@ -579,13 +618,22 @@ fn fill_metrics(
     }
 }
 
-fn identity_row(schema: &Schema, model: &OpenModel, info: &TensorInfo, created_at: &str) -> Row {
+/// The header facts of a row; `quant` describes a quantized tensor of which the row is one of
+/// `parts` equal slices (experts).
+fn identity_row(
+    schema: &Schema,
+    model: &OpenModel,
+    info: &TensorInfo,
+    quant: Option<&QuantFacts>,
+    parts: u64,
+    created_at: &str,
+) -> Row {
     use columns::*;
-    let class = classify(&info.name);
+    let class = model.classify(&info.name);
     let (rows, cols) = info.matrix_dims().unzip();
     let mut row = Row::nulls(schema.len());
     let text = |s: &str| Value::Str(s.to_string());
-    let cells: [(&str, Value); 14] = [
+    let cells: [(&str, Value); 15] = [
         (MODEL_PATH, text(&model.model_path)),
         (MODEL_ID, text(&model.model_id)),
         (REVISION, if model.revision.is_empty() { Value::Null } else { text(&model.revision) }),
@@ -597,6 +645,8 @@ fn identity_row(schema: &Schema, model: &OpenModel, info: &TensorInfo, created_a
         (COLS, cols.into()),
         (DTYPE, text(&info.dtype_name)),
         (CREATED_AT, text(created_at)),
+        // The main stack is an empty cell (null), as CSV reads it back.
+        (STACK, if class.stack == Stack::Main { Value::Null } else { text(class.stack.as_str()) }),
         (FRAMEWORK, text(model.source.framework().as_str())),
         (DEVICE, text("cpu")),
         (NUMEL, info.numel().into()),
@@ -605,6 +655,15 @@ fn identity_row(schema: &Schema, model: &OpenModel, info: &TensorInfo, created_a
         row.set(schema, name, value);
     }
     row.set(schema, FILE, Value::Str(info.file.display().to_string()));
+    let stored = quant.map_or(info.len, |q| q.stored_bytes / parts.max(1));
+    row.set(schema, STORED_BYTES, Some(stored).into());
+    let bpw = info.numel().filter(|&n| n > 0).map(|n| stored as f64 * 8.0 / n as f64);
+    row.set(schema, BITS_PER_WEIGHT, bpw.into());
+    if let Some(q) = quant {
+        row.set(schema, QUANT_SCHEME, text(&q.scheme));
+        row.set(schema, BITS, q.bits.map(u64::from).into());
+        row.set(schema, GROUP_SIZE, q.group_size.into());
+    }
     row
 }
 

@@ -8,22 +8,19 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use weightlens_core::Error;
+use weightlens_core::{Error, FormatReader};
 
-use crate::detect::{detect_file, Format};
-
-/// Extensions of files that are expected to be models; such a file that is not recognised is an
-/// error rather than something to skip.
-const MODEL_EXTENSIONS: &[&str] = &["safetensors", "gguf", "bin", "pt", "pth", "ckpt", "npy", "npz"];
+use crate::registry::ReaderRegistry;
 
 /// A model found by [`discover`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ModelRef {
     /// The file naming the model (the index of a sharded checkpoint, the first part of a split).
     pub path: PathBuf,
-    /// Its detected format.
-    pub format: Format,
+    /// The reader that recognised it.
+    pub reader: Arc<dyn FormatReader>,
 }
 
 /// What [`discover`] found.
@@ -35,16 +32,21 @@ pub struct Discovery {
     pub errors: Vec<Error>,
 }
 
-/// Finds every model under `inputs`.
+/// Finds every model under `inputs` that a built-in reader reads.
 pub fn discover(inputs: &[PathBuf]) -> Discovery {
+    discover_with(ReaderRegistry::builtin(), inputs)
+}
+
+/// Finds every model under `inputs` that a reader of `registry` reads.
+pub fn discover_with(registry: &ReaderRegistry, inputs: &[PathBuf]) -> Discovery {
     let mut found = Discovery::default();
     let mut visited_dirs = HashSet::new();
     for input in inputs {
         match std::fs::metadata(input) {
             Err(e) => found.errors.push(Error::io(input, e)),
-            Ok(meta) if meta.is_dir() => walk_dir(input, &mut visited_dirs, &mut found),
-            Ok(_) => match detect_file(input) {
-                Ok(format) => found.models.push(ModelRef { path: input.clone(), format }),
+            Ok(meta) if meta.is_dir() => walk_dir(registry, input, &mut visited_dirs, &mut found),
+            Ok(_) => match registry.detect_file(input) {
+                Ok(reader) => found.models.push(ModelRef { path: input.clone(), reader }),
                 Err(e) => found.errors.push(e),
             },
         }
@@ -52,7 +54,7 @@ pub fn discover(inputs: &[PathBuf]) -> Discovery {
     found
 }
 
-fn walk_dir(dir: &Path, visited: &mut HashSet<PathBuf>, found: &mut Discovery) {
+fn walk_dir(registry: &ReaderRegistry, dir: &Path, visited: &mut HashSet<PathBuf>, found: &mut Discovery) {
     // Symlinked directories are followed once each: the canonical path breaks loops.
     let Ok(canonical) = dir.canonicalize() else {
         found.errors.push(Error::io(dir, std::io::Error::other("cannot resolve directory")));
@@ -83,47 +85,33 @@ fn walk_dir(dir: &Path, visited: &mut HashSet<PathBuf>, found: &mut Discovery) {
     }
 
     let mut models = Vec::new();
+    let mut errors = Vec::new();
     let mut covered: HashSet<PathBuf> = HashSet::new();
     for path in &files {
-        match detect_file(path) {
-            Ok(Format::ShardIndex) => {
-                covered.extend(shard_files(path));
-                models.push(ModelRef { path: path.clone(), format: Format::ShardIndex });
+        match registry.detect_file(path) {
+            Ok(reader) => {
+                covered.extend(reader.members(path));
+                models.push(ModelRef { path: path.clone(), reader });
             }
-            Ok(format) => models.push(ModelRef { path: path.clone(), format }),
-            Err(e) if has_model_extension(path) => found.errors.push(e),
+            Err(e) if registry.claims_extension(path) => errors.push(e),
             Err(e) => tracing::debug!("skipping {e}"),
         }
     }
-    let first_parts: HashSet<PathBuf> =
-        models.iter().filter_map(|m| split_part(&m.path)).filter(|(_, k)| *k == 1).map(|(p, _)| p).collect();
+    let paths: HashSet<PathBuf> = models.iter().map(|m| m.path.clone()).collect();
     models.retain(|m| {
         if covered.contains(&m.path) {
             return false;
         }
-        // Parts 2..N of a split GGUF are read through part 1 when it is present.
-        !matches!(split_part(&m.path), Some((stem, k)) if k > 1 && m.format == Format::Gguf && first_parts.contains(&stem))
+        // Later parts of a split model are read through the file naming it when it is present.
+        !m.reader.lead_file(&m.path).is_some_and(|lead| paths.contains(&lead))
     });
+    // A file read as part of another model (an external-data file, a shard) is no error.
+    errors.retain(|e: &Error| !covered.contains(e.path()));
     found.models.extend(models);
+    found.errors.extend(errors);
     for sub in subdirs {
-        walk_dir(&sub, visited, found);
+        walk_dir(registry, &sub, visited, found);
     }
-}
-
-fn has_model_extension(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| MODEL_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
-
-/// The shard files an index lists (resolved against the index's directory). An unreadable
-/// index lists nothing here; opening it reports the problem.
-fn shard_files(index: &Path) -> Vec<PathBuf> {
-    let dir = index.parent().unwrap_or(Path::new("."));
-    let Ok(text) = std::fs::read(index) else { return Vec::new() };
-    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&text) else { return Vec::new() };
-    let Some(map) = json.get("weight_map").and_then(|m| m.as_object()) else { return Vec::new() };
-    map.values().filter_map(|v| v.as_str()).map(|f| dir.join(f)).collect()
 }
 
 /// For `name-0000K-of-0000N.gguf`: (`name` with part 1's file name, K).

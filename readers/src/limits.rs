@@ -3,23 +3,7 @@
 
 use weightlens_core::{Error, Result, TensorInfo};
 
-/// The largest tensor (in bytes) that is inflated or reordered into memory by default: 4 GiB,
-/// above the largest single tensor of common checkpoints stored that way, and far below what a
-/// decompression bomb claims. Memory-mapped tensors are not subject to it.
-pub const DEFAULT_MAX_TENSOR_BYTES: u64 = 4 << 30;
-
-/// Options for opening a model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OpenOptions {
-    /// Tensors needing more than this many bytes of memory (to inflate or reorder) are errors.
-    pub max_tensor_bytes: u64,
-}
-
-impl Default for OpenOptions {
-    fn default() -> Self {
-        OpenOptions { max_tensor_bytes: DEFAULT_MAX_TENSOR_BYTES }
-    }
-}
+pub use weightlens_core::{OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 
 /// Refuses to allocate `bytes` for tensor `info` beyond the `max_tensor_bytes` `limit`.
 pub fn check_limit(info: &TensorInfo, bytes: u64, limit: u64) -> Result<()> {

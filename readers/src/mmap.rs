@@ -86,3 +86,14 @@ impl MappedFile {
         Ok(&self.bytes()[range])
     }
 }
+
+/// A shared [`MappedFile`] as the owner of a `bytes::Bytes` (`Bytes::from_owner`), so that a
+/// decoder producing `Bytes` fields (prost) slices the map instead of copying it.
+#[derive(Debug, Clone)]
+pub struct SharedMap(pub std::sync::Arc<MappedFile>);
+
+impl AsRef<[u8]> for SharedMap {
+    fn as_ref(&self) -> &[u8] {
+        self.0.bytes()
+    }
+}

@@ -51,7 +51,12 @@ struct RefFile {
 
 /// Reads a reference: `fixtures/reference/NAME` (NaN is written as a bare `NaN` there).
 pub fn reference(name: &str) -> Vec<RefTensor> {
-    let text = std::fs::read_to_string(fixture("reference").join(name)).expect("reference file");
+    reference_at(&fixture("reference").join(name))
+}
+
+/// Reads the reference JSON at `path` (see [`reference`]).
+pub fn reference_at(path: &Path) -> Vec<RefTensor> {
+    let text = std::fs::read_to_string(path).expect("reference file");
     // The references are written by Python's json, which spells NaN as a bare word.
     let text = text.replace(": NaN", ": \"NaN\"");
     let value: serde_json::Value = serde_json::from_str(&text).expect("reference JSON");
@@ -174,10 +179,18 @@ pub fn table(path: &Path) -> Table {
     read_table(path).unwrap_or_else(|e| panic!("read back {}: {e}", path.display()))
 }
 
-/// Asserts the rows are in docs/output-spec.md's order: layer index ascending, non-layer rows last.
+/// Asserts the rows are in docs/output-spec.md's order: layer rows by stack then layer index ascending,
+/// non-layer rows last.
 pub fn assert_sorted(table: &Table) {
-    let layers: Vec<Option<i64>> =
-        table.rows.iter().map(|r| r.get(&table.schema, "layer_index").and_then(Value::as_i64)).collect();
+    let stack = |r: &weightlens_core::Row| {
+        let s = r.get(&table.schema, "stack").and_then(Value::as_str).unwrap_or("");
+        weightlens_core::Stack::from_column(s).map_or(u8::MAX, weightlens_core::Stack::rank)
+    };
+    let layers: Vec<Option<(u8, i64)>> = table
+        .rows
+        .iter()
+        .map(|r| r.get(&table.schema, "layer_index").and_then(Value::as_i64).map(|l| (stack(r), l)))
+        .collect();
     let first_none = layers.iter().position(Option::is_none).unwrap_or(layers.len());
     assert!(layers[first_none..].iter().all(Option::is_none), "non-layer rows must come last: {layers:?}");
     assert!(layers[..first_none].windows(2).all(|w| w[0] <= w[1]), "layer order: {layers:?}");

@@ -38,6 +38,8 @@
 
 use core::ffi::{c_char, c_void};
 
+pub mod reader;
+
 /// The ABI major version this crate describes (it is in the entry symbol's name).
 pub const WL_ABI_MAJOR: u32 = 1;
 

@@ -32,6 +32,7 @@
 
 mod ffi;
 mod guard;
+pub mod reader;
 mod tensor;
 
 pub use tensor::Tensor;
@@ -74,6 +75,20 @@ macro_rules! export_analyzer {
         pub extern "C" fn weightlens_analyzer_v1() -> *const $crate::api::WlAnalyzerV1 {
             static TABLE: $crate::__private::TableCell = $crate::__private::TableCell::new();
             $crate::__private::entry::<$ty>(&TABLE)
+        }
+    };
+}
+
+/// Exports `$ty` (a [`reader::Reader`]) as a weightlens reader plugin: defines the `extern "C"`
+/// entry symbol `weightlens_reader_v1`. May be used beside [`export_analyzer!`] in one `cdylib`.
+#[macro_export]
+macro_rules! export_reader {
+    ($ty:ty) => {
+        /// The weightlens reader plugin entry point (reader ABI major version 1).
+        #[unsafe(no_mangle)]
+        pub extern "C" fn weightlens_reader_v1() -> *const $crate::api::reader::WlReaderV1 {
+            static TABLE: $crate::reader::ReaderTableCell = $crate::reader::ReaderTableCell::new();
+            $crate::reader::reader_entry::<$ty>(&TABLE)
         }
     };
 }

@@ -55,7 +55,7 @@ pub fn check(path: &Path) -> Result<CheckReport> {
     let info = TensorInfo::new(
         CHECK_TENSOR_NAME,
         Dtype::F32,
-        Framework::Safetensors,
+        Framework::SAFETENSORS,
         CHECK_TENSOR_SHAPE.to_vec(),
         file,
         0,

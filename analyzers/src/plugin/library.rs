@@ -122,7 +122,7 @@ fn open(path: &Path, canonical: &Path) -> Result<Library> {
     };
     // SAFETY: a non-null result points to a static table that starts with the header (ABI); the
     // header is read before anything else, and the rest only after its checks.
-    let table = unsafe { read_table(path, table_ptr)? };
+    let table = unsafe { read_table(path, table_ptr, &ANALYZER_TABLE)? };
     let info = validate(path, &table)?;
     let serial = (!info.thread_safe).then(Mutex::default);
     Ok(Library { info, table, serial, handle })
@@ -143,31 +143,54 @@ fn missing_entry_message(handle: &libloading::Library) -> String {
     }
 }
 
+/// Which table [`read_table`] reads: its entry symbol, ABI major version and minimum size, and
+/// how messages name the ABI (`plugin ABI` / `reader ABI`).
+pub(crate) struct TableKind {
+    pub(crate) entry: &'static str,
+    pub(crate) major: u32,
+    pub(crate) min_size: u64,
+    pub(crate) built_for: &'static str,
+    pub(crate) supports: &'static str,
+}
+
+/// The analyzer table.
+const ANALYZER_TABLE: TableKind = TableKind {
+    entry: ENTRY_SYMBOL_V1,
+    major: WL_ABI_MAJOR,
+    min_size: WL_ANALYZER_V1_SIZE,
+    built_for: "plugin ABI",
+    supports: "ABI",
+};
+
+/// Reads an entry table after checking, before anything else, its header: major version, size.
+///
 /// # Safety
-/// `ptr` is NULL or points to a table that starts with a [`WlAbiHeader`] and holds
+/// `ptr` is NULL or points to a table of type `T` that starts with a [`WlAbiHeader`] and holds
 /// `struct_size` readable bytes, as the ABI requires.
-unsafe fn read_table(path: &Path, ptr: *const WlAnalyzerV1) -> Result<WlAnalyzerV1> {
+pub(crate) unsafe fn read_table<T: Copy>(path: &Path, ptr: *const T, kind: &TableKind) -> Result<T> {
+    let entry = kind.entry;
     if ptr.is_null() {
-        return Err(load_error(path, format!("{ENTRY_SYMBOL_V1}() returned NULL")));
+        return Err(load_error(path, format!("{entry}() returned NULL")));
     }
     if !ptr.is_aligned() {
-        return Err(load_error(path, format!("{ENTRY_SYMBOL_V1}() returned a misaligned table")));
+        return Err(load_error(path, format!("{entry}() returned a misaligned table")));
     }
     // SAFETY: non-null and aligned; every table starts with the header (caller).
     let header = unsafe { ptr.cast::<WlAbiHeader>().read() };
-    if header.abi_major != WL_ABI_MAJOR {
+    let (major, supports) = (kind.major, kind.supports);
+    if header.abi_major != major {
         return Err(load_error(
             path,
             format!(
-                "built for plugin ABI {}.{}, this weightlens supports ABI {WL_ABI_MAJOR}.x",
-                header.abi_major, header.abi_minor
+                "built for {} {}.{}, this weightlens supports {supports} {major}.x",
+                kind.built_for, header.abi_major, header.abi_minor
             ),
         ));
     }
-    if header.struct_size < WL_ANALYZER_V1_SIZE {
+    if header.struct_size < kind.min_size {
         return Err(load_error(
             path,
-            format!("table is {} bytes, ABI {WL_ABI_MAJOR}.0 needs at least {WL_ANALYZER_V1_SIZE}", header.struct_size),
+            format!("table is {} bytes, {supports} {major}.0 needs at least {}", header.struct_size, kind.min_size),
         ));
     }
     // SAFETY: the plugin declares at least this many readable bytes (checked just above).

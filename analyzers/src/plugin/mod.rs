@@ -17,6 +17,7 @@ mod analyzer;
 mod check;
 mod library;
 mod paths;
+mod reader;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ pub use analyzer::PluginAnalyzer;
 pub use check::{check, check_tensor_values, CheckReport, CHECK_TENSOR_NAME, CHECK_TENSOR_SHAPE};
 pub use library::{Plugin, PluginInfo};
 pub use paths::{plugin_paths_from_env, plugin_paths_in, PLUGIN_PATH_ENV};
+pub use reader::{has_analyzer_entry, has_reader_entry, PluginSource, ReaderPlugin};
 use weightlens_core::{Error, TensorAnalyzer};
 
 /// Loads the plugins at `paths` (in order) for one analysis.
@@ -44,6 +46,10 @@ pub fn load_plugins(paths: &[PathBuf]) -> (Vec<PluginAnalyzer>, Vec<Error>) {
             continue;
         }
         seen_files.push(canonical);
+        // A library that provides only a reader is loaded by `load_reader_plugins`.
+        if has_reader_entry(path) && !has_analyzer_entry(path) {
+            continue;
+        }
         match PluginAnalyzer::load(path) {
             Ok(analyzer) => {
                 if let Some(first) = by_name.get(analyzer.name()) {
@@ -60,4 +66,35 @@ pub fn load_plugins(paths: &[PathBuf]) -> (Vec<PluginAnalyzer>, Vec<Error>) {
         }
     }
     (analyzers, errors)
+}
+
+/// Loads the reader plugins among `paths` (libraries exporting `weightlens_reader_v1`; the
+/// others are skipped here). One error per library that exports it but cannot be used; a
+/// reader id used twice is an error for the second library.
+pub fn load_reader_plugins(paths: &[PathBuf]) -> (Vec<ReaderPlugin>, Vec<Error>) {
+    let mut readers: Vec<ReaderPlugin> = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen_files = Vec::new();
+    for path in paths {
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        if seen_files.contains(&canonical) || !has_reader_entry(path) {
+            continue;
+        }
+        seen_files.push(canonical);
+        match ReaderPlugin::load(path) {
+            Ok(r) => {
+                use weightlens_core::FormatReader;
+                if let Some(first) = readers.iter().find(|x| x.id() == r.id()) {
+                    errors.push(library::load_error(
+                        path,
+                        format!("reader id {:?} is already used by {}", r.id(), first.path().display()),
+                    ));
+                    continue;
+                }
+                readers.push(r);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    (readers, errors)
 }

@@ -289,7 +289,7 @@ mod tests {
         let bytes: Vec<u8> = (0..n).flat_map(|i| (((i * 7919) % 10007) as f32 * 1e-4 - 0.3).to_le_bytes()).collect();
         let file: Arc<std::path::Path> = Arc::from(std::path::Path::new("t.safetensors"));
         for dtype in [Dtype::F32, Dtype::I32] {
-            let info = TensorInfo::new("t", dtype, Framework::Safetensors, vec![n as u64], file.clone(), 0, 0);
+            let info = TensorInfo::new("t", dtype, Framework::SAFETENSORS, vec![n as u64], file.clone(), 0, 0);
             let view = TensorView::plain(&info, Cow::Borrowed(&bytes), dtype, ByteOrder::Little).unwrap();
             let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
             let first = pool.install(|| moments(&view, 1e-8)).unwrap();

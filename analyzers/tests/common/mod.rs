@@ -160,3 +160,17 @@ pub fn assert_close(what: &str, actual: f64, expected: f64, rel: f64, abs: f64) 
     let tolerance = rel * expected.abs() + abs;
     assert!((actual - expected).abs() <= tolerance, "{what}: {actual}, expected {expected} (rel {rel}, abs {abs})");
 }
+
+/// The example reader plugin `analyzers/examples/rawbin-reader`, built once per test binary.
+pub fn rawbin_reader() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| cargo_cdylib(&["-p", "rawbin-reader"], "rawbin_reader")).clone()
+}
+
+/// A variant of `tests/plugins/lying_reader.c` (`mode` is a `MODE_*` define, or "" for none).
+pub fn lying_reader(mode: &str) -> PathBuf {
+    let source = workspace_root().join("analyzers/tests/plugins/lying_reader.c");
+    let name = if mode.is_empty() { "reader_ok".to_owned() } else { format!("reader_{}", mode.to_ascii_lowercase()) };
+    let defines: Vec<&str> = if mode.is_empty() { vec![] } else { vec![mode] };
+    c_plugin(&source, &defines, &name)
+}

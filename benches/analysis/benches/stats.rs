@@ -202,7 +202,7 @@ fn in_cache_probe() {
     let info = TensorInfo::new(
         "x",
         Dtype::F32,
-        Framework::Safetensors,
+        Framework::SAFETENSORS,
         vec![n as u64],
         Arc::from(std::path::Path::new("x")),
         0,

@@ -95,6 +95,10 @@ pub struct AnalyzeArgs {
     /// tensors are not limited.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_TENSOR_BYTES)]
     max_tensor_bytes: u64,
+    /// Read tensors also out of pickles that reference dangerous globals (`os.system`,
+    /// `builtins.eval`...), which are refused by default. Nothing in a pickle is ever executed.
+    #[arg(long)]
+    allow_unsafe_pickle: bool,
     /// Analyze fused 3-D expert tensors ([n_expert, rows, cols]: GGUF `ffn_*_exps`, fused MoE
     /// safetensors like `mlp.experts.gate_up_proj`) as one row per expert, and add the
     /// `expert_index` column (also filled for per-expert `experts.N.` tensors).
@@ -105,6 +109,10 @@ pub struct AnalyzeArgs {
     /// JOB_COMPLETION_INDEX. Write each shard to its own directory, then `weightlens merge`.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     shard: Option<Shard>,
+    /// Treat warnings (e.g. a tensor that looks quantized in a packing weightlens does not
+    /// recognise) as failures: the exit code is 1 if there are any.
+    #[arg(long)]
+    strict: bool,
 }
 
 fn parse_shard(text: &str) -> Result<Shard, ShardError> {
@@ -158,7 +166,9 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     let (inputs, identities) = resolve_inputs(&args.paths)?;
     let mut plugin_paths = args.plugins.clone();
     plugin_paths.extend(plugin_paths_from_env());
-    let (plugins, plugin_errors) = load_plugins(&plugin_paths);
+    let (plugins, mut plugin_errors) = load_plugins(&plugin_paths);
+    let (readers, reader_errors) = crate::readers::registry_with_plugins(&args.plugins);
+    plugin_errors.extend(reader_errors);
     let plugin_meta: Vec<serde_json::Value> = plugins.iter().map(|p| plugin_record(p.info())).collect();
     let config = AnalyzeConfig {
         inputs,
@@ -171,7 +181,11 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         spectral: args.spectral,
         max_memory: args.max_memory.unwrap_or_else(default_max_memory),
         extra_analyzers: plugins.into_iter().map(|p| Arc::new(p) as Arc<dyn TensorAnalyzer>).collect(),
-        open_options: OpenOptions { max_tensor_bytes: args.max_tensor_bytes },
+        open_options: OpenOptions {
+            max_tensor_bytes: args.max_tensor_bytes,
+            allow_unsafe_pickle: args.allow_unsafe_pickle,
+        },
+        readers,
         split_experts: args.split_experts,
         shard: args.shard,
     };
@@ -185,6 +199,10 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     for e in &analysis.errors {
         tracing::error!(target: runlog::FILE_ONLY, file = %e.file, tensor = ?e.tensor, "{}", e.message);
         eprintln!("error: {}", e.message);
+    }
+    for w in analysis.warnings() {
+        tracing::warn!(target: runlog::FILE_ONLY, "{w}");
+        eprintln!("warning: {w}");
     }
 
     // A run where everything failed leaves no table behind (but still says what failed).
@@ -244,20 +262,22 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         }
         let target = if write { out.display().to_string() } else { "no table written".into() };
         println!(
-            "{} tensors from {} models -> {} ({:.2} s), {} errors",
+            "{} tensors from {} models -> {} ({:.2} s), {} errors, {} warnings",
             analysis.rows.len(),
             analysis.models.len(),
             target,
             start.elapsed().as_secs_f64(),
-            analysis.errors.len()
+            analysis.errors.len(),
+            analysis.warning_count()
         );
     }
-    Ok(analysis.errors.is_empty() && valid)
+    let strict_ok = !args.strict || analysis.warning_count() == 0;
+    Ok(analysis.errors.is_empty() && valid && strict_ok)
 }
 
 /// Local paths as they are; hub models (`hf://ORG/NAME[@REV]`, or a bare id that is not a local
 /// path) resolved through the cache, downloading what is missing, with their id and commit.
-fn resolve_inputs(specs: &[String]) -> Result<(Vec<PathBuf>, Vec<ModelIdentity>)> {
+pub(crate) fn resolve_inputs(specs: &[String]) -> Result<(Vec<PathBuf>, Vec<ModelIdentity>)> {
     let mut inputs = Vec::new();
     let mut identities = Vec::new();
     for spec in specs {
@@ -280,7 +300,7 @@ fn resolve_inputs(specs: &[String]) -> Result<(Vec<PathBuf>, Vec<ModelIdentity>)
 }
 
 /// A byte count with an optional binary suffix: `512M`, `8G`, `1073741824`.
-fn parse_size(text: &str) -> std::result::Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> std::result::Result<u64, String> {
     let t = text.trim();
     let (digits, shift) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {

@@ -25,7 +25,7 @@ pub struct DumpArgs {
 }
 
 pub fn run(args: &DumpArgs) -> Result<bool> {
-    let options = OpenOptions { max_tensor_bytes: args.max_tensor_bytes };
+    let options = OpenOptions { max_tensor_bytes: args.max_tensor_bytes, ..OpenOptions::default() };
     let npy = tensor_npy(&args.path, &args.tensor, &options)?;
     write_atomic(&args.out, &npy)?;
     Ok(true)

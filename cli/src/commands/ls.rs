@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use weightlens_engine::listing::list_paths;
 
 use crate::render::listing_text;
 
@@ -16,11 +15,20 @@ pub struct LsArgs {
     /// JSON output.
     #[arg(long)]
     json: bool,
+    /// List the tensors as stored (each component of a quantized weight) instead of the
+    /// logical ones.
+    #[arg(long)]
+    raw: bool,
+    /// Load a reader plugin (a shared library; repeatable), besides WEIGHTLENS_PLUGIN_PATH.
+    #[arg(long = "plugin", value_name = "PATH")]
+    plugins: Vec<PathBuf>,
 }
 
 pub fn run(args: &LsArgs) -> Result<bool> {
-    let listing = list_paths(&args.paths);
-    for e in &listing.errors {
+    let (registry, mut errors) = crate::readers::registry_with_plugins(&args.plugins);
+    let listing = weightlens_engine::listing::list_paths_with(&registry, &args.paths, args.raw);
+    errors.extend(listing.errors);
+    for e in &errors {
         eprintln!("error: {e}");
     }
     if args.json {
@@ -30,5 +38,5 @@ pub fn run(args: &LsArgs) -> Result<bool> {
             print!("{}", listing_text(m));
         }
     }
-    Ok(listing.errors.is_empty())
+    Ok(errors.is_empty())
 }

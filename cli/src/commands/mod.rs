@@ -4,12 +4,15 @@
 #![allow(missing_docs)]
 
 pub mod analyze;
+pub mod diff;
 pub mod download;
 pub mod dump;
+pub mod formats;
 pub mod ls;
 pub mod merge;
 pub mod plugins;
 pub mod report;
+pub mod scan;
 
 use clap::ValueEnum;
 use weightlens_engine::export::OutputFormat;

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Subcommand;
-use weightlens_analyzers::plugin::{check, plugin_paths_from_env, Plugin, PLUGIN_PATH_ENV};
+use weightlens_analyzers::plugin::{
+    check, has_analyzer_entry, has_reader_entry, plugin_paths_from_env, Plugin, ReaderPlugin, PLUGIN_PATH_ENV,
+};
+use weightlens_core::FormatReader;
 
 #[derive(Subcommand, Debug)]
 pub enum PluginsCommand {
@@ -31,6 +34,12 @@ pub fn run(command: &PluginsCommand) -> Result<bool> {
             }
             let mut ok = true;
             for path in paths {
+                if has_reader_entry(&path) {
+                    ok &= show_reader(&path);
+                    if !has_analyzer_entry(&path) {
+                        continue;
+                    }
+                }
                 match Plugin::load(&path) {
                     Ok(p) => {
                         let i = p.info();
@@ -44,6 +53,7 @@ pub fn run(command: &PluginsCommand) -> Result<bool> {
             }
             Ok(ok)
         }
+        PluginsCommand::Check { path } if has_reader_entry(path) && !has_analyzer_entry(path) => Ok(show_reader(path)),
         PluginsCommand::Check { path } => match check(path) {
             Ok(report) => {
                 print!("{report}");
@@ -54,5 +64,27 @@ pub fn run(command: &PluginsCommand) -> Result<bool> {
                 Ok(false)
             }
         },
+    }
+}
+
+/// Loads a reader plugin and prints what it declares; false when it cannot be used.
+fn show_reader(path: &std::path::Path) -> bool {
+    match ReaderPlugin::load(path) {
+        Ok(r) => {
+            println!(
+                "{}  reader {} {}  {} (extensions: {}; magic: {})",
+                path.display(),
+                r.id(),
+                r.version(),
+                r.name(),
+                r.extensions().join(","),
+                r.magic()
+            );
+            true
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
     }
 }

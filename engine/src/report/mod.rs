@@ -6,6 +6,7 @@
 //! (WeightWatcher's `get_summary()`) and alpha per layer, a heatmap of one metric over layer x block type,
 //! histograms of the metrics, tensors outside the layers, and the anomaly list.
 
+pub mod diff;
 pub mod svg;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,11 +86,17 @@ impl Dataset {
         row.get(&self.table.schema, columns::LAYER_INDEX).and_then(|v| v.as_i64())
     }
 
+    /// The series a row belongs to: its block type, prefixed by its stack outside the main one
+    /// (`vision/q_proj`), so that each stack's layers form their own lines.
     fn block(&self, row: &Row) -> String {
-        text(&self.table, row, columns::BLOCK_TYPE).unwrap_or("other").to_string()
+        let block = text(&self.table, row, columns::BLOCK_TYPE).unwrap_or("other");
+        match text(&self.table, row, columns::STACK).filter(|s| !s.is_empty()) {
+            Some(stack) => format!("{stack}/{block}"),
+            None => block.to_string(),
+        }
     }
 
-    /// Mean of `metric` per block type and layer (several tensors share a cell in MoE models).
+    /// Mean of `metric` per series (stack and block type) and layer (several tensors share a cell in MoE models).
     fn per_layer(&self, metric: &str) -> BTreeMap<String, BTreeMap<i64, f64>> {
         let mut sums: BTreeMap<String, BTreeMap<i64, (f64, usize)>> = BTreeMap::new();
         for r in &self.table.rows {
@@ -139,7 +146,7 @@ pub fn write_report(tables: &[PathBuf], out: &Path, options: &ReportOptions) -> 
     Ok(())
 }
 
-const CSS: &str = r#"
+pub(crate) const CSS: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
 header{background:#1d2330;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}header p{margin:4px 0 0;color:#b9c0cc}
 main{padding:18px 28px;max-width:1500px}
@@ -159,7 +166,7 @@ th{color:#555;font-weight:600}.num{text-align:right;font-variant-numeric:tabular
 
 /// The self-check: counts non-empty charts and records script errors, in the DOM, so that a
 /// headless browser run (`--dump-dom`) can tell the page rendered.
-const SELF_CHECK: &str = r#"
+pub(crate) const SELF_CHECK: &str = r#"
 (function(){var errors=[];window.addEventListener('error',function(e){errors.push(String(e.message));});
 function done(){var svgs=document.querySelectorAll('svg');var drawn=0;
 svgs.forEach(function(s){var b=s.getBBox();if(s.querySelector('rect,circle,polyline')&&b.width>0&&b.height>0){drawn++;}});

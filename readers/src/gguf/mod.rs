@@ -172,7 +172,7 @@ fn tensor_info(raw: &RawTensor, header: &Header, file: &MappedFile) -> (TensorIn
     let mut info = TensorInfo::new(
         raw.name.clone(),
         dtype,
-        Framework::Gguf,
+        Framework::GGUF,
         shape,
         file.path().clone(),
         offset.unwrap_or(0),
@@ -259,7 +259,7 @@ fn metadata_json(header: &Header, parts: usize, tensors: &[TensorInfo]) -> serde
 
 impl TensorSource for GgufSource {
     fn framework(&self) -> Framework {
-        Framework::Gguf
+        Framework::GGUF
     }
 
     fn path(&self) -> &Path {

@@ -32,7 +32,7 @@ pub use crate::limits::DEFAULT_MAX_TENSOR_BYTES;
 const OBJECT_ARRAYS: &str = "object arrays (descr '|O') need pickle, which weightlens does not run";
 
 /// The `TensorInfo` of an array described by `header`, its data at `offset` (`len` bytes).
-fn tensor_info(
+pub(crate) fn tensor_info(
     name: String,
     header: &NpyHeader,
     framework: Framework,
@@ -51,11 +51,23 @@ fn tensor_info(
 }
 
 /// Why the data of `header` cannot be analyzed, if it cannot.
-fn unsupported(header: &NpyHeader) -> Option<String> {
+pub(crate) fn unsupported(header: &NpyHeader) -> Option<String> {
     match &header.element {
         Element::Plain(..) => None,
         Element::Unsupported { name, .. } => Some(format!("unsupported dtype {name}")),
         Element::Object => Some(OBJECT_ARRAYS.into()),
+    }
+}
+
+/// The dtype name of an element type that holds no numbers (strings, bytes, records, dates,
+/// objects): such arrays are skipped with a warning rather than reported as errors.
+pub(crate) fn non_numeric(element: &Element) -> Option<String> {
+    match element {
+        Element::Object => Some("object".into()),
+        Element::Unsupported { name, .. } if !name.starts_with("complex") && !name.starts_with("float") => {
+            Some(name.clone())
+        }
+        _ => None,
     }
 }
 
@@ -65,7 +77,12 @@ fn needs_gather(header: &NpyHeader) -> bool {
 }
 
 /// A view of `data` (exactly the array's bytes, in the file's order) in row-major order.
-fn array_view<'a>(info: &'a TensorInfo, header: &NpyHeader, data: Cow<'a, [u8]>, limit: u64) -> Result<TensorView<'a>> {
+pub(crate) fn array_view<'a>(
+    info: &'a TensorInfo,
+    header: &NpyHeader,
+    data: Cow<'a, [u8]>,
+    limit: u64,
+) -> Result<TensorView<'a>> {
     let tensor_error = |m: String| Error::tensor(info.file.as_ref(), &info.name, m);
     let Element::Plain(dtype, order) = header.element else {
         return Err(tensor_error(unsupported(header).unwrap_or_default()));
@@ -132,7 +149,7 @@ impl NpySource {
         }
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let len = header.data_len.unwrap_or(available);
-        let info = tensor_info(name, &header, Framework::Npy, &file, header.data_offset, len);
+        let info = tensor_info(name, &header, Framework::NPY, &file, header.data_offset, len);
         for w in &warnings {
             tracing::warn!(path = %path.display(), "{w}");
         }
@@ -142,7 +159,7 @@ impl NpySource {
 
 impl TensorSource for NpySource {
     fn framework(&self) -> Framework {
-        Framework::Npy
+        Framework::NPY
     }
 
     fn path(&self) -> &Path {

@@ -18,7 +18,7 @@ use weightlens_core::{Error, Framework, Result, TensorInfo, TensorSource, Tensor
 use zip::{CompressionMethod, ZipArchive};
 
 use super::header::{self, NpyHeader, PREAMBLE_MAX};
-use super::{array_view, tensor_info, unsupported, DEFAULT_MAX_TENSOR_BYTES};
+use super::{array_view, non_numeric, tensor_info, unsupported, DEFAULT_MAX_TENSOR_BYTES};
 use crate::mmap::MappedFile;
 
 /// Deflate cannot expand data by more than 1032:1 (a 258-byte match coded in 2 bits); a member
@@ -288,7 +288,20 @@ impl NpzSource {
     /// or to reorder from Fortran order) are listed, but viewing them is an error.
     pub fn open_with_limit(path: &Path, max_tensor_bytes: u64) -> Result<Self> {
         let file = MappedFile::open(path)?;
-        let archive = parse_archive(file.bytes(), path)?;
+        let mut archive = parse_archive(file.bytes(), path)?;
+        // Members of strings, bytes, records or objects hold no weights: one warning each, and
+        // the rest of the archive is analyzed.
+        let (members, skipped): (Vec<Member>, Vec<Member>) =
+            archive.members.drain(..).partition(|m| non_numeric(&m.header.element).is_none());
+        archive.members = members;
+        for m in skipped {
+            let dtype = non_numeric(&m.header.element).unwrap_or_default();
+            archive.warnings.push(format!(
+                "{}: member {}.npy has the non-numeric dtype {dtype}; skipped",
+                path.display(),
+                m.name
+            ));
+        }
         let tensors = archive
             .members
             .iter()
@@ -298,7 +311,7 @@ impl NpzSource {
                     (Storage::Stored, Some(len)) => (m.raw_start.saturating_add(m.header.data_offset), len),
                     _ => (m.raw_start, m.raw_len),
                 };
-                tensor_info(m.name.clone(), &m.header, Framework::Npz, &file, offset, len)
+                tensor_info(m.name.clone(), &m.header, Framework::NPZ, &file, offset, len)
             })
             .collect();
         for w in &archive.warnings {
@@ -317,7 +330,7 @@ impl NpzSource {
 
 impl TensorSource for NpzSource {
     fn framework(&self) -> Framework {
-        Framework::Npz
+        Framework::NPZ
     }
 
     fn path(&self) -> &Path {
@@ -420,13 +433,17 @@ mod tests {
     }
 
     #[test]
-    fn object_members_fail_alone() {
+    fn non_numeric_members_are_skipped_with_a_warning_each() {
         let object = npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", b"\x80\x02N.");
-        let bytes = zip_of(&[("meta.npy", object, true), ("w.npy", f32_member(&[1.0]), false)]);
-        let (_dir, source) = open(&bytes, DEFAULT_MAX_TENSOR_BYTES).unwrap();
-        assert_eq!(source.tensors()[0].dtype_name, "object");
-        assert!(source.view(0).unwrap_err().to_string().contains("tensor meta: object arrays"));
-        assert!(source.view(1).is_ok());
+        let text = npy_bytes("{'descr': '<U3', 'fortran_order': False, 'shape': (2,), }", &[0; 24]);
+        let members = [("meta.npy", object, true), ("w.npy", f32_member(&[1.0]), false), ("vocab.npy", text, false)];
+        let (_dir, source) = open(&zip_of(&members), DEFAULT_MAX_TENSOR_BYTES).unwrap();
+        assert_eq!(source.tensors().len(), 1);
+        assert_eq!(source.tensors()[0].name, "w");
+        assert!(source.view(0).is_ok());
+        let warnings = source.warnings();
+        assert!(warnings.iter().any(|w| w.contains("meta.npy") && w.contains("object")), "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.contains("vocab.npy") && w.contains("str96")), "{warnings:?}");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! What a pickle's globals (`GLOBAL`, `STACK_GLOBAL`, `INST`) mean to the reader.
 //!
 //! Nothing named here is ever called or imported. A global is one of:
-//! - refused: [`DENIED`] lists callables that only an attack needs (running commands, evaluating
-//!   code, importing modules, reading or writing files, opening connections, unpickling nested
-//!   data). Reaching one makes the whole file an `Error::Refused`, whatever the rest holds;
+//! - dangerous: [`DENIED`] lists callables that only an attack needs (running commands,
+//!   evaluating code, importing modules, reading or writing files, opening connections,
+//!   unpickling nested data). This list explains a verdict, it never decides that a file is
+//!   safe: that is the allow-list of `crate::safety`. Reaching one refuses the whole file
+//!   (`Error::Refused`) unless the caller reads dangerous files on purpose;
 //! - structural: the handful of torch and Python globals that checkpoints use to rebuild
 //!   tensors and containers, interpreted by the reader as data ([`Kind`]);
 //! - opaque: anything else (a user's config class, `argparse.Namespace`, TorchScript modules).
@@ -30,6 +32,12 @@ pub const DENIED: &[(&str, Option<&str>)] = &[
     ("commands", None),
     ("popen2", None),
     ("platform", None),
+    ("_posixsubprocess", None),
+    ("_winapi", None),
+    ("pydoc", None),
+    ("venv", None),
+    ("ensurepip", None),
+    ("idlelib", None),
     // Running or compiling code, importing modules.
     ("runpy", None),
     ("importlib", None),
@@ -68,6 +76,14 @@ pub const DENIED: &[(&str, Option<&str>)] = &[
     ("builtins", Some("file")),
     ("operator", Some("attrgetter")),
     ("operator", Some("methodcaller")),
+    ("numpy.testing._private.utils", Some("runstring")),
+    ("numpy.f2py", None),
+    ("numpy.distutils", None),
+    ("torch.utils.cpp_extension", None),
+    ("torch.package", None),
+    ("torch._dynamo", None),
+    ("torch._inductor", None),
+    ("torch.storage", Some("_load_from_file")),
     // Files, the network and the desktop.
     ("shutil", None),
     ("tempfile", None),
@@ -94,16 +110,21 @@ pub const DENIED: &[(&str, Option<&str>)] = &[
     ("shelve", None),
     ("joblib", None),
     ("numpy", Some("load")),
+    ("numpy.lib.npyio", Some("load")),
+    ("pandas", Some("read_pickle")),
+    ("pandas.io.pickle", None),
     ("torch", Some("load")),
     ("torch.serialization", Some("load")),
     ("torch.hub", None),
     ("torch.jit", Some("load")),
 ];
 
-/// Python 2 and 3 spell the builtins module differently; the list uses `builtins`.
-fn canonical_module(module: &str) -> &str {
+/// Python 2 and 3 spell some modules differently (torch's `IMPORT_MAPPING`); the lists use the
+/// Python 3 names.
+pub fn canonical_module(module: &str) -> &str {
     match module {
         "__builtin__" | "__builtins__" => "builtins",
+        "copy_reg" => "copyreg",
         other => other,
     }
 }
@@ -202,6 +223,15 @@ pub enum Kind {
     Reconstructor,
     /// A harmless value used as data (`torch.float32`, `torch.device`, `builtins.slice`...).
     Data,
+    /// `numpy.core.multiarray._reconstruct` (and `numpy._core`): an array completed by `BUILD`.
+    NumpyReconstruct,
+    /// `numpy.dtype(code, align, copy)`: a dtype completed by `BUILD`.
+    NumpyDtype,
+    /// `numpy.core.numeric._frombuffer(buffer, dtype, shape, order)` (protocol 5): an array.
+    NumpyFromBuffer,
+    /// `torch.storage._load_from_bytes(b)`: a storage pickled without `torch.save` (`pickle.dumps`
+    /// of a tensor), whose bytes are a legacy torch file holding it; read, never loaded.
+    LoadFromBytes,
     /// Anything else: calling it yields an opaque object.
     Opaque,
 }
@@ -263,7 +293,12 @@ pub fn classify(module: &str, name: &str) -> Kind {
         ("builtins", "set" | "frozenset") => Kind::Set,
         ("builtins", "bytearray") | ("_codecs", "encode") => Kind::Bytes,
         ("builtins", "slice" | "complex" | "object") => Kind::Data,
-        ("copyreg" | "copy_reg", "_reconstructor") => Kind::Reconstructor,
+        ("copyreg", "_reconstructor") => Kind::Reconstructor,
+        ("numpy.core.multiarray" | "numpy._core.multiarray", "_reconstruct") => Kind::NumpyReconstruct,
+        ("numpy", "dtype") => Kind::NumpyDtype,
+        ("numpy.core.numeric" | "numpy._core.numeric", "_frombuffer") => Kind::NumpyFromBuffer,
+        ("numpy", "ndarray") => Kind::Data,
+        ("torch.storage", "_load_from_bytes") => Kind::LoadFromBytes,
         _ => Kind::Opaque,
     }
 }
@@ -280,6 +315,8 @@ mod tests {
         assert!(is_denied("__builtin__", "eval"));
         assert!(is_denied("builtins", "getattr"));
         assert!(is_denied("subprocess", "Popen"));
+        assert!(is_denied("numpy.testing._private.utils", "runstring"));
+        assert!(is_denied("torch.serialization", "load"));
         assert!(!is_denied("osmosis", "x"));
         assert!(!is_denied("builtins", "set"));
         assert!(!is_denied("collections", "OrderedDict"));

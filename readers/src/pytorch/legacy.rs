@@ -29,27 +29,51 @@ pub struct LegacyLayout {
     pub warnings: Vec<String>,
 }
 
-fn next_pickle(bytes: &[u8], pos: usize, path: &Path) -> Result<Parsed> {
+/// How the pickles of a legacy file are read.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// A file: dangerous globals refused unless allowed.
+    File { allow_unsafe: bool },
+    /// Bytes inside another pickle: always refused, embedded storages not followed.
+    Nested,
+}
+
+fn next_pickle(bytes: &[u8], pos: usize, path: &Path, mode: Mode) -> Result<Parsed> {
     let rest = bytes.get(pos..).unwrap_or(&[]);
-    let mut parsed = pickle::parse(rest, path, pos as u64)?;
+    let mut parsed = match mode {
+        Mode::File { allow_unsafe } => pickle::parse_with(rest, path, pos as u64, allow_unsafe)?,
+        Mode::Nested => pickle::parse_flat(rest, path, pos as u64)?,
+    };
     parsed.end += pos;
     Ok(parsed)
 }
 
-/// Reads the layout of the legacy checkpoint held in `bytes`.
-pub fn read(bytes: &[u8], path: &Path) -> Result<LegacyLayout> {
-    let magic = next_pickle(bytes, 0, path)?;
+/// Reads the layout of the legacy checkpoint held in `bytes`; with `allow_unsafe`, pickles
+/// referencing dangerous globals are read (never executed) rather than refused.
+pub fn read(bytes: &[u8], path: &Path, allow_unsafe: bool) -> Result<LegacyLayout> {
+    read_in(bytes, path, Mode::File { allow_unsafe })
+}
+
+/// Reads a legacy file held in the bytes value of another pickle (a storage pickled by
+/// `pickle.dumps`); offsets are relative to `bytes`.
+pub(crate) fn read_nested(bytes: &[u8], path: &Path) -> Result<LegacyLayout> {
+    read_in(bytes, path, Mode::Nested)
+}
+
+fn read_in(bytes: &[u8], path: &Path, mode: Mode) -> Result<LegacyLayout> {
+    let next = |pos: usize| next_pickle(bytes, pos, path, mode);
+    let magic = next(0)?;
     if !matches!(magic.node(magic.root), Node::BigInt(m) if m == MAGIC) {
         return Err(Error::malformed(path, Some(0), "not a legacy torch checkpoint (magic number mismatch)"));
     }
-    let protocol = next_pickle(bytes, magic.end, path)?;
+    let protocol = next(magic.end)?;
     if protocol.node(protocol.root) != &Node::Int(PROTOCOL) {
         return Err(Error::malformed(path, Some(magic.end as u64), "unsupported legacy protocol version"));
     }
-    let sys_info = next_pickle(bytes, protocol.end, path)?;
+    let sys_info = next(protocol.end)?;
     let order = if little_endian(&sys_info) { ByteOrder::Little } else { ByteOrder::Big };
-    let object = next_pickle(bytes, sys_info.end, path)?;
-    let keys = next_pickle(bytes, object.end, path)?;
+    let object = next(sys_info.end)?;
+    let keys = next(object.end)?;
     let Node::List(key_ids) = keys.node(keys.root) else {
         return Err(Error::malformed(path, Some(object.end as u64), "storage key list is not a list"));
     };

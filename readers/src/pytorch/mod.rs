@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use weightlens_core::{ByteOrder, Dtype, Error, Framework, Result, TensorInfo, TensorSource, TensorView};
 
-use crate::detect::{detect, Format, HEAD_LEN};
+use crate::detect::{self, Format};
 use crate::index::ShardIndex;
 use crate::limits::{check_limit, DEFAULT_MAX_TENSOR_BYTES};
 use crate::mmap::MappedFile;
@@ -96,17 +96,24 @@ pub struct Checkpoint {
 /// Reads the checkpoint (zip or legacy, detected by content) held in `bytes`. `path` names the
 /// file in errors, and its stem names a tensor that is the whole pickled object.
 pub fn read_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
-    let head = bytes.get(..HEAD_LEN).unwrap_or(bytes);
-    let format = detect(head).map_err(|e| Error::UnknownFormat { path: path.to_path_buf(), reason: e.to_string() })?;
+    read_checkpoint_with(bytes, path, false)
+}
+
+/// [`read_checkpoint`]; with `allow_unsafe`, a pickle referencing dangerous globals is read
+/// (never executed) rather than refused.
+pub fn read_checkpoint_with(bytes: &[u8], path: &Path, allow_unsafe: bool) -> Result<Checkpoint> {
+    let format = detect::detect_bytes(bytes)
+        .map_err(|e| Error::UnknownFormat { path: path.to_path_buf(), reason: e.to_string() })?;
     let root_name = path.file_stem().map_or_else(|| "tensor".to_string(), |s| s.to_string_lossy().into_owned());
     let (parsed, order, storages, mut warnings, format_name) = match format {
-        Format::TorchZip => {
+        Format::TorchZip | Format::TorchScript => {
             let layout = zip::read(bytes, path)?;
-            let parsed = pickle::parse(&layout.pickle, path, layout.pickle_offset)?;
-            (parsed, layout.order, layout.storages, Vec::new(), "zip")
+            let parsed = pickle::parse_with(&layout.pickle, path, layout.pickle_offset, allow_unsafe)?;
+            let name = if layout.torchscript { "torchscript" } else { "zip" };
+            (parsed, layout.order, layout.storages, layout.warnings, name)
         }
         Format::TorchLegacy => {
-            let layout = legacy::read(bytes, path)?;
+            let layout = legacy::read(bytes, path, allow_unsafe)?;
             (layout.object, layout.order, layout.storages, layout.warnings, "legacy")
         }
         other => {
@@ -230,9 +237,15 @@ impl TorchSource {
     /// Opens one checkpoint file; tensors in deflated members that would need more than
     /// `max_tensor_bytes` to inflate are listed, but viewing them is an error.
     pub fn open_with_limit(path: &Path, max_tensor_bytes: u64) -> Result<Self> {
+        Self::open_with(path, &crate::OpenOptions { max_tensor_bytes, ..crate::OpenOptions::default() })
+    }
+
+    /// Opens one checkpoint file with `options` (the tensor-size limit, and whether pickles
+    /// referencing dangerous globals are read rather than refused).
+    pub fn open_with(path: &Path, options: &crate::OpenOptions) -> Result<Self> {
         let map = MappedFile::open(path)?;
-        let checkpoint = read_checkpoint(map.bytes(), path)?;
-        let mut source = TorchSource::empty(path, checkpoint.metadata.clone(), max_tensor_bytes);
+        let checkpoint = read_checkpoint_with(map.bytes(), path, options.allow_unsafe_pickle)?;
+        let mut source = TorchSource::empty(path, checkpoint.metadata.clone(), options.max_tensor_bytes);
         source.add(map, checkpoint, |_| true);
         Ok(source)
     }
@@ -257,6 +270,14 @@ impl TorchSource {
         let warnings = filter.finish()?;
         source.warnings.extend(warnings);
         Ok(source)
+    }
+
+    /// A source of the tensors of `checkpoint`, read from `map` (storages at file offsets).
+    pub(crate) fn from_checkpoint(map: MappedFile, checkpoint: Checkpoint, limit: u64) -> Self {
+        let path = map.path().to_path_buf();
+        let mut source = TorchSource::empty(&path, checkpoint.metadata.clone(), limit);
+        source.add(map, checkpoint, |_| true);
+        source
     }
 
     fn empty(path: &Path, metadata: serde_json::Value, limit: u64) -> Self {
@@ -310,14 +331,14 @@ fn info_of(found: &walk::Found, file: &TorchFile, path: &Arc<Path>) -> TensorInf
         (None, _) => (0, 0),
     };
     let mut info =
-        TensorInfo::new(found.name.clone(), dtype, Framework::PyTorch, t.shape.clone(), path.clone(), offset, len);
+        TensorInfo::new(found.name.clone(), dtype, Framework::PYTORCH, t.shape.clone(), path.clone(), offset, len);
     info.dtype_name = dtype_name;
     info
 }
 
 impl TensorSource for TorchSource {
     fn framework(&self) -> Framework {
-        Framework::PyTorch
+        Framework::PYTORCH
     }
 
     fn path(&self) -> &Path {

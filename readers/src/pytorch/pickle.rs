@@ -6,8 +6,11 @@
 //! stay one object, shared references (tied weights) stay shared, and a memo "bomb" that
 //! references one object many times costs an id per reference, not a copy.
 //!
-//! Globals go through [`super::globals`]: refused ones fail the file, torch's tensor/storage
-//! helpers and a few containers are interpreted structurally, anything else is an opaque object.
+//! Globals go through [`super::globals`]: torch's tensor/storage helpers, numpy's array
+//! reconstruction and a few containers are interpreted structurally, anything else is an opaque
+//! object. Every global is recorded where it occurs ([`Record`]), so that the safety verdict
+//! (`crate::safety`) and [`parse`]'s refusal of dangerous globals judge the same list.
+//! Large bytes objects (array data) are kept as [`Span`]s of the input, never copied.
 //! Everything a hostile pickle could grow is bounded: objects, stack, marks, memo, string sizes
 //! (each also checked against the bytes left before anything is copied).
 
@@ -17,6 +20,7 @@ use std::path::Path;
 use weightlens_core::{Error, Result};
 
 use super::globals::{self, Kind, StorageKind};
+use super::{Member, Packing};
 
 /// Most objects one pickle may create (every opcode creates at most one).
 pub const MAX_OBJECTS: usize = 1 << 22;
@@ -71,6 +75,88 @@ pub enum Node {
     Storage(Box<StorageRef>),
     /// A tensor rebuilt by torch's helpers.
     Tensor(Box<TensorRef>),
+    /// A bytes object longer than [`INLINE_BYTES`], kept where it is in the input.
+    Blob(Span),
+    /// A numpy dtype (`numpy.dtype(code, False, True)` and its `BUILD` state).
+    NumpyDtype(Box<NumpyDtype>),
+    /// A numpy array (`_reconstruct` + `BUILD`, or protocol 5's `_frombuffer`).
+    Array(Box<ArrayRef>),
+}
+
+/// Bytes objects longer than this are [`Node::Blob`]s (not copied).
+pub const INLINE_BYTES: u64 = 4096;
+
+/// A byte range of the pickle's input, as absolute offsets (the `base` given to [`parse`] added).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// Offset of the first byte.
+    pub start: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// A numpy dtype as pickled: its type code (`f4`, `U5`, `O8`) and the byte order of its state.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct NumpyDtype {
+    /// The code given to `numpy.dtype` (`f4`, `i8`, `U5`, `V16`, `O8`).
+    pub code: String,
+    /// `<`, `>`, `|` or `=` from the `BUILD` state (`|` until one is set).
+    pub order: String,
+    /// True when the state names fields (a structured dtype).
+    pub structured: bool,
+}
+
+/// Where a numpy array's element bytes are.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum ArrayData {
+    /// Not set (a `_reconstruct` without its `BUILD`).
+    #[default]
+    Missing,
+    /// Bytes in the input.
+    Span(Span),
+    /// Bytes copied out of the pickle (short bytes, protocol 2's latin-1 text).
+    Owned(Vec<u8>),
+    /// Pickled Python objects (an object array), not data.
+    Objects,
+}
+
+/// A numpy array rebuilt from its pickled state.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ArrayRef {
+    /// The dtype (`None` until the state sets it).
+    pub dtype: Option<NumpyDtype>,
+    /// The shape.
+    pub shape: Vec<u64>,
+    /// True for column-major data.
+    pub fortran: bool,
+    /// The element bytes.
+    pub data: ArrayData,
+}
+
+/// One global the pickle references, where it does (absolute byte offset of its opcode).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobalUse {
+    /// The module as written.
+    pub module: String,
+    /// The qualified name as written.
+    pub name: String,
+    /// The opcode's offset.
+    pub offset: u64,
+}
+
+/// What a pickle references, recorded as it is read (also when reading fails later).
+#[derive(Clone, Debug, Default)]
+pub struct Record {
+    /// Every `GLOBAL`, `STACK_GLOBAL` and `INST`, in order.
+    pub globals: Vec<GlobalUse>,
+    /// Offsets of `REDUCE`/`NEWOBJ`/`OBJ` calls of something that is not a global (a computed
+    /// callable, which only a gadget needs).
+    pub indirect_calls: Vec<u64>,
+    /// Bytes objects that begin like a binary pickle (`\x80` and a protocol 2-5), which a
+    /// nested unpickler could be fed, with their absolute spans.
+    pub pickled_bytes: Vec<Span>,
+    /// True when reading stopped because the input ended (a truncated stream).
+    pub ran_out: bool,
 }
 
 /// A global reference `module.name`.
@@ -138,6 +224,9 @@ pub struct Parsed {
     pub end: usize,
     /// Globals outside the allow-list, as `module.name`.
     pub opaque_classes: BTreeSet<String>,
+    /// Storages held in bytes values (`torch.storage._load_from_bytes`), by the key their
+    /// [`StorageRef`]s name, at absolute offsets.
+    pub embedded: HashMap<String, Member>,
 }
 
 impl Parsed {
@@ -149,7 +238,62 @@ impl Parsed {
 
 /// Reads the pickle at the start of `data`. `path` and `base` (the absolute offset of `data` in
 /// the file) are used in error messages.
+///
+/// A pickle that references a dangerous global ([`globals::is_denied`]) is refused
+/// (`Error::Refused`) whatever else it holds; [`parse_recorded`] reads it anyway.
 pub fn parse(data: &[u8], path: &Path, base: u64) -> Result<Parsed> {
+    parse_with(data, path, base, false)
+}
+
+/// [`parse`], or with `allow_unsafe` [`parse_recorded`]'s result (dangerous globals read as
+/// opaque objects; nothing is executed either way).
+pub fn parse_with(data: &[u8], path: &Path, base: u64, allow_unsafe: bool) -> Result<Parsed> {
+    let (parsed, record) = parse_recorded(data, path, base);
+    if let Some(g) = record.globals.iter().find(|g| globals::is_denied(&g.module, &g.name)) {
+        if allow_unsafe {
+            tracing::warn!(
+                "{}: reading a pickle that references {}.{} (--allow-unsafe-pickle)",
+                path.display(),
+                g.module,
+                g.name
+            );
+        } else {
+            return Err(refusal(path, g));
+        }
+    }
+    parsed
+}
+
+/// The refusal of a pickle that references the dangerous global `g`.
+pub fn refusal(path: &Path, g: &GlobalUse) -> Error {
+    Error::Refused {
+        path: path.to_path_buf(),
+        message: format!(
+            "pickle references {}.{} (at byte {}), a callable that can run code or touch the system; the file \
+             was not loaded",
+            g.module, g.name, g.offset
+        ),
+    }
+}
+
+/// Reads the pickle at the start of `data` as [`parse`] does, but never refuses: dangerous
+/// globals are opaque objects like any unknown one. The [`Record`] of what the pickle
+/// references is returned also when reading fails.
+pub fn parse_recorded(data: &[u8], path: &Path, base: u64) -> (Result<Parsed>, Record) {
+    run_machine(data, path, base, true)
+}
+
+/// [`parse`] for a pickle nested in another one: embedded storages are not followed again
+/// (a nesting that would otherwise be as deep as the input is long).
+pub(crate) fn parse_flat(data: &[u8], path: &Path, base: u64) -> Result<Parsed> {
+    let (parsed, record) = run_machine(data, path, base, false);
+    if let Some(g) = record.globals.iter().find(|g| globals::is_denied(&g.module, &g.name)) {
+        return Err(refusal(path, g));
+    }
+    parsed
+}
+
+fn run_machine(data: &[u8], path: &Path, base: u64, follow_embedded: bool) -> (Result<Parsed>, Record) {
     let mut m = Machine {
         data,
         pos: 0,
@@ -161,9 +305,16 @@ pub fn parse(data: &[u8], path: &Path, base: u64) -> Result<Parsed> {
         marks: Vec::new(),
         memo: HashMap::new(),
         opaque: BTreeSet::new(),
+        record: Record::default(),
+        spans: HashMap::new(),
+        embedded: HashMap::new(),
+        follow_embedded,
     };
-    let root = m.run()?;
-    Ok(Parsed { nodes: m.nodes, root, end: m.pos, opaque_classes: m.opaque })
+    let root = m.run();
+    let record = std::mem::take(&mut m.record);
+    let parsed =
+        root.map(|root| Parsed { nodes: m.nodes, root, end: m.pos, opaque_classes: m.opaque, embedded: m.embedded });
+    (parsed, record)
 }
 
 struct Machine<'a> {
@@ -177,6 +328,11 @@ struct Machine<'a> {
     marks: Vec<usize>,
     memo: HashMap<u32, Id>,
     opaque: BTreeSet<String>,
+    record: Record,
+    /// Where each bytes object is in the input (absolute).
+    spans: HashMap<Id, Span>,
+    embedded: HashMap<String, Member>,
+    follow_embedded: bool,
 }
 
 impl<'a> Machine<'a> {
@@ -191,6 +347,7 @@ impl<'a> Machine<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let left = self.data.len() - self.pos;
         let Some(bytes) = self.data.get(self.pos..).and_then(|rest| rest.get(..n)) else {
+            self.record.ran_out = true;
             return Err(self.err(format!("truncated: needs {n} bytes, {left} left")));
         };
         self.pos += n;
@@ -222,6 +379,7 @@ impl<'a> Machine<'a> {
         }
         let left = (self.data.len() - self.pos) as u64;
         if len > left {
+            self.record.ran_out = true;
             return Err(self.err(format!("truncated: object of {len} bytes, {left} left")));
         }
         self.take(len as usize)
@@ -232,6 +390,7 @@ impl<'a> Machine<'a> {
         let rest = self.data.get(self.pos..).unwrap_or(&[]);
         let window = rest.get(..MAX_LINE).unwrap_or(rest);
         let Some(n) = window.iter().position(|&b| b == b'\n') else {
+            self.record.ran_out |= window.len() == rest.len();
             return Err(self.err("text argument without a newline (truncated or too long)"));
         };
         let line = self.take(n + 1)?;
@@ -464,18 +623,15 @@ impl<'a> Machine<'a> {
                 }
                 b'C' => {
                     let n = self.u8()?;
-                    let b = self.sized(u64::from(n))?;
-                    self.push_new(Node::Bytes(b.to_vec()))?;
+                    self.bytes(u64::from(n))?;
                 }
                 b'B' => {
                     let n = self.u32()?;
-                    let b = self.sized(u64::from(n))?;
-                    self.push_new(Node::Bytes(b.to_vec()))?;
+                    self.bytes(u64::from(n))?;
                 }
                 0x8e | 0x96 => {
                     let n = self.u64()?;
-                    let b = self.sized(n)?;
-                    self.push_new(Node::Bytes(b.to_vec()))?;
+                    self.bytes(n)?;
                 }
                 // Containers.
                 b']' => self.push_new(Node::List(Vec::new()))?,
@@ -596,9 +752,7 @@ impl<'a> Machine<'a> {
                 b'b' => {
                     let state = self.pop()?;
                     let target = self.top()?;
-                    if let Node::Object(obj) = self.node_mut(target)? {
-                        obj.state = Some(state);
-                    }
+                    self.build(target, state)?;
                     // BUILD on a tensor or container sets Python attributes that hold no
                     // tensor data (e.g. a Parameter's hooks); nothing to keep.
                 }
@@ -622,6 +776,95 @@ impl<'a> Machine<'a> {
                 _ => return Err(self.err("unknown opcode")),
             }
         }
+    }
+
+    /// A bytes object of `len` bytes: copied when short, a [`Span`] of the input otherwise
+    /// (bounded by the bytes left, not by [`MAX_STRING`]: nothing is allocated).
+    fn bytes(&mut self, len: u64) -> Result<()> {
+        let start = self.pos;
+        let node = if len <= INLINE_BYTES {
+            Node::Bytes(self.sized(len)?.to_vec())
+        } else {
+            let left = (self.data.len() - self.pos) as u64;
+            if len > left {
+                self.record.ran_out = true;
+                return Err(self.err(format!("truncated: object of {len} bytes, {left} left")));
+            }
+            self.pos += len as usize;
+            Node::Blob(Span { start: self.base.saturating_add(start as u64), len })
+        };
+        let span = Span { start: self.base.saturating_add(start as u64), len };
+        let looks_pickled = matches!(self.data.get(start..start + 2), Some(&[0x80, proto]) if (2..=5).contains(&proto));
+        if looks_pickled && self.record.pickled_bytes.len() < MAX_MARKS {
+            self.record.pickled_bytes.push(span);
+        }
+        let id = self.alloc(node)?;
+        self.spans.insert(id, span);
+        self.push(id)
+    }
+
+    /// `BUILD`: sets an opaque object's state, or completes a numpy dtype or array.
+    fn build(&mut self, target: Id, state: Id) -> Result<()> {
+        let items = match self.node(state) {
+            Node::Tuple(items) => items.clone(),
+            _ => Vec::new(),
+        };
+        match self.node(target) {
+            Node::NumpyDtype(_) => {
+                // numpy's dtype state: (version, byte order, subarray, names, fields, ...).
+                let order = match items.get(1).map(|&i| self.node(i)) {
+                    Some(Node::Str(o)) => Some(o.clone()),
+                    _ => None,
+                };
+                let structured = items.get(3).is_some_and(|&i| self.node(i) != &Node::None);
+                if let Node::NumpyDtype(d) = self.node_mut(target)? {
+                    if let Some(order) = order {
+                        d.order = order;
+                    }
+                    d.structured = structured;
+                }
+            }
+            Node::Array(_) => {
+                // ndarray's state: ([version,] shape, dtype, is_fortran, rawdata).
+                let fields = match items.len() {
+                    5 => &items[1..],
+                    4 => &items[..],
+                    n => return Err(self.err(format!("numpy array state has {n} items, not 4 or 5"))),
+                };
+                let array = self.numpy_array(fields[0], fields[1], fields[2], fields[3])?;
+                *self.node_mut(target)? = Node::Array(Box::new(array));
+            }
+            Node::Object(_) => {
+                if let Node::Object(obj) = self.node_mut(target)? {
+                    obj.state = Some(state);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A numpy array from its shape, dtype, order flag and data objects.
+    fn numpy_array(&self, shape: Id, dtype: Id, fortran: Id, data: Id) -> Result<ArrayRef> {
+        let shape = self.dims(Some(shape), "shape")?;
+        let dtype = match self.node(dtype) {
+            Node::NumpyDtype(d) => Some((**d).clone()),
+            _ => return Err(self.err("numpy array dtype is not a numpy.dtype")),
+        };
+        let fortran = match self.node(fortran) {
+            Node::Bool(b) => *b,
+            Node::Int(i) => *i != 0,
+            Node::Str(order) => order == "F",
+            _ => false,
+        };
+        let data = match self.node(data) {
+            Node::Blob(span) => ArrayData::Span(*span),
+            Node::Bytes(b) => ArrayData::Owned(b.clone()),
+            Node::Str(_) => ArrayData::Owned(self.bytes_of(data)),
+            Node::List(_) => ArrayData::Objects,
+            _ => return Err(self.err("numpy array data is neither bytes nor a list of objects")),
+        };
+        Ok(ArrayRef { dtype, shape, fortran, data })
     }
 
     fn pairs(&self, items: Vec<Id>) -> Result<Vec<(Id, Id)>> {
@@ -658,19 +901,14 @@ impl<'a> Machine<'a> {
         }
     }
 
-    /// Resolves a global: refused, structural or opaque. Never imports anything.
+    /// Records a global and resolves it: structural or opaque. Never imports anything.
     fn global(&mut self, module: &str, name: &str) -> Result<Id> {
-        if globals::is_denied(module, name) {
-            return Err(Error::Refused {
-                path: self.path.to_path_buf(),
-                message: format!(
-                    "pickle references {module}.{name} (at byte {}), a callable that can run code or touch the \
-                     system; the file was not loaded",
-                    self.base.saturating_add(self.op_pos as u64)
-                ),
-            });
+        let offset = self.base.saturating_add(self.op_pos as u64);
+        if self.record.globals.len() >= MAX_OBJECTS {
+            return Err(self.err(format!("more than {MAX_OBJECTS} globals")));
         }
-        let kind = globals::classify(module, name);
+        self.record.globals.push(GlobalUse { module: module.to_string(), name: name.to_string(), offset });
+        let kind = if globals::is_denied(module, name) { Kind::Opaque } else { globals::classify(module, name) };
         if kind == Kind::Opaque {
             self.opaque.insert(format!("{module}.{name}"));
         }
@@ -681,7 +919,13 @@ impl<'a> Machine<'a> {
     fn call(&mut self, func: Id, args: Vec<Id>, depth: usize) -> Result<Id> {
         let kind = match self.node(func) {
             Node::Global(g) => g.kind.clone(),
-            _ => Kind::Opaque,
+            _ => {
+                let at = self.base.saturating_add(self.op_pos as u64);
+                if self.record.indirect_calls.len() < MAX_MARKS {
+                    self.record.indirect_calls.push(at);
+                }
+                Kind::Opaque
+            }
         };
         let first = args.first().copied();
         let node = match kind {
@@ -702,6 +946,10 @@ impl<'a> Machine<'a> {
             }
             Kind::RebuildSparse => Node::Tensor(Box::new(self.sparse_tensor(&args))),
             Kind::Set => Node::Set(first.map(|a| self.items_of(a)).unwrap_or_default()),
+            // bytearray(b) of a long bytes object is the same bytes: kept in place.
+            Kind::Bytes if first.is_some_and(|a| matches!(self.node(a), Node::Blob(_))) => {
+                return first.ok_or_else(|| self.err("call without its first argument"));
+            }
             Kind::Bytes => Node::Bytes(first.map(|a| self.bytes_of(a)).unwrap_or_default()),
             Kind::Reconstructor => {
                 let Some((&class, rest)) = args.split_first() else {
@@ -709,7 +957,33 @@ impl<'a> Machine<'a> {
                 };
                 Node::Object(Box::new(Object { class, args: rest.to_vec(), ..Object::default() }))
             }
-            Kind::Storage(_) | Kind::Data | Kind::Opaque => {
+            Kind::NumpyReconstruct => Node::Array(Box::default()),
+            Kind::NumpyDtype => {
+                let code = match first.map(|a| self.node(a)) {
+                    Some(Node::Str(code)) => code.clone(),
+                    _ => return Err(self.err("numpy.dtype without a type code")),
+                };
+                Node::NumpyDtype(Box::new(NumpyDtype { code, order: "|".into(), structured: false }))
+            }
+            Kind::NumpyFromBuffer => {
+                // _frombuffer(buffer, dtype, shape, order)
+                let (Some(&buf), Some(&dtype), Some(&shape), Some(&order)) =
+                    (args.first(), args.get(1), args.get(2), args.get(3))
+                else {
+                    return Err(self.err("_frombuffer needs (buffer, dtype, shape, order)"));
+                };
+                Node::Array(Box::new(self.numpy_array(shape, dtype, order, buf)?))
+            }
+            // Bytes kept in place (protocol 3+) are followed; protocol 2 spells bytes as text
+            // (`_codecs.encode`), which has no place in the file: an opaque object then.
+            Kind::LoadFromBytes if self.follow_embedded && first.is_some_and(|a| self.spans.contains_key(&a)) => {
+                let span = first.and_then(|a| self.spans.get(&a).copied());
+                let Some(span) = span else {
+                    return Err(self.err("_load_from_bytes without a bytes argument"));
+                };
+                return self.embedded_storage(span);
+            }
+            Kind::Storage(_) | Kind::Data | Kind::Opaque | Kind::LoadFromBytes => {
                 Node::Object(Box::new(Object { class: func, args, ..Object::default() }))
             }
         };
@@ -767,6 +1041,11 @@ impl<'a> Machine<'a> {
     fn rebuild_tensor(&self, args: &[Id]) -> Result<TensorRef> {
         let storage = match args.first().map(|&id| self.node(id)) {
             Some(Node::Storage(s)) => (**s).clone(),
+            Some(Node::Object(o)) if matches!(self.node(o.class), Node::Global(g) if g.kind == Kind::LoadFromBytes) => {
+                let shape = self.dims(args.get(2).copied(), "size")?;
+                let unsupported = Some("storage pickled as protocol-2 text (not kept in the file)".to_string());
+                return Ok(TensorRef { storage: None, offset: 0, shape, stride: Vec::new(), unsupported });
+            }
             _ => return Err(self.err("tensor storage is not a persistent storage reference")),
         };
         let offset = self.uint(args.get(1).copied(), "storage offset")?;
@@ -784,6 +1063,33 @@ impl<'a> Machine<'a> {
         let data = args.get(1).map(|&id| self.items_of(id)).unwrap_or_default();
         let shape = self.dims(data.get(2).copied(), "size").unwrap_or_default();
         TensorRef { storage: None, offset: 0, shape, stride: Vec::new(), unsupported: Some("sparse".into()) }
+    }
+
+    /// The storage of a legacy torch file held in bytes at `span` (what
+    /// `torch.storage._load_from_bytes` would load), its key made unique by the span.
+    fn embedded_storage(&mut self, span: Span) -> Result<Id> {
+        let start = span.start.saturating_sub(self.base) as usize;
+        let Some(bytes) = self.data.get(start..start.saturating_add(span.len as usize)) else {
+            return Err(self.err("embedded storage lies outside the pickle"));
+        };
+        let layout = super::legacy::read_nested(bytes, self.path)?;
+        let Node::Storage(storage) = layout.object.node(layout.object.root) else {
+            return Err(self.err("_load_from_bytes data does not hold a storage"));
+        };
+        if layout.order != weightlens_core::ByteOrder::Little {
+            return Err(self.err("big-endian embedded storages are not supported"));
+        }
+        let mut storage = (**storage).clone();
+        let Some(member) = layout.storages.get(&storage.key) else {
+            return Err(self.err(format!("embedded storage {} has no data", storage.key)));
+        };
+        let offset = member.offset.checked_add(span.start).ok_or_else(|| self.err("storage offset overflows"))?;
+        storage.key = format!("{}:{}", span.start, storage.key);
+        if self.embedded.len() >= MAX_MARKS {
+            return Err(self.err(format!("more than {MAX_MARKS} embedded storages")));
+        }
+        self.embedded.insert(storage.key.clone(), Member { offset, len: member.len, packing: Packing::Stored });
+        self.alloc(Node::Storage(Box::new(storage)))
     }
 
     /// torch's persistent ids: `('storage', storage_type, key, location, numel)` in zip files,

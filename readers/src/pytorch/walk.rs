@@ -10,7 +10,7 @@ use std::path::Path;
 
 use weightlens_core::{Error, Result};
 
-use super::pickle::{Id, Node, Parsed, TensorRef};
+use super::pickle::{ArrayRef, Id, Node, Parsed, TensorRef};
 
 /// Deepest nesting searched.
 pub const MAX_DEPTH: usize = 256;
@@ -30,11 +30,22 @@ pub struct Found {
     pub tensor: TensorRef,
 }
 
+/// A numpy array found in the object, with its name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FoundArray {
+    /// The key path.
+    pub name: String,
+    /// The array.
+    pub array: ArrayRef,
+}
+
 /// What the object holds.
 #[derive(Debug, Default)]
 pub struct Contents {
     /// Tensors in the order of the object.
     pub tensors: Vec<Found>,
+    /// numpy arrays in the order of the object.
+    pub arrays: Vec<FoundArray>,
     /// Simple values by key path.
     pub values: serde_json::Map<String, serde_json::Value>,
     /// Names that two different paths both produced; the first one is kept.
@@ -60,18 +71,18 @@ pub fn walk(parsed: &Parsed, root_name: &str, path: &Path) -> Result<Contents> {
     let mut seen = std::collections::HashSet::new();
     let mut out = w.out;
     out.visits = w.visits;
-    out.tensors.retain(|f| {
-        let fresh = seen.insert(f.name.clone());
+    let mut keep = |name: &mut String| {
+        if name.is_empty() {
+            *name = root_name.to_string();
+        }
+        let fresh = seen.insert(name.clone());
         if !fresh {
-            out.duplicates.push(f.name.clone());
+            out.duplicates.push(name.clone());
         }
         fresh
-    });
-    for found in &mut out.tensors {
-        if found.name.is_empty() {
-            found.name = root_name.to_string();
-        }
-    }
+    };
+    out.tensors.retain_mut(|f| keep(&mut f.name));
+    out.arrays.retain_mut(|f| keep(&mut f.name));
     Ok(out)
 }
 
@@ -114,6 +125,7 @@ impl Walker<'_> {
         let parsed = self.parsed;
         match parsed.node(id) {
             Node::Tensor(t) => self.out.tensors.push(Found { name: self.name(), tensor: (**t).clone() }),
+            Node::Array(a) => self.out.arrays.push(FoundArray { name: self.name(), array: (**a).clone() }),
             Node::Dict(pairs) => self.within(id, |w| w.pairs(pairs))?,
             Node::List(items) | Node::Tuple(items) | Node::Set(items) => self.within(id, |w| w.items(items))?,
             Node::Object(obj) => self.within(id, |w| {
@@ -135,13 +147,13 @@ impl Walker<'_> {
     }
 
     fn within(&mut self, id: Id, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
-        let before = (self.out.tensors.len(), self.out.values.len());
+        let before = (self.out.tensors.len() + self.out.arrays.len(), self.out.values.len());
         self.set(id, true);
         self.depth += 1;
         let result = f(self);
         self.depth -= 1;
         self.set(id, false);
-        if result.is_ok() && before == (self.out.tensors.len(), self.out.values.len()) {
+        if result.is_ok() && before == (self.out.tensors.len() + self.out.arrays.len(), self.out.values.len()) {
             if let Some(b) = self.barren.get_mut(id) {
                 *b = true;
             }

@@ -15,6 +15,7 @@ use weightlens_core::{ByteOrder, Error, Result};
 use zip::{CompressionMethod, ZipArchive};
 
 use super::{Member, Packing};
+use crate::zipdir;
 
 /// Largest `data.pkl` inflated from a compressed member.
 pub const MAX_PICKLE_BYTES: u64 = 1 << 30;
@@ -34,35 +35,43 @@ pub struct ZipLayout<'a> {
     pub order: ByteOrder,
     /// Storage members by key.
     pub storages: HashMap<String, Member>,
+    /// Local headers that disagree with the central directory.
+    pub warnings: Vec<String>,
+    /// True for a TorchScript archive (`torch.jit.save`: `constants.pkl` and `code/`).
+    pub torchscript: bool,
 }
 
-fn archive<'a>(bytes: &'a [u8], path: &Path) -> Result<ZipArchive<Cursor<&'a [u8]>>> {
-    ZipArchive::new(Cursor::new(bytes)).map_err(|e| Error::malformed(path, None, format!("invalid zip archive: {e}")))
-}
-
-/// Reads the layout of the torch zip held in `bytes`.
+/// Reads the layout of the torch zip held in `bytes`, through its central directory.
 pub fn read<'a>(bytes: &'a [u8], path: &Path) -> Result<ZipLayout<'a>> {
-    let mut zip = archive(bytes, path)?;
-    let mut members: Vec<(String, Member)> = Vec::with_capacity(zip.len());
-    for i in 0..zip.len() {
-        let entry = zip.by_index_raw(i).map_err(|e| Error::malformed(path, None, format!("zip member #{i}: {e}")))?;
-        let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
-        let Some(offset) = entry.data_start() else {
-            return Err(Error::malformed(path, None, format!("zip member {name}: data offset unknown")));
-        };
-        let packing = if entry.encrypted() {
+    let dir = zipdir::read(bytes).map_err(|message| Error::malformed(path, None, message))?;
+    let mut members: Vec<(String, Member)> = Vec::with_capacity(dir.entries.len());
+    for e in &dir.entries {
+        let packing = if e.encrypted {
             Packing::Unsupported("encrypted".to_string())
         } else {
-            match entry.compression() {
-                CompressionMethod::Stored if entry.compressed_size() == entry.size() => Packing::Stored,
+            match e.method {
+                CompressionMethod::Stored if e.compressed_size == e.size => Packing::Stored,
                 CompressionMethod::Stored => Packing::Unsupported("stored with differing sizes".to_string()),
-                CompressionMethod::Deflated => Packing::Deflated { index: i },
+                CompressionMethod::Deflated => Packing::Deflated { index: e.index },
                 other => Packing::Unsupported(format!("compressed with {other}")),
             }
         };
-        let member = Member { offset, len: entry.size(), packing };
-        members.push((name, member));
+        members.push((e.name.clone(), Member { offset: e.data_start, len: e.size, packing }));
     }
+    let torchscript = crate::detect::is_torchscript(members.iter().map(|(name, _)| name.as_str()));
+    let warnings = dir
+        .mismatches
+        .iter()
+        .map(|m| {
+            format!(
+                "{}: zip member {} (local header at byte {}): {}; read as the central directory says, as torch does",
+                path.display(),
+                m.name,
+                m.offset,
+                m.what
+            )
+        })
+        .collect();
     // The top-most data.pkl (TorchScript archives hold others deeper).
     let pickle = members
         .iter()
@@ -101,7 +110,7 @@ pub fn read<'a>(bytes: &'a [u8], path: &Path) -> Result<ZipLayout<'a>> {
     };
     let pickle_offset = if pickle_member.packing == Packing::Stored { pickle_member.offset } else { 0 };
     let pickle = read_member(bytes, &pickle_member, MAX_PICKLE_BYTES, path, "data.pkl")?;
-    Ok(ZipLayout { pickle, pickle_offset, prefix, order, storages })
+    Ok(ZipLayout { pickle, pickle_offset, prefix, order, storages, warnings, torchscript })
 }
 
 /// The whole content of a small member, refusing members larger than `limit`.

@@ -4,6 +4,11 @@
 //! does: header size limit and bounds, UTF-8 JSON object, per-tensor byte size equal to
 //! `numel * dtype size` (checked arithmetic), offsets contiguous from 0 without gaps or overlaps,
 //! and the data section exactly covered. Tensor data is served zero-copy from the memory map.
+//!
+//! Quantized checkpoints ([`quant`]) list logical tensors: the components of each quantized
+//! weight grouped into one, whose view computes the effective weight.
+
+pub mod quant;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -11,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use weightlens_core::{ByteOrder, Dtype, Error, Framework, Result, TensorInfo, TensorSource, TensorView};
+use weightlens_core::{ByteOrder, Dtype, Error, Framework, QuantFacts, Result, TensorInfo, TensorSource, TensorView};
+
+use self::quant::{Logical, Parts, Plan};
 
 use crate::index::ShardIndex;
 use crate::mmap::MappedFile;
@@ -53,24 +60,7 @@ struct RawEntry {
 }
 
 fn parse_dtype(name: &str) -> Dtype {
-    match name {
-        "F64" => Dtype::F64,
-        "F32" => Dtype::F32,
-        "F16" => Dtype::F16,
-        "BF16" => Dtype::BF16,
-        "F8_E4M3" => Dtype::F8E4M3,
-        "F8_E5M2" => Dtype::F8E5M2,
-        "I64" => Dtype::I64,
-        "I32" => Dtype::I32,
-        "I16" => Dtype::I16,
-        "I8" => Dtype::I8,
-        "U64" => Dtype::U64,
-        "U32" => Dtype::U32,
-        "U16" => Dtype::U16,
-        "U8" => Dtype::U8,
-        "BOOL" => Dtype::Bool,
-        _ => Dtype::Unsupported,
-    }
+    Dtype::from_safetensors_name(name).unwrap_or(Dtype::Unsupported)
 }
 
 /// Parses and validates the header of a safetensors file held in `bytes`. `path` is used in
@@ -176,8 +166,14 @@ pub fn parse_header(bytes: &[u8], path: &Path) -> Result<Header> {
 pub struct SafetensorsSource {
     path: PathBuf,
     files: Vec<MappedFile>,
-    tensors: Vec<TensorInfo>,
+    /// The stored tensors.
+    raw: Vec<TensorInfo>,
+    /// The file of each stored tensor.
     file_of: Vec<usize>,
+    /// The logical tensors (the stored ones, with quantized components grouped).
+    tensors: Vec<TensorInfo>,
+    plans: Vec<Plan>,
+    facts: Vec<Option<QuantFacts>>,
     metadata: serde_json::Value,
     warnings: Vec<String>,
 }
@@ -186,7 +182,7 @@ fn info_of(entry: Entry, file: &Arc<Path>) -> TensorInfo {
     let mut info = TensorInfo::new(
         entry.name,
         entry.dtype,
-        Framework::Safetensors,
+        Framework::SAFETENSORS,
         entry.shape,
         file.clone(),
         entry.start,
@@ -203,17 +199,54 @@ impl SafetensorsSource {
     pub fn open(path: &Path) -> Result<Self> {
         let file = MappedFile::open(path)?;
         let header = parse_header(file.bytes(), path)?;
-        let tensors: Vec<TensorInfo> = header.entries.into_iter().map(|e| info_of(e, file.path())).collect();
-        let file_of = vec![0; tensors.len()];
+        let raw: Vec<TensorInfo> = header.entries.into_iter().map(|e| info_of(e, file.path())).collect();
+        let file_of = vec![0; raw.len()];
         let metadata = serde_json::json!({ "metadata": header.metadata });
-        Ok(SafetensorsSource {
-            path: path.to_path_buf(),
-            files: vec![file],
-            tensors,
-            file_of,
-            metadata,
-            warnings: Vec::new(),
-        })
+        Ok(Self::grouped(path, vec![file], raw, file_of, metadata, Vec::new()))
+    }
+
+    /// The source with quantized components grouped under the checkpoint's `config.json`.
+    fn grouped(
+        path: &Path,
+        files: Vec<MappedFile>,
+        raw: Vec<TensorInfo>,
+        file_of: Vec<usize>,
+        mut metadata: serde_json::Value,
+        mut warnings: Vec<String>,
+    ) -> Self {
+        let config = quant::config::read(path).unwrap_or_else(|e| {
+            warnings.push(format!("{e}; quantized tensors are not grouped"));
+            quant::config::QuantConfig::Unknown(e.to_string())
+        });
+        let small = |i: usize| -> Option<&[u8]> {
+            let info = raw.get(i)?;
+            let file = files.get(*file_of.get(i)?)?;
+            (info.len <= quant::bnb::MAX_STATE_BYTES)
+                .then(|| file.slice(info.offset, info.len, &info.name).ok())
+                .flatten()
+        };
+        let grouped = quant::group(&raw, &config, &small);
+        warnings.extend(grouped.warnings);
+        let quantized = grouped.tensors.iter().filter(|t| matches!(t.plan, Plan::Quant { .. })).count();
+        if quantized > 0 {
+            if let Some(obj) = metadata.as_object_mut() {
+                obj.insert("quantized_tensors".into(), quantized.into());
+            }
+        }
+        let (mut tensors, mut plans, mut facts) = (Vec::new(), Vec::new(), Vec::new());
+        for Logical { info, plan, facts: f } in grouped.tensors {
+            tensors.push(info);
+            plans.push(plan);
+            facts.push(f);
+        }
+        SafetensorsSource { path: path.to_path_buf(), files, raw, file_of, tensors, plans, facts, metadata, warnings }
+    }
+
+    fn stored_bytes(&self, index: usize) -> Result<&[u8]> {
+        let (Some(info), Some(&f)) = (self.raw.get(index), self.file_of.get(index)) else {
+            return Err(Error::malformed(&self.path, None, format!("no stored tensor #{index}")));
+        };
+        self.files[f].slice(info.offset, info.len, &info.name)
     }
 
     /// Opens a sharded checkpoint through its index: every tensor once, from the shard the
@@ -238,13 +271,13 @@ impl SafetensorsSource {
         }
         let warnings = filter.finish()?;
         let metadata = serde_json::json!({ "index": index.metadata, "shards": index.shards.len() });
-        Ok(SafetensorsSource { path: path.to_path_buf(), files, tensors, file_of, metadata, warnings })
+        Ok(Self::grouped(path, files, tensors, file_of, metadata, warnings))
     }
 }
 
 impl TensorSource for SafetensorsSource {
     fn framework(&self) -> Framework {
-        Framework::Safetensors
+        Framework::SAFETENSORS
     }
 
     fn path(&self) -> &Path {
@@ -255,9 +288,32 @@ impl TensorSource for SafetensorsSource {
         &self.tensors
     }
 
+    fn raw_tensors(&self) -> &[TensorInfo] {
+        &self.raw
+    }
+
+    fn quant(&self, index: usize) -> Option<&QuantFacts> {
+        self.facts.get(index)?.as_ref()
+    }
+
     fn view(&self, index: usize) -> Result<TensorView<'_>> {
-        let (Some(info), Some(&f)) = (self.tensors.get(index), self.file_of.get(index)) else {
+        let (Some(info), Some(plan)) = (self.tensors.get(index), self.plans.get(index)) else {
             return Err(Error::malformed(&self.path, None, format!("no tensor #{index}")));
+        };
+        let raw_index = match plan {
+            Plan::Plain(i) => *i,
+            Plan::Quant { scheme, parts } => {
+                let infos = parts.iter().filter_map(|&p| self.raw.get(p)).collect();
+                let bytes = parts.iter().map(|&p| self.stored_bytes(p)).collect::<Result<Vec<_>>>()?;
+                let decoder = scheme
+                    .decoder(&Parts::new(infos, bytes), &info.shape)
+                    .map_err(|m| Error::tensor(info.file.as_ref(), &info.name, m.to_string()))?;
+                return TensorView::computed(info, decoder);
+            }
+            Plan::Unreadable => {
+                let reason = self.quant(index).and_then(|f| f.problem.clone()).unwrap_or_default();
+                return Err(Error::tensor(info.file.as_ref(), &info.name, format!("not dequantized: {reason}")));
+            }
         };
         if info.dtype == Dtype::Unsupported {
             return Err(Error::tensor(
@@ -266,7 +322,7 @@ impl TensorSource for SafetensorsSource {
                 format!("unsupported dtype {}", info.dtype_name),
             ));
         }
-        let bytes = self.files[f].slice(info.offset, info.len, &info.name)?;
+        let bytes = self.stored_bytes(raw_index)?;
         TensorView::plain(info, Cow::Borrowed(bytes), info.dtype, ByteOrder::Little)
     }
 

@@ -1,0 +1,50 @@
+//! The built-in [`FormatReader`]s, one module each, all registered in [`builtin`].
+//!
+//! Each module is a thin adapter: identification from [`crate::detect()`]'s magic table (the one
+//! place that tells the built-in formats apart, e.g. a torch zip from an npz), and `open` calling
+//! the format's own source type.
+
+mod gguf;
+mod index;
+mod numpy;
+mod onnx;
+mod pickle;
+mod pytorch;
+mod safetensors;
+
+use std::path::Path;
+
+use weightlens_core::{FormatReader, Identify};
+
+use crate::detect::{detect, Format};
+
+/// The built-in readers, in the order `weightlens formats` lists them. Adding a built-in format
+/// is one module above plus one line here.
+pub fn builtin() -> Vec<Box<dyn FormatReader>> {
+    vec![
+        Box::new(safetensors::SafetensorsReader),
+        Box::new(index::ShardIndexReader),
+        Box::new(pytorch::PyTorchReader),
+        Box::new(pickle::PickleReader),
+        Box::new(gguf::GgufReader),
+        Box::new(numpy::NpyReader),
+        Box::new(numpy::NpzReader),
+        Box::new(onnx::OnnxReader),
+    ]
+}
+
+/// The identifier of the sharded-checkpoint index reader (its members are the shards).
+pub(crate) const SHARD_INDEX_ID: &str = "shard-index";
+
+/// `Yes` when the built-in magic table recognises `head` as one of `formats`.
+fn identify_as(head: &[u8], formats: &[Format]) -> Identify {
+    match detect(head) {
+        Ok(found) if formats.contains(&found) => Identify::Yes,
+        _ => Identify::No,
+    }
+}
+
+/// The file's length, or `None` when it cannot be read (identification then stays cautious).
+fn file_len(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.len())
+}

@@ -1,0 +1,501 @@
+//! compressed-tensors (llm-compressor) formats, as the registered compressors' `decompress`
+//! defines them:
+//!
+//! - `pack-quantized`: `weight_packed` I32 `[out, words]`, each row one dense LSB-first stream
+//!   of `bits`-bit values (`pack_to_int32`: value `i` at bit `i * bits`, 3/5/6/7-bit values
+//!   straddle words; older versions put `32 / bits` values per word without straddling, told
+//!   apart by the row length), each stored as `q + 2^(bits-1)`; `weight_shape` the logical shape;
+//!   `weight_scale` `[out, n_groups]` (`[out, 1]` per channel); asymmetric schemes add
+//!   `weight_zero_point` packed the same way along dim 0 (`[words(out), n_groups]`), or stored
+//!   unpacked `[out, n_groups]`; act-order adds `weight_g_idx`. `W = (q - zp) * scale`.
+//! - `float-quantized` / `naive-quantized`: `weight` F8 `[out, in]` and `weight_scale` (`[1]` per
+//!   tensor, `[out, 1]` per channel, `[out, n_groups]` per group): `W = weight * scale`.
+//! - `nvfp4-pack-quantized`: `weight_packed` U8 `[out, in / 2]` (element `2j` in the low nibble),
+//!   E2M1 codes; `weight_scale` F8 `[out, in / 16]`; `weight_global_scale` `[1]`:
+//!   `W = e2m1 * (weight_scale / weight_global_scale)`.
+
+use super::parts::LayoutError;
+use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
+
+use super::gptq::SCALE_DTYPES;
+use super::parts::{
+    dense_words, dims2, expect_dtype, expect_shape, for_rows, stream_field, to_usize, word, word_field, Parts, E2M1,
+};
+
+/// How scales are shared along a row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Grouping {
+    /// One scale for the tensor.
+    Tensor,
+    /// One per output row.
+    Channel,
+    /// One per `n` consecutive inputs of a row.
+    Group(u64),
+    /// One per `[bm, bn]` block of the matrix (block-scaled FP8); edge blocks may be partial.
+    Block(u64, u64),
+}
+
+impl Grouping {
+    /// The scale shape for a `[rows, cols]` weight (`None`: any single-element shape).
+    fn scale_shape(self, rows: u64, cols: u64) -> Option<[u64; 2]> {
+        match self {
+            Grouping::Tensor => None,
+            Grouping::Channel => Some([rows, 1]),
+            Grouping::Group(g) => Some([rows, cols.div_ceil(g.max(1))]),
+            Grouping::Block(bm, bn) => Some([rows.div_ceil(bm.max(1)), cols.div_ceil(bn.max(1))]),
+        }
+    }
+
+    /// The index into the flattened scale matrix (`scale_cols` wide) of element `(row, col)`;
+    /// `sizes` are the group size, or the block's sides.
+    #[inline]
+    fn index(self, row: usize, col: usize, scale_cols: usize, sizes: (usize, usize)) -> usize {
+        match self {
+            Grouping::Tensor => 0,
+            Grouping::Channel => row,
+            Grouping::Group(_) => row * scale_cols + col / sizes.0,
+            Grouping::Block(..) => (row / sizes.0) * scale_cols + col / sizes.1,
+        }
+    }
+
+    /// The element counts [`Grouping::index`] divides by.
+    fn sizes(self) -> Result<(usize, usize), LayoutError> {
+        match self {
+            Grouping::Group(g) => Ok((to_usize(g.max(1))?, 1)),
+            Grouping::Block(bm, bn) => Ok((to_usize(bm.max(1))?, to_usize(bn.max(1))?)),
+            Grouping::Tensor | Grouping::Channel => Ok((1, 1)),
+        }
+    }
+
+    /// The `group_size` column.
+    pub fn group_size(self) -> Option<u64> {
+        match self {
+            Grouping::Group(g) => Some(g),
+            _ => None,
+        }
+    }
+}
+
+fn check_scale(scale: &TensorInfo, grouping: Grouping, rows: u64, cols: u64) -> Result<(), LayoutError> {
+    match grouping.scale_shape(rows, cols) {
+        Some(shape) => expect_shape(scale, &shape),
+        None if scale.numel() == Some(1) => Ok(()),
+        None => {
+            Err(format!("{} has shape {}, a per-tensor scale has one element", scale.name, scale.shape_string()).into())
+        }
+    }
+}
+
+/// Parameters of a `pack-quantized` weight.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackParams {
+    /// Bits per value (1..=8).
+    pub bits: u32,
+    /// How scales are shared.
+    pub grouping: Grouping,
+}
+
+/// Checks a `pack-quantized` weight's components (weight_packed, weight_scale, then optional
+/// weight_zero_point and weight_g_idx, as `zp`/`g_idx`) against its logical `shape`
+/// (from `weight_shape`); returns whether the rows use the older words-of-`32 / bits` layout.
+pub fn pack_check(
+    p: &PackParams,
+    packed: &TensorInfo,
+    scale: &TensorInfo,
+    zp: Option<&TensorInfo>,
+    g_idx: Option<&TensorInfo>,
+    shape: &[u64],
+) -> Result<bool, LayoutError> {
+    if !(1..=8).contains(&p.bits) {
+        return Err(format!("pack-quantized bits {} is outside 1..=8", p.bits).into());
+    }
+    let &[rows, cols] = shape else { return Err(format!("weight_shape {shape:?} is not 2-D").into()) };
+    expect_dtype(packed, &[Dtype::I32, Dtype::U32])?;
+    expect_dtype(scale, SCALE_DTYPES)?;
+    let (prow, pcols) = dims2(packed)?;
+    let dense = dense_words(cols, p.bits).ok_or("weight_shape is too large")?;
+    let legacy = cols.div_ceil(u64::from(32 / p.bits));
+    if prow != rows || (pcols != dense && pcols != legacy) {
+        return Err(format!(
+            "weight_packed {} does not hold weight_shape [{rows}, {cols}] at {} bits",
+            packed.shape_string(),
+            p.bits
+        )
+        .into());
+    }
+    let n_groups = match g_idx {
+        Some(g) => {
+            expect_dtype(g, &[Dtype::I32, Dtype::I64])?;
+            expect_shape(g, &[cols])?;
+            let n = dims2(scale)?.1;
+            expect_shape(scale, &[rows, n])?;
+            n
+        }
+        None => {
+            check_scale(scale, p.grouping, rows, cols)?;
+            scale.numel().unwrap_or(0) / rows.max(1)
+        }
+    };
+    if let Some(zp) = zp {
+        let packed_zp = [dense_words(rows, p.bits).unwrap_or(0), n_groups.max(1)];
+        let plain_zp = [rows, n_groups.max(1)];
+        if zp.dtype != Dtype::I32 && zp.dtype != Dtype::I8 || zp.shape != packed_zp && zp.shape != plain_zp {
+            return Err(format!(
+                "weight_zero_point {} {} fits neither packed nor plain zero points",
+                zp.dtype_name,
+                zp.shape_string()
+            )
+            .into());
+        }
+    }
+    Ok(pcols != dense)
+}
+
+struct Pack<'a> {
+    packed: &'a [u8],
+    words_per_row: usize,
+    bits: u32,
+    legacy: bool,
+    cols: usize,
+    scales: Vec<f64>,
+    zeros: Option<Vec<i64>>,
+    groups: Option<Vec<u32>>,
+    grouping: Grouping,
+    groups_per_row: usize,
+    group: usize,
+}
+
+/// The decoder of a `pack-quantized` weight checked by [`pack_check`]. `parts`: packed, scale,
+/// then `zp_at`/`g_idx_at` where present.
+pub fn pack_decoder<'a>(
+    p: &PackParams,
+    legacy: bool,
+    parts: &Parts<'a>,
+    zp_at: Option<usize>,
+    g_idx_at: Option<usize>,
+    shape: &[u64],
+) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
+    let (rows, cols) = (to_usize(shape[0])?, to_usize(shape[1])?);
+    let scales = parts.values(1)?;
+    let groups_per_row = scales.len() / rows.max(1);
+    let offset = 1i64 << (p.bits - 1);
+    let zeros = match zp_at {
+        None => None,
+        Some(i) => {
+            let zp = parts.info(i)?;
+            let z = if zp.dtype == Dtype::I32 && zp.shape.first() != Some(&(rows as u64)) || rows == 0 {
+                // Packed along dim 0: column g is one stream over the rows.
+                let bytes = parts.bytes(i)?;
+                let mut z = vec![0i64; rows * groups_per_row];
+                for g in 0..groups_per_row {
+                    for r in 0..rows {
+                        let f = stream_field(|w| word(bytes, w * groups_per_row + g), r, p.bits);
+                        z[r * groups_per_row + g] = i64::from(f) - offset;
+                    }
+                }
+                z
+            } else {
+                parts.integers(i)?
+            };
+            Some(z)
+        }
+    };
+    let groups = match g_idx_at {
+        None => None,
+        Some(i) => {
+            let g = parts.integers(i)?;
+            if let Some((c, bad)) = g.iter().enumerate().find(|(_, &g)| g < 0 || g as usize >= groups_per_row) {
+                return Err(format!("weight_g_idx[{c}] = {bad} is outside the {groups_per_row} groups").into());
+            }
+            Some(g.into_iter().map(|g| g as u32).collect())
+        }
+    };
+    let packed = parts.bytes(0)?;
+    Ok(Box::new(Pack {
+        packed,
+        words_per_row: packed.len() / 4 / rows.max(1),
+        bits: p.bits,
+        legacy,
+        cols,
+        scales,
+        zeros,
+        groups,
+        grouping: p.grouping,
+        groups_per_row,
+        group: to_usize(p.grouping.group_size().unwrap_or(1).max(1))?,
+    }))
+}
+
+impl ElementDecoder for Pack<'_> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+        let offset = 1i64 << (self.bits - 1);
+        for_rows(self.cols, start, out, |r, c0, seg| {
+            let base = r * self.words_per_row;
+            let at = |w: usize| word(self.packed, base + w);
+            for (k, v) in seg.iter_mut().enumerate() {
+                let c = c0 + k;
+                let raw = if self.legacy { word_field(at, c, self.bits) } else { stream_field(at, c, self.bits) };
+                let s = match &self.groups {
+                    Some(g) => r * self.groups_per_row + g[c] as usize,
+                    None => self.grouping.index(r, c, self.groups_per_row, (self.group, 1)),
+                };
+                let zp = self.zeros.as_ref().map_or(0, |z| z[s]);
+                *v = (i64::from(raw) - offset - zp) as f64 * self.scales[s];
+            }
+        });
+        Ok(())
+    }
+
+    fn packed_bytes(&self) -> &[u8] {
+        self.packed
+    }
+}
+
+/// Checks a float-quantized weight (weight, weight_scale).
+pub fn float_check(grouping: Grouping, weight: &TensorInfo, scale: &TensorInfo) -> Result<(), LayoutError> {
+    expect_dtype(weight, &[Dtype::F8E4M3, Dtype::F8E5M2])?;
+    expect_dtype(scale, SCALE_DTYPES)?;
+    let (rows, cols) = dims2(weight)?;
+    check_scale(scale, grouping, rows, cols)
+}
+
+struct Float<'a> {
+    weight: &'a [u8],
+    e5m2: bool,
+    cols: usize,
+    scales: Vec<f64>,
+    grouping: Grouping,
+    scale_cols: usize,
+    sizes: (usize, usize),
+}
+
+/// The decoder of an FP8 weight times its scales (float-quantized, checked by
+/// [`float_check`]; block-scaled FP8, checked by `fp8::block_check`).
+pub fn float_decoder<'a>(
+    grouping: Grouping,
+    parts: &Parts<'a>,
+    shape: &[u64],
+) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
+    let scale_cols = match grouping.scale_shape(shape[0], shape[1]) {
+        Some([_, c]) => to_usize(c)?,
+        None => 1,
+    };
+    Ok(Box::new(Float {
+        weight: parts.bytes(0)?,
+        e5m2: parts.info(0)?.dtype == Dtype::F8E5M2,
+        cols: to_usize(shape[1])?,
+        scales: parts.values(1)?,
+        grouping,
+        scale_cols,
+        sizes: grouping.sizes()?,
+    }))
+}
+
+/// The value of an FP8 byte.
+#[inline]
+pub fn fp8(b: u8, e5m2: bool) -> f64 {
+    use weightlens_core::decode::{f8_e4m3_to_f32, f8_e5m2_to_f32};
+    f64::from(if e5m2 { f8_e5m2_to_f32(b) } else { f8_e4m3_to_f32(b) })
+}
+
+impl ElementDecoder for Float<'_> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+        for_rows(self.cols, start, out, |r, c0, seg| {
+            for (k, v) in seg.iter_mut().enumerate() {
+                let c = c0 + k;
+                let b = self.weight.get(r * self.cols + c).copied().unwrap_or(0);
+                *v = fp8(b, self.e5m2) * self.scales[self.grouping.index(r, c, self.scale_cols, self.sizes)];
+            }
+        });
+        Ok(())
+    }
+
+    fn packed_bytes(&self) -> &[u8] {
+        self.weight
+    }
+}
+
+/// Checks NVFP4 components (weight_packed, weight_global_scale, weight_scale) and returns the
+/// logical shape.
+pub fn nvfp4_shape(
+    group: u64,
+    packed: &TensorInfo,
+    global: &TensorInfo,
+    scale: &TensorInfo,
+) -> Result<Vec<u64>, LayoutError> {
+    expect_dtype(packed, &[Dtype::U8])?;
+    expect_dtype(scale, &[Dtype::F8E4M3, Dtype::F32, Dtype::F16, Dtype::BF16])?;
+    expect_dtype(global, SCALE_DTYPES)?;
+    if global.numel() != Some(1) {
+        return Err(
+            format!("{} has shape {}, a global scale has one element", global.name, global.shape_string()).into()
+        );
+    }
+    let (rows, half) = dims2(packed)?;
+    let cols = half.checked_mul(2).ok_or("weight_packed is too large")?;
+    if group == 0 {
+        return Err("group_size 0".into());
+    }
+    expect_shape(scale, &[rows, cols.div_ceil(group)])?;
+    Ok(vec![rows, cols])
+}
+
+struct Nvfp4<'a> {
+    packed: &'a [u8],
+    cols: usize,
+    scales: Vec<f32>,
+    groups_per_row: usize,
+    group: usize,
+}
+
+/// The decoder of an NVFP4 weight checked by [`nvfp4_shape`] (parts: packed, global, scale).
+pub fn nvfp4_decoder<'a>(
+    group: u64,
+    parts: &Parts<'a>,
+    shape: &[u64],
+) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
+    let (rows, cols) = (to_usize(shape[0])?, to_usize(shape[1])?);
+    let global = parts.values_f32(1)?.first().copied().ok_or("weight_global_scale is empty")?;
+    // The per-group scale divided by the global scale, once per group.
+    let scales: Vec<f32> = parts.values_f32(2)?.into_iter().map(|s| s / global).collect();
+    Ok(Box::new(Nvfp4 {
+        packed: parts.bytes(0)?,
+        cols,
+        groups_per_row: scales.len() / rows.max(1),
+        scales,
+        group: to_usize(group)?,
+    }))
+}
+
+impl ElementDecoder for Nvfp4<'_> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+        for_rows(self.cols, start, out, |r, c0, seg| {
+            for (k, v) in seg.iter_mut().enumerate() {
+                let c = c0 + k;
+                let b = self.packed.get((r * self.cols + c) / 2).copied().unwrap_or(0);
+                let code = if c % 2 == 0 { b & 0xF } else { b >> 4 };
+                let product = E2M1[usize::from(code)] as f32 * self.scales[r * self.groups_per_row + c / self.group];
+                *v = half::bf16::from_f32(product).to_f64();
+            }
+        });
+        Ok(())
+    }
+
+    fn packed_bytes(&self) -> &[u8] {
+        self.packed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::safetensors::quant::parts::tests_support::{info, le_words};
+
+    fn pack_rows(values: &[Vec<i64>], bits: u32, legacy: bool) -> (Vec<u32>, usize) {
+        let cols = values[0].len();
+        let per_row = if legacy { cols.div_ceil((32 / bits) as usize) } else { (cols * bits as usize).div_ceil(32) };
+        let mut words = vec![0u32; values.len() * per_row];
+        for (r, row) in values.iter().enumerate() {
+            for (c, &q) in row.iter().enumerate() {
+                let u = (q + (1 << (bits - 1))) as u64;
+                let bit = if legacy {
+                    (c / (32 / bits) as usize) * 32 + (c % (32 / bits) as usize) * bits as usize
+                } else {
+                    c * bits as usize
+                };
+                let wide = u << (bit % 32);
+                words[r * per_row + bit / 32] |= wide as u32;
+                if bit % 32 + bits as usize > 32 {
+                    words[r * per_row + bit / 32 + 1] |= (wide >> 32) as u32;
+                }
+            }
+        }
+        (words, per_row)
+    }
+
+    fn check_pack(bits: u32, legacy: bool, asym: bool) {
+        let (rows, cols, gs) = (6usize, 64usize, 8u64);
+        let lo = -(1i64 << (bits - 1));
+        let span = 1i64 << bits;
+        let q: Vec<Vec<i64>> =
+            (0..rows).map(|r| (0..cols).map(|c| lo + ((r * 3 + c * 5) as i64 % span)).collect()).collect();
+        let groups = cols / gs as usize;
+        let zp: Vec<Vec<i64>> =
+            (0..rows).map(|r| (0..groups).map(|g| lo + ((r + g) as i64 % span)).collect()).collect();
+        let scales: Vec<f32> = (0..rows * groups).map(|k| 0.25 * (k as f32 + 1.0)).collect();
+        let (words, per_row) = pack_rows(&q, bits, legacy);
+        // Zero points packed along dim 0: transpose, pack, transpose back.
+        let zt: Vec<Vec<i64>> = (0..groups).map(|g| (0..rows).map(|r| zp[r][g]).collect()).collect();
+        let (zwords_t, zper) = pack_rows(&zt, bits, false);
+        let mut zwords = vec![0u32; zper * groups];
+        for g in 0..groups {
+            for w in 0..zper {
+                zwords[w * groups + g] = zwords_t[g * zper + w];
+            }
+        }
+        let p = PackParams { bits, grouping: Grouping::Group(gs) };
+        let packed = info("weight_packed", Dtype::I32, vec![rows as u64, per_row as u64]);
+        let scale = info("weight_scale", Dtype::F32, vec![rows as u64, groups as u64]);
+        let zinfo = info("weight_zero_point", Dtype::I32, vec![zper as u64, groups as u64]);
+        let shape = [rows as u64, cols as u64];
+        let got_legacy = pack_check(&p, &packed, &scale, asym.then_some(&zinfo), None, &shape).unwrap();
+        assert_eq!(got_legacy, legacy && 32 % bits != 0, "bits {bits}");
+        let mut infos = vec![&packed, &scale];
+        let mut bytes = vec![le_words(&words), scales.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<u8>>()];
+        if asym {
+            infos.push(&zinfo);
+            bytes.push(le_words(&zwords));
+        }
+        let parts = Parts::new(infos, bytes.iter().map(Vec::as_slice).collect());
+        let d = pack_decoder(&p, got_legacy, &parts, asym.then_some(2), None, &shape).unwrap();
+        let mut w = vec![0f64; rows * cols];
+        d.decode_f64(0, &mut w).unwrap();
+        for r in 0..rows {
+            for c in 0..cols {
+                let g = c / gs as usize;
+                let z = if asym { zp[r][g] } else { 0 };
+                assert_eq!(
+                    w[r * cols + c],
+                    (q[r][c] - z) as f64 * f64::from(scales[r * groups + g]),
+                    "bits {bits} r {r} c {c}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pack_quantized_every_width_dense_and_legacy() {
+        for bits in 1..=8 {
+            check_pack(bits, false, false);
+            check_pack(bits, false, true);
+            check_pack(bits, true, true);
+        }
+    }
+
+    #[test]
+    fn pack_quantized_refuses_a_lying_weight_shape() {
+        let p = PackParams { bits: 4, grouping: Grouping::Channel };
+        let packed = info("weight_packed", Dtype::I32, vec![4, 2]);
+        let scale = info("weight_scale", Dtype::F32, vec![4, 1]);
+        assert!(pack_check(&p, &packed, &scale, None, None, &[4, 16]).is_ok());
+        assert!(pack_check(&p, &packed, &scale, None, None, &[4, 1_000_000]).is_err());
+        assert!(pack_check(&p, &packed, &scale, None, None, &[5, 16]).is_err());
+        assert!(pack_check(&p, &packed, &scale, None, None, &[u64::MAX, u64::MAX]).is_err());
+    }
+
+    #[test]
+    fn nvfp4_uses_low_nibble_first_and_divides_by_the_global_scale() {
+        let packed = info("weight_packed", Dtype::U8, vec![1, 8]);
+        let global = info("weight_global_scale", Dtype::F32, vec![1]);
+        let scale = info("weight_scale", Dtype::F32, vec![1, 1]);
+        let shape = nvfp4_shape(16, &packed, &global, &scale).unwrap();
+        let codes: Vec<u8> = (0..8u8).map(|j| (2 * j) | ((2 * j + 1) << 4)).collect();
+        let bytes = [codes, 4f32.to_le_bytes().to_vec(), 2f32.to_le_bytes().to_vec()];
+        let parts = Parts::new(vec![&packed, &global, &scale], bytes.iter().map(Vec::as_slice).collect());
+        let d = nvfp4_decoder(16, &parts, &shape).unwrap();
+        let mut w = vec![0f64; 16];
+        d.decode_f64(0, &mut w).unwrap();
+        let want: Vec<f64> = E2M1.iter().map(|e| e * 0.5).collect();
+        assert_eq!(w, want);
+    }
+}

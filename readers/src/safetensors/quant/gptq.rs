@@ -1,0 +1,359 @@
+//! GPTQ (AutoGPTQ / GPTQModel `qweight`, `qzeros`, `scales`, `g_idx`) and AWQ GEMM (AutoAWQ
+//! `qweight`, `qzeros`, `scales`).
+//!
+//! GPTQ, as `QuantLinear.pack` / `forward` of auto-gptq's `qlinear_cuda` define it: `qweight`
+//! `[in * bits / 32, out]` packs the INPUT dimension as one dense LSB-first bit stream per
+//! output column (2/4/8-bit values never straddle words, 3-bit ones do); `qzeros`
+//! `[n_groups, out * bits / 32]` packs the output dimension the same way. Checkpoint format v1
+//! stores `zero - 1`: the runtime masks the field to `bits` bits and adds one; v2
+//! (`checkpoint_format: "gptq_v2"`) stores the zero as is. `W[o, i] = scales[g, o] * (q[i, o] - z[g, o])`
+//! with `g = g_idx[i]` (or `i / group_size` without `g_idx`).
+//!
+//! AWQ GEMM, as `WQLinear_GEMM` and `packing_utils.dequantize_gemm` define it: `qweight`
+//! `[in, out / 8]` packs the OUTPUT dimension, nibble `k` of word `c` holding output column
+//! `c * 8 + [0, 2, 4, 6, 1, 3, 5, 7][k]`; `qzeros` `[in / gs, out / 8]` the same way (zeros as
+//! is); `W[o, i] = (q[i, o] - z[i / gs, o]) * scales[i / gs, o]`.
+
+use super::parts::LayoutError;
+use weightlens_core::{Dtype, ElementDecoder};
+
+use super::parts::{dense_words, dims2, expect_dtype, expect_shape, for_rows, stream_field, to_usize, word, Parts};
+
+/// Float dtypes a scale may have.
+pub const SCALE_DTYPES: &[Dtype] = &[Dtype::F16, Dtype::BF16, Dtype::F32, Dtype::F64];
+
+/// GPTQ parameters from the checkpoint's config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GptqParams {
+    /// Bits per value (2, 3, 4, 8).
+    pub bits: u32,
+    /// Inputs per group; `None` = one group per output channel (`group_size: -1`).
+    pub group_size: Option<u64>,
+    /// Zeros stored as is (format v2) instead of minus one (v1).
+    pub v2: bool,
+}
+
+/// The logical `[out, in]` shape GPTQ components describe, checked against each other.
+/// `parts`: qweight, qzeros, scales, then g_idx if stored.
+pub fn gptq_shape(p: &GptqParams, parts: &[&weightlens_core::TensorInfo]) -> Result<Vec<u64>, LayoutError> {
+    if !matches!(p.bits, 2 | 3 | 4 | 8) {
+        return Err(format!("GPTQ bits {} is not one of 2, 3, 4, 8", p.bits).into());
+    }
+    let [qweight, qzeros, scales, rest @ ..] = parts else { return Err("GPTQ needs qweight, qzeros, scales".into()) };
+    expect_dtype(qweight, &[Dtype::I32, Dtype::U32])?;
+    expect_dtype(qzeros, &[Dtype::I32, Dtype::U32])?;
+    expect_dtype(scales, SCALE_DTYPES)?;
+    let (words, out) = dims2(qweight)?;
+    let inputs = words.checked_mul(32).map(|b| b / u64::from(p.bits)).ok_or("qweight is too large")?;
+    if inputs * u64::from(p.bits) != words * 32 {
+        return Err(format!("qweight rows {words} do not hold whole {}-bit inputs", p.bits).into());
+    }
+    let (groups, _) = dims2(scales)?;
+    let expected_groups = match p.group_size {
+        Some(0) => return Err("group_size 0".into()),
+        Some(gs) => inputs.div_ceil(gs),
+        None => 1,
+    };
+    // With act-order, g_idx decides the groups; their count is what scales hold.
+    if rest.is_empty() && groups != expected_groups {
+        return Err(format!(
+            "scales have {groups} groups, {inputs} inputs in groups of {:?} need {expected_groups}",
+            p.group_size
+        )
+        .into());
+    }
+    expect_shape(scales, &[groups, out])?;
+    let zero_words = dense_words(out, p.bits).ok_or("qzeros is too large")?;
+    expect_shape(qzeros, &[groups, zero_words])?;
+    if let [g_idx] = rest {
+        expect_dtype(g_idx, &[Dtype::I32, Dtype::I64])?;
+        expect_shape(g_idx, &[inputs])?;
+    }
+    Ok(vec![out, inputs])
+}
+
+struct Gptq<'a> {
+    qweight: &'a [u8],
+    out: usize,
+    bits: u32,
+    zeros: Vec<i64>,
+    scales: Vec<f64>,
+    groups: Vec<u32>,
+    inputs: usize,
+}
+
+/// The decoder of a GPTQ weight (shapes checked by [`gptq_shape`]); `g_idx` is checked here.
+pub fn gptq_decoder<'a>(
+    p: &GptqParams,
+    parts: &Parts<'a>,
+    shape: &[u64],
+) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
+    let (out, inputs) = (to_usize(shape[0])?, to_usize(shape[1])?);
+    let scales = parts.values(2)?;
+    let n_groups = scales.len() / out.max(1);
+    let groups: Vec<u32> = match parts.info(3) {
+        Ok(_) => {
+            let g = parts.integers(3)?;
+            if let Some((i, bad)) = g.iter().enumerate().find(|(_, &g)| g < 0 || g as usize >= n_groups) {
+                return Err(format!("g_idx[{i}] = {bad} is outside the {n_groups} groups").into());
+            }
+            g.into_iter().map(|g| g as u32).collect()
+        }
+        Err(_) => {
+            let gs = p.group_size.map_or(Ok(inputs.max(1)), to_usize)?;
+            (0..inputs).map(|i| (i / gs) as u32).collect()
+        }
+    };
+    // Unpack the zero points once: n_groups * out values.
+    let packed = parts.bytes(1)?;
+    let zero_words = dense_words(out as u64, p.bits).map(to_usize).ok_or("qzeros is too large")??;
+    let mask = (1i64 << p.bits) - 1;
+    let mut zeros = Vec::with_capacity(n_groups * out);
+    for g in 0..n_groups {
+        for o in 0..out {
+            let stored = i64::from(stream_field(|w| word(packed, g * zero_words + w), o, p.bits));
+            zeros.push(if p.v2 { stored } else { ((stored) & mask) + 1 });
+        }
+    }
+    Ok(Box::new(Gptq { qweight: parts.bytes(0)?, out, bits: p.bits, zeros, scales, groups, inputs }))
+}
+
+impl ElementDecoder for Gptq<'_> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+        let n_out = self.out;
+        for_rows(self.inputs, start, out, |o, i0, seg| {
+            for (k, v) in seg.iter_mut().enumerate() {
+                let i = i0 + k;
+                // Column o's stream: word w of it is qweight[w, o].
+                let q = stream_field(|w| word(self.qweight, w * n_out + o), i, self.bits);
+                let g = self.groups[i] as usize * n_out + o;
+                *v = self.scales[g] * (f64::from(q) - self.zeros[g] as f64);
+            }
+        });
+        Ok(())
+    }
+
+    fn packed_bytes(&self) -> &[u8] {
+        self.qweight
+    }
+}
+
+/// The position within a packed AWQ word of each output column `c * 8 + j` (the inverse of
+/// AutoAWQ's packing order `[0, 2, 4, 6, 1, 3, 5, 7]`).
+const AWQ_NIBBLE_OF: [u32; 8] = [0, 4, 1, 5, 2, 6, 3, 7];
+
+/// The logical `[out, in]` shape of AWQ GEMM components (qweight, qzeros, scales).
+pub fn awq_shape(bits: u32, group_size: u64, parts: &[&weightlens_core::TensorInfo]) -> Result<Vec<u64>, LayoutError> {
+    if bits != 4 {
+        return Err(format!("AWQ GEMM packs 4-bit values, the config says {bits}").into());
+    }
+    let [qweight, qzeros, scales] = parts else { return Err("AWQ needs qweight, qzeros, scales".into()) };
+    expect_dtype(qweight, &[Dtype::I32, Dtype::U32])?;
+    expect_dtype(qzeros, &[Dtype::I32, Dtype::U32])?;
+    expect_dtype(scales, SCALE_DTYPES)?;
+    let (inputs, words) = dims2(qweight)?;
+    let out = words.checked_mul(8).ok_or("qweight is too large")?;
+    if group_size == 0 || inputs % group_size != 0 {
+        return Err(format!("{inputs} inputs are not whole groups of {group_size}").into());
+    }
+    expect_shape(scales, &[inputs / group_size, out])?;
+    expect_shape(qzeros, &[inputs / group_size, words])?;
+    Ok(vec![out, inputs])
+}
+
+struct Awq<'a> {
+    qweight: &'a [u8],
+    qzeros: &'a [u8],
+    scales: Vec<f64>,
+    out: usize,
+    inputs: usize,
+    group_size: usize,
+}
+
+/// The decoder of an AWQ GEMM weight (shapes checked by [`awq_shape`]).
+pub fn awq_decoder<'a>(
+    group_size: u64,
+    parts: &Parts<'a>,
+    shape: &[u64],
+) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
+    Ok(Box::new(Awq {
+        qweight: parts.bytes(0)?,
+        qzeros: parts.bytes(1)?,
+        scales: parts.values(2)?,
+        out: to_usize(shape[0])?,
+        inputs: to_usize(shape[1])?,
+        group_size: to_usize(group_size)?,
+    }))
+}
+
+/// The 4-bit field of output column `o` in row `row` of an AWQ-packed `[rows, out / 8]` matrix.
+#[inline]
+fn awq_field(bytes: &[u8], row: usize, out: usize, o: usize) -> u32 {
+    (word(bytes, row * (out / 8) + o / 8) >> (4 * AWQ_NIBBLE_OF[o % 8])) & 0xF
+}
+
+impl ElementDecoder for Awq<'_> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+        for_rows(self.inputs, start, out, |o, i0, seg| {
+            for (k, v) in seg.iter_mut().enumerate() {
+                let i = i0 + k;
+                let g = i / self.group_size;
+                let q = awq_field(self.qweight, i, self.out, o);
+                let z = awq_field(self.qzeros, g, self.out, o);
+                *v = (f64::from(q) - f64::from(z)) * self.scales[g * self.out + o];
+            }
+        });
+        Ok(())
+    }
+
+    fn packed_bytes(&self) -> &[u8] {
+        self.qweight
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::safetensors::quant::parts::tests_support::{info, le_words};
+
+    /// Packs `values[i][o]` (i = input) as auto-gptq's `pack` does: per output column, one dense
+    /// stream over the inputs.
+    fn gptq_pack(values: &[Vec<u32>], bits: u32) -> Vec<u32> {
+        let (inputs, out) = (values.len(), values[0].len());
+        let rows = (inputs * bits as usize).div_ceil(32);
+        let mut words = vec![0u32; rows * out];
+        for (i, row) in values.iter().enumerate() {
+            for (o, &v) in row.iter().enumerate() {
+                let bit = i * bits as usize;
+                words[(bit / 32) * out + o] |= v << (bit % 32);
+                if bit % 32 + bits as usize > 32 {
+                    words[(bit / 32 + 1) * out + o] |= v >> (32 - bit % 32);
+                }
+            }
+        }
+        words
+    }
+
+    fn check_gptq(bits: u32, v2: bool) {
+        let (inputs, out, gs) = (64usize, 8usize, 32u64);
+        let q: Vec<Vec<u32>> =
+            (0..inputs).map(|i| (0..out).map(|o| ((i * 7 + o * 3) % (1 << bits)) as u32).collect()).collect();
+        let groups = inputs / gs as usize;
+        let zero = |g: usize, o: usize| ((g + o) % ((1 << bits) - 1) + 1) as u32;
+        let stored: Vec<Vec<u32>> =
+            (0..groups).map(|g| (0..out).map(|o| if v2 { zero(g, o) } else { zero(g, o) - 1 }).collect()).collect();
+        // qzeros pack the output dim: transpose so that the stream runs over o.
+        let zt: Vec<Vec<u32>> = (0..out).map(|o| (0..groups).map(|g| stored[g][o]).collect()).collect();
+        let zwords_t = gptq_pack(&zt, bits); // [ceil(out*bits/32), groups], stream over o per group
+        let zrows = (out * bits as usize).div_ceil(32);
+        let mut qzeros = vec![0u32; groups * zrows];
+        for w in 0..zrows {
+            for g in 0..groups {
+                qzeros[g * zrows + w] = zwords_t[w * groups + g];
+            }
+        }
+        let scales: Vec<f32> = (0..groups * out).map(|k| 0.01 * (k as f32 + 1.0)).collect();
+        let qweight = gptq_pack(&q, bits);
+        let infos = [
+            info("qweight", Dtype::I32, vec![qweight.len() as u64 / out as u64, out as u64]),
+            info("qzeros", Dtype::I32, vec![groups as u64, zrows as u64]),
+            info("scales", Dtype::F32, vec![groups as u64, out as u64]),
+        ];
+        let p = GptqParams { bits, group_size: Some(gs), v2 };
+        let shape = gptq_shape(&p, &infos.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(shape, [out as u64, inputs as u64]);
+        let bytes = [le_words(&qweight), le_words(&qzeros), scales.iter().flat_map(|s| s.to_le_bytes()).collect()];
+        let parts = Parts::new(infos.iter().collect(), bytes.iter().map(Vec::as_slice).collect());
+        let d = gptq_decoder(&p, &parts, &shape).unwrap();
+        let mut w = vec![0f64; inputs * out];
+        d.decode_f64(0, &mut w).unwrap();
+        for o in 0..out {
+            for i in 0..inputs {
+                let g = i / gs as usize;
+                let want = f64::from(scales[g * out + o]) * (f64::from(q[i][o]) - f64::from(zero(g, o)));
+                assert_eq!(w[o * inputs + i], want, "bits {bits} o {o} i {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn gptq_decodes_every_width_and_format() {
+        for bits in [2, 3, 4, 8] {
+            check_gptq(bits, false);
+            check_gptq(bits, true);
+        }
+    }
+
+    #[test]
+    fn gptq_refuses_inconsistent_shapes_and_bad_g_idx() {
+        let p = GptqParams { bits: 4, group_size: Some(32), v2: false };
+        let bad = [
+            info("qweight", Dtype::I32, vec![8, 8]),
+            info("qzeros", Dtype::I32, vec![3, 1]),
+            info("scales", Dtype::F16, vec![2, 8]),
+        ];
+        assert!(gptq_shape(&p, &bad.iter().collect::<Vec<_>>()).is_err());
+        let infos = [
+            info("qweight", Dtype::I32, vec![8, 8]),
+            info("qzeros", Dtype::I32, vec![2, 1]),
+            info("scales", Dtype::F32, vec![2, 8]),
+            info("g_idx", Dtype::I32, vec![64]),
+        ];
+        let shape = gptq_shape(&p, &infos.iter().collect::<Vec<_>>()).unwrap();
+        let mut g_idx: Vec<i32> = (0..64).map(|i| i / 32).collect();
+        g_idx[5] = 9;
+        let bytes = [
+            vec![0u8; 256],
+            vec![0u8; 8],
+            vec![0u8; 64],
+            g_idx.iter().flat_map(|g| g.to_le_bytes()).collect::<Vec<u8>>(),
+        ];
+        let parts = Parts::new(infos.iter().collect(), bytes.iter().map(Vec::as_slice).collect());
+        let message = gptq_decoder(&p, &parts, &shape).err().unwrap();
+        assert!(message.0.contains("g_idx[5] = 9"), "{message}");
+    }
+
+    #[test]
+    fn awq_follows_the_interleaved_order() {
+        let (inputs, out, gs) = (4usize, 16usize, 2u64);
+        let order = [0usize, 2, 4, 6, 1, 3, 5, 7];
+        let pack = |vals: &dyn Fn(usize, usize) -> u32, rows: usize| -> Vec<u32> {
+            let mut words = vec![0u32; rows * out / 8];
+            for r in 0..rows {
+                for c in 0..out / 8 {
+                    for (k, &j) in order.iter().enumerate() {
+                        words[r * out / 8 + c] |= vals(r, c * 8 + j) << (4 * k);
+                    }
+                }
+            }
+            words
+        };
+        let q = |i: usize, o: usize| ((i * 5 + o) % 16) as u32;
+        let z = |g: usize, o: usize| ((g + 2 * o) % 16) as u32;
+        let groups = inputs / gs as usize;
+        let scales: Vec<f32> = (0..groups * out).map(|k| 0.5 + k as f32).collect();
+        let infos = [
+            info("qweight", Dtype::I32, vec![inputs as u64, out as u64 / 8]),
+            info("qzeros", Dtype::I32, vec![groups as u64, out as u64 / 8]),
+            info("scales", Dtype::F32, vec![groups as u64, out as u64]),
+        ];
+        let shape = awq_shape(4, gs, &infos.iter().collect::<Vec<_>>()).unwrap();
+        let bytes = [
+            le_words(&pack(&q, inputs)),
+            le_words(&pack(&z, groups)),
+            scales.iter().flat_map(|s| s.to_le_bytes()).collect(),
+        ];
+        let parts = Parts::new(infos.iter().collect(), bytes.iter().map(Vec::as_slice).collect());
+        let d = awq_decoder(gs, &parts, &shape).unwrap();
+        let mut w = vec![0f64; inputs * out];
+        d.decode_f64(0, &mut w).unwrap();
+        for o in 0..out {
+            for i in 0..inputs {
+                let g = i / gs as usize;
+                let want = (f64::from(q(i, o)) - f64::from(z(g, o))) * f64::from(scales[g * out + o]);
+                assert_eq!(w[o * inputs + i], want);
+            }
+        }
+        assert!(awq_shape(3, gs, &infos.iter().collect::<Vec<_>>()).is_err());
+    }
+}

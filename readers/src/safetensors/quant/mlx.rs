@@ -1,0 +1,125 @@
+//! MLX affine quantization (`mlx.core.quantize` / `dequantize`, `quantized.cpp`): `<m>.weight`
+//! U32 `[out, in * bits / 32]`, each row one dense LSB-first stream of `bits`-bit values (3- and
+//! 6-bit values straddle words), `<m>.scales` and `<m>.biases` `[out, in / group_size]`:
+//! `W = q * scale + bias`, computed in `float32` as MLX does.
+
+use super::parts::LayoutError;
+use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
+
+use super::parts::{dense_words, dims2, expect_dtype, expect_shape, for_rows, stream_field, to_usize, word, Parts};
+
+/// Checks weight, scales and biases for `bits` and `group_size`; returns the logical shape.
+pub fn mlx_shape(bits: u32, group_size: u64, parts: &[&TensorInfo]) -> Result<Vec<u64>, LayoutError> {
+    if !matches!(bits, 2 | 3 | 4 | 5 | 6 | 8) {
+        return Err(format!("MLX bits {bits} is not one of 2, 3, 4, 5, 6, 8").into());
+    }
+    let [weight, scales, biases] = parts else { return Err("MLX needs weight, scales, biases".into()) };
+    expect_dtype(weight, &[Dtype::U32])?;
+    expect_dtype(scales, &[Dtype::F16, Dtype::BF16, Dtype::F32])?;
+    expect_dtype(biases, &[Dtype::F16, Dtype::BF16, Dtype::F32])?;
+    let (rows, words) = dims2(weight)?;
+    let cols = words.checked_mul(32).ok_or("weight is too large")? / u64::from(bits);
+    if dense_words(cols, bits) != Some(words) || group_size == 0 || cols % group_size != 0 {
+        return Err(
+            format!("{} does not hold whole groups of {group_size} {bits}-bit values", weight.shape_string()).into()
+        );
+    }
+    expect_shape(scales, &[rows, cols / group_size])?;
+    expect_shape(biases, &[rows, cols / group_size])?;
+    Ok(vec![rows, cols])
+}
+
+struct Mlx<'a> {
+    weight: &'a [u8],
+    words: usize,
+    bits: u32,
+    cols: usize,
+    group: usize,
+    scales: Vec<f32>,
+    biases: Vec<f32>,
+}
+
+/// The decoder of an MLX weight checked by [`mlx_shape`].
+pub fn mlx_decoder<'a>(
+    bits: u32,
+    group_size: u64,
+    parts: &Parts<'a>,
+    shape: &[u64],
+) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
+    let cols = to_usize(shape[1])?;
+    Ok(Box::new(Mlx {
+        weight: parts.bytes(0)?,
+        words: to_usize(dense_words(shape[1], bits).ok_or("weight is too large")?)?,
+        bits,
+        cols,
+        group: to_usize(group_size)?,
+        scales: parts.values_f32(1)?,
+        biases: parts.values_f32(2)?,
+    }))
+}
+
+impl ElementDecoder for Mlx<'_> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+        let groups = self.cols / self.group;
+        for_rows(self.cols, start, out, |r, c0, seg| {
+            let base = r * self.words;
+            for (k, v) in seg.iter_mut().enumerate() {
+                let c = c0 + k;
+                let q = stream_field(|w| word(self.weight, base + w), c, self.bits) as f32;
+                let g = r * groups + c / self.group;
+                *v = f64::from(q * self.scales[g] + self.biases[g]);
+            }
+        });
+        Ok(())
+    }
+
+    fn packed_bytes(&self) -> &[u8] {
+        self.weight
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::safetensors::quant::parts::tests_support::{info, le_words};
+
+    #[test]
+    fn every_width_is_a_dense_stream() {
+        for bits in [2u32, 3, 4, 5, 6, 8] {
+            let (rows, cols, gs) = (2usize, 64usize, 32u64);
+            let q = |r: usize, c: usize| ((r * 7 + c * 3) % (1 << bits)) as u32;
+            let words_per_row = (cols * bits as usize).div_ceil(32);
+            let mut words = vec![0u32; rows * words_per_row];
+            for r in 0..rows {
+                for c in 0..cols {
+                    let bit = c * bits as usize;
+                    let wide = u64::from(q(r, c)) << (bit % 32);
+                    words[r * words_per_row + bit / 32] |= wide as u32;
+                    if bit % 32 + bits as usize > 32 {
+                        words[r * words_per_row + bit / 32 + 1] |= (wide >> 32) as u32;
+                    }
+                }
+            }
+            let infos = [
+                info("w", Dtype::U32, vec![rows as u64, words_per_row as u64]),
+                info("s", Dtype::F32, vec![rows as u64, 2]),
+                info("b", Dtype::F32, vec![rows as u64, 2]),
+            ];
+            let shape = mlx_shape(bits, gs, &infos.iter().collect::<Vec<_>>()).unwrap();
+            let scales = [0.5f32, 0.25, 2.0, 1.0];
+            let biases = [-1f32, 0.0, 1.0, -0.5];
+            let f = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+            let bytes = [le_words(&words), f(&scales), f(&biases)];
+            let parts = Parts::new(infos.iter().collect(), bytes.iter().map(Vec::as_slice).collect());
+            let d = mlx_decoder(bits, gs, &parts, &shape).unwrap();
+            let mut w = vec![0f64; rows * cols];
+            d.decode_f64(0, &mut w).unwrap();
+            for r in 0..rows {
+                for c in 0..cols {
+                    let g = r * 2 + c / 32;
+                    assert_eq!(w[r * cols + c], f64::from(q(r, c) as f32 * scales[g] + biases[g]), "bits {bits}");
+                }
+            }
+        }
+    }
+}
