@@ -158,9 +158,11 @@ fn spectral_columns_follow_the_builtin_ones_and_agree_with_the_moments() {
         names[..builtin].iter().zip(weightlens_core::table::BUILTIN_COLUMNS).filter(|(a, b)| **a == b.0).count(),
         builtin
     );
+    let spectral: Vec<&str> = weightlens_analyzers::spectral::columns::ALL.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names[builtin..], spectral);
     assert_eq!(
-        names[builtin..],
-        ["sigma_max", "frobenius_norm", "stable_rank", "effective_rank", "condition_number", "alpha"]
+        spectral[..7],
+        ["sigma_max", "frobenius_norm", "stable_rank", "effective_rank", "condition_number", "alpha", "alpha_weighted"]
     );
     let mut matrices = 0;
     for row in &t.rows {

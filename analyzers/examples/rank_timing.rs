@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "approx" => format!("rank {}", approx_rank(&data, rows, cols)?),
             "spectral" => {
                 let sv = singular_values(&data, rows, cols, Method::for_matrix(rows, cols))?;
-                format!("{:?}, rank {:?}", spectrum(&sv.values), sv.exact_rank())
+                format!("{:?}, rank {:?}", spectrum(&sv.values, rows.max(cols)), sv.exact_rank())
             }
             other => return Err(format!("unknown step {other}").into()),
         };

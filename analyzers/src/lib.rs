@@ -5,15 +5,19 @@
 //! - [`rank::RankAnalyzer`]: the numerical rank of the `rows x cols` matrix (docs/output-spec.md), exact or
 //!   approximate ([`rank_approx`]);
 //! - [`spectral::SpectralAnalyzer`]: spectral norms, stable and effective rank, condition number
-//!   and power-law alpha (`--spectral`);
+//!   and WeightWatcher's metric set (`--spectral`), its power-law fit in [`powerlaw`];
+//! - [`spectral_summary`]: the model-level means of a `--spectral` table (WeightWatcher's
+//!   `get_summary()`);
 //! - [`plugin`]: the host of analyzer plugins (shared libraries behind a versioned C ABI).
 
 pub mod delta;
 pub mod plugin;
+pub mod powerlaw;
 pub mod rank;
 pub mod rank_approx;
 pub mod singular;
 pub mod spectral;
+pub mod spectral_summary;
 pub mod stats;
 
 pub use rank::{RankAnalyzer, RankError, RankMode};

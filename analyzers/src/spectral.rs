@@ -6,12 +6,13 @@
 //! - `effective_rank`: `exp(H(p))` with `p_i = sigma_i / sum sigma_j` (Roy & Vetterli, 2007);
 //! - `condition_number`: `sigma_max / sigma_min` over all `min(rows, cols)` singular values
 //!   (+Inf when `sigma_min` is 0);
-//! - `alpha`: WeightWatcher's power-law exponent of the eigenvalue spectrum `lambda_i =
-//!   sigma_i^2`: for each candidate `xmin` among the eigenvalues, the maximum-likelihood
-//!   `alpha = 1 + n / sum ln(lambda_i / xmin)` over the `n` eigenvalues `>= xmin`, and the
-//!   `xmin` whose fit has the smallest Kolmogorov-Smirnov distance to the empirical tail wins
-//!   (Clauset, Shalizi & Newman, 2009). Empty when fewer than [`ALPHA_MIN_TAIL`] eigenvalues
-//!   are positive.
+//! - WeightWatcher 0.7.7's per-layer metrics, with its names, from the eigenvalues `lambda_i =
+//!   sigma_i^2` (`WeightWatcher.apply_norm_metrics` and `apply_powerlaw`, weightwatcher.py):
+//!   `alpha`, `xmin`, `xmax`, `D`, `sigma`, `num_pl_spikes` and `warning` of its power-law fit
+//!   ([`crate::powerlaw`]), `alpha_weighted = alpha * log10(lambda_max)`, `log_alpha_norm =
+//!   log10(sum lambda_i^alpha)`, `log_norm = log10(sum lambda_i)` and `log_spectral_norm =
+//!   log10(lambda_max)` (its `norm` and `spectral_norm` are the SQUARED Frobenius and spectral
+//!   norms), and `entropy` (`RMT_Util.matrix_entropy`). Its `stable_rank` is the one above.
 //!
 //! [`SpectralAnalyzer`] computes them for the `rows x cols` matrix of every tensor of 2 or more
 //! dimensions from its singular values ([`crate::singular`] says how they are computed and how
@@ -22,11 +23,14 @@
 
 use weightlens_core::{Column, ColumnType, Error, Result, TensorAnalyzer, TensorView, Value};
 
+use crate::powerlaw::{self, PowerLawFit};
 use crate::rank::{rank_by_svd, working_dims, RankError, RankMode};
 use crate::singular::singular_values_of_view;
 
 /// Names of the spectral columns, in table order (after the built-in columns).
 pub mod columns {
+    use weightlens_core::ColumnType::{self, Float, Int, Str};
+
     /// Largest singular value.
     pub const SIGMA_MAX: &str = "sigma_max";
     /// Frobenius norm.
@@ -37,14 +41,54 @@ pub mod columns {
     pub const EFFECTIVE_RANK: &str = "effective_rank";
     /// `sigma_max / sigma_min`.
     pub const CONDITION_NUMBER: &str = "condition_number";
-    /// Power-law exponent of the eigenvalue spectrum.
+    /// WeightWatcher's power-law exponent of the eigenvalue spectrum.
     pub const ALPHA: &str = "alpha";
-    /// All of them, in order.
-    pub const ALL: [&str; 6] = [SIGMA_MAX, FROBENIUS_NORM, STABLE_RANK, EFFECTIVE_RANK, CONDITION_NUMBER, ALPHA];
+    /// `alpha * log10(lambda_max)`.
+    pub const ALPHA_WEIGHTED: &str = "alpha_weighted";
+    /// `log10(sum lambda_i^alpha)`.
+    pub const LOG_ALPHA_NORM: &str = "log_alpha_norm";
+    /// `log10(sum lambda_i)` (the squared Frobenius norm).
+    pub const LOG_NORM: &str = "log_norm";
+    /// `log10(lambda_max)` (the squared spectral norm).
+    pub const LOG_SPECTRAL_NORM: &str = "log_spectral_norm";
+    /// The smallest eigenvalue of the fitted power-law tail.
+    pub const XMIN: &str = "xmin";
+    /// The largest eigenvalue of the fit.
+    pub const XMAX: &str = "xmax";
+    /// The KS distance of the power-law fit.
+    pub const D: &str = "D";
+    /// The standard error of `alpha`.
+    pub const SIGMA: &str = "sigma";
+    /// The number of eigenvalues in the power-law tail.
+    pub const NUM_PL_SPIKES: &str = "num_pl_spikes";
+    /// `over-trained` / `under-trained` by WeightWatcher's alpha thresholds.
+    pub const WARNING: &str = "warning";
+    /// WeightWatcher's matrix entropy.
+    pub const ENTROPY: &str = "entropy";
+    /// All of them with their types, in order.
+    pub const ALL: [(&str, ColumnType); 17] = [
+        (SIGMA_MAX, Float),
+        (FROBENIUS_NORM, Float),
+        (STABLE_RANK, Float),
+        (EFFECTIVE_RANK, Float),
+        (CONDITION_NUMBER, Float),
+        (ALPHA, Float),
+        (ALPHA_WEIGHTED, Float),
+        (LOG_ALPHA_NORM, Float),
+        (LOG_NORM, Float),
+        (LOG_SPECTRAL_NORM, Float),
+        (XMIN, Float),
+        (XMAX, Float),
+        (D, Float),
+        (SIGMA, Float),
+        (NUM_PL_SPIKES, Int),
+        (WARNING, Str),
+        (ENTROPY, Float),
+    ];
 }
 
-/// The fewest tail eigenvalues a power-law fit uses.
-pub const ALPHA_MIN_TAIL: usize = 5;
+/// The number of spectral columns.
+pub const COLUMN_COUNT: usize = columns::ALL.len();
 
 /// Spectral metrics of one matrix.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -53,104 +97,94 @@ pub struct Spectrum {
     pub sigma_max: f64,
     /// Frobenius norm.
     pub frobenius_norm: f64,
+    /// `sum lambda_i`, the squared Frobenius norm (WeightWatcher's `norm`).
+    pub norm: f64,
     /// `||W||_F^2 / sigma_max^2`.
     pub stable_rank: f64,
     /// `exp` of the entropy of the normalized singular values.
     pub effective_rank: f64,
     /// `sigma_max / sigma_min`.
     pub condition_number: f64,
-    /// Power-law exponent of the eigenvalue spectrum.
-    pub alpha: Option<f64>,
+    /// WeightWatcher's matrix entropy (`RMT_Util.matrix_entropy`).
+    pub entropy: f64,
+    /// WeightWatcher's power-law fit of the eigenvalues (`None` when it has too few).
+    pub fit: Option<PowerLawFit>,
+    /// `sum lambda_i^alpha` (with the fit).
+    pub alpha_norm: Option<f64>,
 }
 
-/// The metrics of a matrix with singular values `sv` (any order, all >= 0); `None` for a zero
-/// matrix (every metric would be 0/0).
-pub fn spectrum(sv: &[f64]) -> Option<Spectrum> {
+/// The metrics of a matrix with singular values `sv` (any order, all >= 0) whose larger side is
+/// `max_dim`; `None` for a zero matrix (every metric would be 0/0).
+pub fn spectrum(sv: &[f64], max_dim: usize) -> Option<Spectrum> {
     let sigma_max = sv.iter().copied().fold(0.0, f64::max);
     if sigma_max.is_nan() || sigma_max <= 0.0 {
         return None;
     }
     let sigma_min = sv.iter().copied().fold(f64::INFINITY, f64::min);
-    let fro2: f64 = sv.iter().map(|s| s * s).sum();
+    let evals: Vec<f64> = sv.iter().map(|s| s * s).collect();
+    let fro2: f64 = evals.iter().sum();
     let total: f64 = sv.iter().sum();
     let entropy: f64 = sv.iter().map(|s| s / total).filter(|&p| p > 0.0).map(|p| -p * p.ln()).sum();
-    let evals: Vec<f64> = sv.iter().map(|s| s * s).collect();
+    let fit = powerlaw::fit(&evals);
     Some(Spectrum {
         sigma_max,
         frobenius_norm: fro2.sqrt(),
+        norm: fro2,
         stable_rank: fro2 / (sigma_max * sigma_max),
         effective_rank: entropy.exp(),
         condition_number: if sigma_min > 0.0 { sigma_max / sigma_min } else { f64::INFINITY },
-        alpha: power_law_alpha(&evals),
+        entropy: matrix_entropy(sv, &evals, fro2, max_dim),
+        alpha_norm: fit.map(|f| evals.iter().map(|e| e.powf(f.alpha)).sum()),
+        fit,
     })
 }
 
-/// The power-law exponent of `evals` by MLE with `xmin` chosen by the KS distance.
-pub fn power_law_alpha(evals: &[f64]) -> Option<f64> {
-    let mut x: Vec<f64> = evals.iter().copied().filter(|&e| e > 0.0 && e.is_finite()).collect();
-    x.sort_by(f64::total_cmp);
-    let n = x.len();
-    if n < ALPHA_MIN_TAIL {
-        return None;
-    }
-    // Suffix sums of ln(x) give each candidate's MLE in O(1).
-    let logs: Vec<f64> = x.iter().map(|v| v.ln()).collect();
-    let mut suffix = vec![0.0; n + 1];
-    for i in (0..n).rev() {
-        suffix[i] = suffix[i + 1] + logs[i];
-    }
-    let mut best: Option<(f64, f64)> = None; // (distance, alpha)
-    for start in 0..=n - ALPHA_MIN_TAIL {
-        // Equal values: only the first of a run is a distinct xmin.
-        if start > 0 && x[start] == x[start - 1] {
-            continue;
-        }
-        let xmin = x[start];
-        let tail = n - start;
-        let sum_log = suffix[start] - tail as f64 * xmin.ln();
-        if sum_log.is_nan() || sum_log <= 0.0 {
-            continue;
-        }
-        let alpha = 1.0 + tail as f64 / sum_log;
-        let distance = ks_distance(&x[start..], xmin, alpha);
-        if best.is_none_or(|(d, _)| distance < d) {
-            best = Some((distance, alpha));
-        }
-    }
-    best.map(|(_, alpha)| alpha)
+/// WeightWatcher's `RMT_Util.matrix_entropy(svals, N)`: with `p_i = lambda_i / sum lambda +
+/// 1e-10` and `r` the numerical rank (`s_i > N * eps * s_max`, its `matrix_rank`),
+/// `-sum p_i ln p_i / ln(r + 1e-10)`; `N` is the larger side.
+fn matrix_entropy(sv: &[f64], evals: &[f64], sum: f64, max_dim: usize) -> f64 {
+    const EPSILON: f64 = 1e-10; // WeightWatcher's EPSILON (constants.py)
+    let sigma_max = sv.iter().copied().fold(0.0, f64::max);
+    let tol = sigma_max * max_dim as f64 * f64::EPSILON;
+    let rank = sv.iter().filter(|&&s| s > tol).count() as f64;
+    let h: f64 = evals.iter().map(|e| e / sum + EPSILON).map(|p| -p * p.ln()).sum();
+    h / (rank + EPSILON).ln()
 }
 
-/// The KS distance between the empirical CDF of the sorted `tail` and the power law
-/// `P(X <= x) = 1 - (x / xmin)^(1 - alpha)`.
-fn ks_distance(tail: &[f64], xmin: f64, alpha: f64) -> f64 {
-    let n = tail.len() as f64;
-    tail.iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let model = 1.0 - (v / xmin).powf(1.0 - alpha);
-            let (below, at) = (i as f64 / n, (i + 1) as f64 / n);
-            (model - below).abs().max((at - model).abs())
-        })
-        .fold(0.0, f64::max)
-}
-
-/// The values of the six spectral columns for singular values `sv` (any order, all >= 0).
-pub fn spectral_values(sv: &[f64]) -> [Value; 6] {
-    match spectrum(sv) {
-        Some(s) => [
-            Value::Float(s.sigma_max),
-            Value::Float(s.frobenius_norm),
-            Value::Float(s.stable_rank),
-            Value::Float(s.effective_rank),
-            Value::Float(s.condition_number),
-            s.alpha.into(),
-        ],
-        // A zero or empty matrix: its norms are 0, the ratios 0/0.
-        None if sv.iter().all(|&s| s == 0.0) => {
-            [Value::Float(0.0), Value::Float(0.0), Value::Null, Value::Null, Value::Null, Value::Null]
+/// The values of the spectral columns for singular values `sv` (any order, all >= 0) of a
+/// matrix whose larger side is `max_dim`.
+pub fn spectral_values(sv: &[f64], max_dim: usize) -> Vec<Value> {
+    let Some(s) = spectrum(sv, max_dim) else {
+        let mut row = vec![Value::Null; COLUMN_COUNT];
+        // A zero or empty matrix: its norms are 0, the ratios 0/0 and the logarithms -inf.
+        if sv.iter().all(|&s| s == 0.0) {
+            row[0] = Value::Float(0.0);
+            row[1] = Value::Float(0.0);
         }
-        None => Default::default(),
-    }
+        return row;
+    };
+    let lambda_max = s.sigma_max * s.sigma_max;
+    let log_spectral_norm = lambda_max.log10();
+    let fit = |f: fn(&PowerLawFit) -> f64| s.fit.as_ref().map(f).into();
+    vec![
+        Value::Float(s.sigma_max),
+        Value::Float(s.frobenius_norm),
+        Value::Float(s.stable_rank),
+        Value::Float(s.effective_rank),
+        Value::Float(s.condition_number),
+        fit(|f| f.alpha),
+        s.fit.map(|f| f.alpha * log_spectral_norm).into(),
+        s.alpha_norm.map(f64::log10).into(),
+        Value::Float(s.norm.log10()),
+        Value::Float(log_spectral_norm),
+        fit(|f| f.xmin),
+        fit(|f| f.xmax),
+        fit(|f| f.d),
+        fit(|f| f.sigma),
+        s.fit.map(|f| Value::Int(f.num_pl_spikes as i64)).unwrap_or(Value::Null),
+        s.fit.and_then(|f| f.warning()).map(|w| Value::Str(w.into())).unwrap_or(Value::Null),
+        Value::Float(s.entropy),
+    ]
 }
 
 /// The spectral analyzer (`--spectral`): the six [`columns`], and optionally `rank` and
@@ -202,24 +236,24 @@ impl TensorAnalyzer for SpectralAnalyzer {
             Column::new(weightlens_core::table::columns::RANK_METHOD, ColumnType::Str),
         ];
         let rank = rank.into_iter().take(if self.rank.is_some() { 2 } else { 0 });
-        rank.chain(columns::ALL.iter().map(|name| Column::new(*name, ColumnType::Float))).collect()
+        rank.chain(columns::ALL.iter().map(|(name, ty)| Column::new(*name, *ty))).collect()
     }
 
     fn analyze(&self, view: &TensorView<'_>) -> Result<Vec<Value>> {
         let info = view.info();
-        let row = |rank: Vec<Value>, spectral: [Value; 6]| Ok(rank.into_iter().chain(spectral).collect());
+        let row = |rank: Vec<Value>, spectral: Vec<Value>| Ok(rank.into_iter().chain(spectral).collect());
         let Some((rows, cols)) = info.matrix_dims() else {
-            return row(self.rank_cells(None), Default::default());
+            return row(self.rank_cells(None), vec![Value::Null; COLUMN_COUNT]);
         };
         let mode = self.rank.map(|m| m.for_matrix(rows, cols));
         if rows == 0 || cols == 0 {
-            return row(self.rank_cells(mode.map(|m| (0, m.as_str()))), spectral_values(&[]));
+            return row(self.rank_cells(mode.map(|m| (0, m.as_str()))), spectral_values(&[], 0));
         }
         let (r, c) = working_dims(info, rows, cols, self.max_bytes, "spectrum")?;
         let fail = |e: RankError| Error::tensor(info.file.as_ref(), &info.name, e.to_string());
         let Some(sv) = singular_values_of_view(view, r, c)? else {
             // NaN/Inf: no singular values.
-            return row(self.rank_cells(None), Default::default());
+            return row(self.rank_cells(None), vec![Value::Null; COLUMN_COUNT]);
         };
         let sv = sv.map_err(fail)?;
         let rank = match (mode, sv.exact_rank()) {
@@ -230,7 +264,7 @@ impl TensorAnalyzer for SpectralAnalyzer {
             }
             (Some(_), None) => Some((sv.approx_rank(), RankMode::Approx.as_str())),
         };
-        row(self.rank_cells(rank), spectral_values(&sv.values))
+        row(self.rank_cells(rank), spectral_values(&sv.values, r.max(c)))
     }
 }
 
@@ -240,42 +274,48 @@ mod tests {
 
     #[test]
     fn metrics_of_a_known_spectrum() {
-        let s = spectrum(&[3.0, 4.0, 0.0]).expect("nonzero");
+        let s = spectrum(&[3.0, 4.0, 0.0], 3).expect("nonzero");
         assert_eq!(s.sigma_max, 4.0);
         assert!((s.frobenius_norm - 5.0).abs() < 1e-15);
+        assert_eq!(s.norm, 25.0);
         assert!((s.stable_rank - 25.0 / 16.0).abs() < 1e-15);
         let (p, q) = (3.0f64 / 7.0, 4.0f64 / 7.0);
         assert!((s.effective_rank - (-(p * p.ln()) - q * q.ln()).exp()).abs() < 1e-15);
         assert_eq!(s.condition_number, f64::INFINITY);
-        assert_eq!(s.alpha, None);
-        assert_eq!(spectrum(&[0.0, 0.0]), None);
-        // Equal singular values: effective rank = count, condition 1.
-        let flat = spectrum(&[2.0; 10]).expect("nonzero");
+        // matrix_entropy: p = lambda / sum + 1e-10 over all three, rank 2.
+        let h: f64 = [9.0 / 25.0, 16.0 / 25.0, 0.0].iter().map(|p| p + 1e-10).map(|p: f64| -p * p.ln()).sum();
+        assert!((s.entropy - h / (2.0f64 + 1e-10).ln()).abs() < 1e-15);
+        // Two eigenvalues: the small-sample fit over the whole sample.
+        let fit = s.fit.expect("fit");
+        assert_eq!((fit.xmin, fit.xmax, fit.num_pl_spikes), (9.0, 16.0, 2));
+        assert!((fit.alpha - (1.0 + 1.0 / (16.0f64 / 9.0).ln())).abs() < 1e-12);
+        assert_eq!(spectrum(&[0.0, 0.0], 2), None);
+        // Equal singular values: effective rank = count, condition 1, entropy 1.
+        let flat = spectrum(&[2.0; 10], 10).expect("nonzero");
         assert!((flat.effective_rank - 10.0).abs() < 1e-12);
         assert_eq!(flat.condition_number, 1.0);
+        assert!((flat.entropy - 1.0).abs() < 1e-8);
     }
 
     #[test]
-    fn alpha_recovers_a_pareto_exponent() {
-        // Exact Pareto quantiles with alpha = 2.5, xmin = 1: x_i = (1 - u_i)^(-1 / (alpha - 1)).
-        let n = 2000;
-        let x: Vec<f64> = (0..n).map(|i| (1.0 - (i as f64 + 0.5) / n as f64).powf(-1.0 / 1.5)).collect();
-        let alpha = power_law_alpha(&x).expect("fit");
-        assert!((alpha - 2.5).abs() < 0.05, "alpha {alpha}");
-        // Below xmin, a flat bulk that the KS choice of xmin must skip.
-        let mut mixed: Vec<f64> = (0..500).map(|i| 0.1 + 0.5 * i as f64 / 500.0).collect();
-        mixed.extend(&x);
-        let alpha = power_law_alpha(&mixed).expect("fit");
-        assert!((alpha - 2.5).abs() < 0.1, "alpha with bulk {alpha}");
-        assert_eq!(power_law_alpha(&[1.0, 2.0, 0.0]), None);
-    }
-
-    #[test]
-    fn mle_matches_the_closed_form_for_a_fixed_tail() {
-        let x = [1.0, 2.0, 4.0, 8.0, 16.0];
-        // With xmin = 1 (the only candidate with 5 points): alpha = 1 + 5 / sum ln(x).
-        let expected = 1.0 + 5.0 / (0.0 + 2f64.ln() + 4f64.ln() + 8f64.ln() + 16f64.ln());
-        let alpha = power_law_alpha(&x).expect("fit");
-        assert!((alpha - expected).abs() < 1e-12, "{alpha} vs {expected}");
+    fn the_row_follows_the_columns() {
+        let sv: Vec<f64> = (1..=40).map(|i| (i as f64).powf(-0.7)).collect();
+        let row = spectral_values(&sv, 60);
+        assert_eq!(row.len(), COLUMN_COUNT);
+        let s = spectrum(&sv, 60).expect("nonzero");
+        let fit = s.fit.expect("fit");
+        let get = |name: &str| row[columns::ALL.iter().position(|(n, _)| *n == name).expect("column")].clone();
+        let lambda_max = s.sigma_max * s.sigma_max;
+        assert_eq!(get(columns::ALPHA), Value::Float(fit.alpha));
+        assert_eq!(get(columns::ALPHA_WEIGHTED), Value::Float(fit.alpha * lambda_max.log10()));
+        let alpha_norm: f64 = sv.iter().map(|s| (s * s).powf(fit.alpha)).sum();
+        assert_eq!(get(columns::LOG_ALPHA_NORM), Value::Float(alpha_norm.log10()));
+        assert_eq!(get(columns::LOG_NORM), Value::Float(s.norm.log10()));
+        assert_eq!(get(columns::NUM_PL_SPIKES), Value::Int(fit.num_pl_spikes as i64));
+        assert_eq!(get(columns::D), Value::Float(fit.d));
+        // A zero matrix: norms 0, the rest empty.
+        let zero = spectral_values(&[0.0; 4], 4);
+        assert_eq!(zero[..2], [Value::Float(0.0), Value::Float(0.0)]);
+        assert!(zero[2..].iter().all(Value::is_null));
     }
 }

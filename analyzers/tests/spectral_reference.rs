@@ -3,16 +3,21 @@
 //! (`fixtures/generator/make_spectral_reference.py`), by the analyzer and by both singular-value
 //! methods.
 //!
-//! Tolerances: relative 1e-9 for `sigma_max`, `frobenius_norm`, `stable_rank` and
-//! `effective_rank` (both sides are backward-stable `f64` decompositions: errors near `1e-15`);
-//! `condition_number` relative 1e-6 (`sigma_min` of the ill-conditioned matrix is `1e-8
-//! sigma_max`, known to about `1e-16 / 1e-8`); `alpha` relative 1e-6 (a discrete choice of `xmin`
-//! and a few logarithms of the same eigenvalues).
+//! Tolerances: relative 1e-9 for `sigma_max`, `frobenius_norm`, `stable_rank`,
+//! `effective_rank`, `log_norm`, `log_spectral_norm`, `xmax` and `entropy` (both sides are
+//! backward-stable `f64` decompositions: errors near `1e-15`); `condition_number` relative 1e-6
+//! (`sigma_min` of the ill-conditioned matrix is `1e-8 sigma_max`, known to about `1e-16 /
+//! 1e-8`); the power-law fit (`alpha`, `alpha_weighted`, `log_alpha_norm`, `xmin`, `D`, `sigma`)
+//! relative 1e-6 (a discrete choice of `xmin` and a few logarithms of the same eigenvalues);
+//! `num_pl_spikes` and `warning` exactly. The logarithms (`log_*`, `alpha_weighted`) are
+//! compared relative to `max(|value|, 1)`: their rounding error is absolute. The reference is numpy's re-derivation of
+//! WeightWatcher 0.7.7's formulas; `bench/spectral_vs_weightwatcher.py` checks the same columns
+//! against WeightWatcher itself.
 
 use std::path::{Path, PathBuf};
 
 use weightlens_analyzers::singular::{singular_values, Method};
-use weightlens_analyzers::spectral::{columns, power_law_alpha, spectral_values};
+use weightlens_analyzers::spectral::{columns, spectral_values};
 use weightlens_analyzers::SpectralAnalyzer;
 use weightlens_core::{TensorAnalyzer, Value};
 
@@ -20,31 +25,58 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The tolerance of each column, in the order of [`columns::ALL`].
-const TOLERANCES: [f64; 6] = [1e-9, 1e-9, 1e-9, 1e-9, 1e-6, 1e-6];
+/// The relative tolerance of a float column.
+fn tolerance(name: &str) -> f64 {
+    match name {
+        columns::CONDITION_NUMBER
+        | columns::ALPHA
+        | columns::ALPHA_WEIGHTED
+        | columns::LOG_ALPHA_NORM
+        | columns::XMIN
+        | columns::D
+        | columns::SIGMA => 1e-6,
+        _ => 1e-9,
+    }
+}
 
-/// A reference value: a number, `"inf"`, or null.
+/// A reference value: a number, `"inf"`, a string, or null.
 fn expected(v: &serde_json::Value) -> Value {
     match v {
         serde_json::Value::Null => Value::Null,
         serde_json::Value::String(s) if s == "inf" => Value::Float(f64::INFINITY),
+        serde_json::Value::String(s) => Value::Str(s.clone()),
+        serde_json::Value::Number(n) if n.is_i64() => Value::Int(n.as_i64().expect("an integer")),
         other => Value::Float(other.as_f64().expect("a number")),
     }
 }
 
 fn assert_close(got: &[Value], reference: &serde_json::Value, what: &str) {
-    for ((name, tol), got) in columns::ALL.iter().zip(TOLERANCES).zip(got) {
+    assert_eq!(got.len(), columns::ALL.len(), "{what}");
+    for ((name, _), got) in columns::ALL.iter().zip(got) {
         let want = expected(&reference[*name]);
         match (got, &want) {
             (Value::Float(g), Value::Float(w)) if g.is_infinite() || w.is_infinite() => {
                 assert_eq!(g, w, "{what} {name}")
             }
             (Value::Float(g), Value::Float(w)) => {
-                assert!((g - w).abs() <= tol * w.abs().max(1e-300), "{what} {name}: {g} vs numpy {w}")
+                assert!(close(name, *g, *w, tolerance(name)), "{what} {name}: {g} vs numpy {w}")
             }
             _ => assert_eq!(got, &want, "{what} {name}"),
         }
     }
+}
+
+/// `g` within relative `tol` of `w`; a logarithm's rounding error is absolute, so near
+/// `log10(1) = 0` its scale is 1.
+fn close(name: &str, g: f64, w: f64, tol: f64) -> bool {
+    let logarithm = name.starts_with("log_") || name == columns::ALPHA_WEIGHTED;
+    let scale = if logarithm { w.abs().max(1.0) } else { w.abs().max(1e-300) };
+    (g - w).abs() <= tol * scale
+}
+
+/// The position of a column in the spectral row.
+fn col(name: &str) -> usize {
+    columns::ALL.iter().position(|(n, _)| *n == name).expect("a spectral column")
 }
 
 #[test]
@@ -65,15 +97,16 @@ fn spectral_metrics_match_numpy() {
         let (rows, cols) = (rows as usize, cols as usize);
         let data = view.to_f64_vec().expect("decode");
         let svd = singular_values(&data, rows, cols, Method::Svd).expect("svd");
-        assert_close(&spectral_values(&svd.values), r, &format!("{name} (svd)"));
+        assert_close(&spectral_values(&svd.values, rows.max(cols)), r, &format!("{name} (svd)"));
         let gram = singular_values(&data, rows, cols, Method::Gram).expect("gram");
-        let mut got = spectral_values(&gram.values);
+        let mut got = spectral_values(&gram.values, rows.max(cols));
         // The Gram path resolves singular values down to ~1e-7 sigma_max only (singular.rs):
         // a condition number beyond that reads as +Inf.
         let cond = expected(&r["condition_number"]).as_f64();
         if cond.is_some_and(|c| c > 1e6) {
-            assert_eq!(got[4], Value::Float(f64::INFINITY), "{name} (gram) condition_number");
-            got[4] = expected(&r["condition_number"]);
+            let c = col(columns::CONDITION_NUMBER);
+            assert_eq!(got[c], Value::Float(f64::INFINITY), "{name} (gram) condition_number");
+            got[c] = expected(&r["condition_number"]);
         }
         // Singular values below the Gram path's resolution are dropped: their share `d` of
         // sum(s) bounds the change of the entropy, so effective_rank moves by at most
@@ -86,20 +119,24 @@ fn spectral_metrics_match_numpy() {
                 expected(&r["effective_rank"]).as_f64().expect("effective_rank"),
                 d * (1.0 + (svd.values.len() as f64 / d).ln()),
             );
-            let g = got[3].as_f64().expect("effective_rank");
+            let e = col(columns::EFFECTIVE_RANK);
+            let g = got[e].as_f64().expect("effective_rank");
             assert!((g - want).abs() <= tol * want, "{name} (gram) effective_rank {g} vs {want}, tolerance {tol}");
-            got[3] = Value::Float(want);
-            // alpha is fit to the eigenvalues the Gram path resolves: the same fit on the SVD's
-            // values above that resolution, within 1e-4 (the smallest resolved eigenvalues carry
-            // relative errors up to the Gram noise over their size).
-            let seen: Vec<f64> = svd.values.iter().map(|&s| if s > gram.resolution { s * s } else { 0.0 }).collect();
-            let want = power_law_alpha(&seen);
-            let g = got[5].as_f64();
-            assert!(
-                matches!((g, want), (Some(g), Some(w)) if (g - w).abs() <= 1e-4 * w) || (g.is_none() && want.is_none()),
-                "{name} (gram) alpha {g:?} vs the SVD's resolved eigenvalues {want:?}"
-            );
-            got[5] = expected(&r["alpha"]);
+            got[e] = Value::Float(want);
+            // The fit and the entropy see the singular values the Gram path resolves: the same
+            // metrics of the SVD's values above that resolution, within 1e-4 (the smallest
+            // resolved eigenvalues carry relative errors up to the Gram noise over their size).
+            let seen: Vec<f64> = svd.values.iter().map(|&s| if s > gram.resolution { s } else { 0.0 }).collect();
+            let want = spectral_values(&seen, rows.max(cols));
+            for column in [columns::ALPHA, columns::ALPHA_WEIGHTED, columns::LOG_ALPHA_NORM, columns::ENTROPY] {
+                let (g, w) = (got[col(column)].as_f64(), want[col(column)].as_f64());
+                assert!(
+                    matches!((g, w), (Some(g), Some(w)) if close(column, g, w, 1e-4))
+                        || (g.is_none() && w.is_none()),
+                    "{name} (gram) {column} {g:?} vs the SVD's resolved values {w:?}"
+                );
+                got[col(column)] = expected(&r[column]);
+            }
             eprintln!(
                 "{name}: {dropped} singular values below the Gram resolution {}: effective_rank within {tol:e}",
                 gram.resolution
@@ -108,7 +145,7 @@ fn spectral_metrics_match_numpy() {
         assert_close(&got, r, &format!("{name} (gram)"));
         compared += 1;
     }
-    assert_eq!(compared, 7);
+    assert_eq!(compared, 9);
 }
 
 #[test]
@@ -118,7 +155,7 @@ fn spectral_columns_are_empty_for_vectors_and_non_finite_matrices() {
     let mut seen_vector = false;
     for (i, t) in source.tensors().iter().enumerate() {
         let values = analyzer.analyze(&source.view(i).expect("view")).expect("analyze");
-        assert_eq!(values.len(), 6);
+        assert_eq!(values.len(), columns::ALL.len());
         if t.matrix_dims().is_none() {
             assert!(values.iter().all(Value::is_null), "{}", t.name);
             seen_vector = true;

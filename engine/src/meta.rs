@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use weightlens_analyzers::spectral_summary::{spectral_summary, ModelSpectralSummary};
 
 use weightlens_analyzers::plugin::PluginInfo;
 
@@ -176,6 +177,10 @@ pub struct RunMeta {
     pub plugins: Vec<serde_json::Value>,
     /// Tensors of one model stored twice or more (same bytes, dtype and shape).
     pub duplicates: Vec<Duplicate>,
+    /// With `--spectral`: per model, the means of WeightWatcher's `get_summary()` metrics over
+    /// the matrices it analyzes (`weightlens_analyzers::spectral_summary`); absent otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub spectral_summary: Vec<serde_json::Value>,
     /// The share of the tensors this run analyzed (`--shard`); absent for whole runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardMeta>,
@@ -205,6 +210,18 @@ impl ShardMeta {
             row_tasks: analysis.row_tasks.clone(),
         }
     }
+}
+
+/// One model's spectral summary as JSON: `model_id`, `matrices` and each mean (null when no
+/// matrix has the metric).
+fn summary_json(s: &ModelSpectralSummary) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("model_id".into(), s.model_id.clone().into());
+    m.insert("matrices".into(), s.matrices.into());
+    for (metric, mean) in &s.means {
+        m.insert((*metric).into(), mean.map_or(serde_json::Value::Null, Into::into));
+    }
+    m.into()
 }
 
 /// The `run_meta.json` beside a table.
@@ -283,6 +300,7 @@ impl RunMeta {
             validation,
             plugins: Vec::new(),
             duplicates: analysis.duplicates.clone(),
+            spectral_summary: spectral_summary(&analysis.schema, &analysis.rows).iter().map(summary_json).collect(),
             shard: None,
         }
     }

@@ -10,6 +10,7 @@ use weightlens_analyzers::plugin::{load_plugins, plugin_paths_from_env};
 use weightlens_analyzers::rank::RANK_RTOL;
 use weightlens_analyzers::stats::DEFAULT_ZERO_EPS;
 use weightlens_analyzers::RankMode;
+use weightlens_analyzers::spectral_summary::{spectral_summary, summary_text};
 use weightlens_core::TensorAnalyzer;
 use weightlens_readers::limits::{OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 
@@ -255,6 +256,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     if !quiet {
         if !analysis.rows.is_empty() {
             print!("{}", render::summary_table(&analysis.schema, &analysis.rows));
+            print!("{}", summary_text(&spectral_summary(&analysis.schema, &analysis.rows)));
             let anomalies = find_anomalies(&analysis.schema, &analysis.rows, &analysis.duplicates);
             print!("{}", render::anomalies_text(&anomalies));
         }

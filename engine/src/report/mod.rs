@@ -2,7 +2,8 @@
 //! JavaScript for a self-check, nothing fetched) from one table, or two overlaid.
 //!
 //! Sections: run metadata (from `run_meta.json` beside each table), per-layer charts of rank
-//! ratio, std and sparsity by block type, a heatmap of one metric over layer x block type,
+//! ratio, std and sparsity by block type, with `--spectral` columns the model summary
+//! (WeightWatcher's `get_summary()`) and alpha per layer, a heatmap of one metric over layer x block type,
 //! histograms of the metrics, tensors outside the layers, and the anomaly list.
 
 pub mod diff;
@@ -13,6 +14,8 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use weightlens_core::table::columns;
+use weightlens_analyzers::spectral::columns as spectral_columns;
+use weightlens_analyzers::spectral_summary::{spectral_summary, ModelSpectralSummary, METRICS as SPECTRAL_METRICS};
 use weightlens_core::Row;
 
 use crate::export::{read_table, write_atomic, Table};
@@ -181,6 +184,7 @@ fn render(sets: &[Dataset], options: &ReportOptions) -> String {
     let mut body = String::new();
     body.push_str(&metadata_section(sets));
     body.push_str(&per_layer_section(sets));
+    body.push_str(&spectral_section(sets));
     body.push_str(&heatmap_section(sets, &options.heatmap_metric));
     body.push_str(&histogram_section(sets));
     body.push_str(&outside_layers_section(sets));
@@ -305,6 +309,51 @@ fn per_layer_section(sets: &[Dataset]) -> String {
             write!(out, "<div><h3>{}</h3>{}</div>", escape(label), svg::line_chart(label, "layer", metric, &series));
     }
     out.push_str("</div></section>");
+    out
+}
+
+/// With `--spectral` columns: the model summary (WeightWatcher's `get_summary()` means) and
+/// `alpha` per layer, by block type.
+fn spectral_section(sets: &[Dataset]) -> String {
+    let summaries: Vec<(&str, ModelSpectralSummary)> = sets
+        .iter()
+        .flat_map(|s| spectral_summary(&s.table.schema, &s.table.rows).into_iter().map(|m| (s.label.as_str(), m)))
+        .collect();
+    if summaries.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        r#"<section id="spectral"><h2>Spectral summary</h2><p class="muted">Means over the matrices WeightWatcher analyzes (8 to 15000 eigenvalues, larger side up to 50000), as its <code>get_summary()</code>.</p><table><tr><th>table</th><th>model</th><th>matrices</th>"#,
+    );
+    for metric in SPECTRAL_METRICS {
+        let _ = write!(out, "<th>{}</th>", escape(metric));
+    }
+    out.push_str("</tr>");
+    for (label, m) in &summaries {
+        let _ = write!(out, "<tr><td>{}</td><td>{}</td><td>{}</td>", escape(label), escape(&m.model_id), m.matrices);
+        for (_, mean) in &m.means {
+            let _ = write!(out, "<td>{}</td>", mean.map_or("-".to_string(), fmt_num));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table>");
+    let colors = block_colors(sets);
+    let mut series = Vec::new();
+    for (i, s) in sets.iter().enumerate() {
+        for (block, layers) in s.per_layer(spectral_columns::ALPHA) {
+            series.push(Series {
+                label: format!("{} {block}", s.label),
+                color: colors.get(&block).copied().unwrap_or("#333"),
+                dashed: i == 1,
+                points: layers.into_iter().map(|(l, v)| (l as f64, v)).collect(),
+            });
+        }
+    }
+    if series.iter().any(|s| !s.points.is_empty()) {
+        let label = "alpha (power-law exponent of the ESD)";
+        let _ = write!(out, "<h3>{label}</h3>{}", svg::line_chart(label, "layer", "alpha", &series));
+    }
+    out.push_str("</section>");
     out
 }
 
