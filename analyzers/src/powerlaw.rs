@@ -85,7 +85,8 @@ pub fn fit(evals: &[f64]) -> Option<PowerLawFit> {
         return None;
     }
     let logs: Vec<f64> = x.iter().map(|v| v.ln()).collect();
-    let candidates = if x.len() < SMALL_N_CUTOFF { small_n_candidates(&x, &logs)? } else { standard_candidates(&x, &logs) };
+    let candidates =
+        if x.len() < SMALL_N_CUTOFF { small_n_candidates(&x, &logs)? } else { standard_candidates(&x, &logs) };
     // `WWFit.__init__`: the first smallest D wins, for both fits (the small-sample objective `J`
     // only decides which candidate its fallback fills, see `small_n_candidates`).
     let mut i = 0;
@@ -156,10 +157,7 @@ fn pairwise_sum(v: &[f64]) -> f64 {
 /// The one-sided KS distance `max_k |1 - (tail_k / xmin)^(1 - alpha) - k / n|`.
 fn ks_distance(tail: &[f64], alpha: f64) -> f64 {
     let (xmin, n) = (tail[0], tail.len() as f64);
-    tail.iter()
-        .enumerate()
-        .map(|(k, &v)| (1.0 - (v / xmin).powf(1.0 - alpha) - k as f64 / n).abs())
-        .fold(0.0, f64::max)
+    tail.iter().enumerate().map(|(k, &v)| (1.0 - (v / xmin).powf(1.0 - alpha) - k as f64 / n).abs()).fold(0.0, f64::max)
 }
 
 /// `fit_power_law_standard`: every candidate's MLE and its KS distance (1 when `alpha <= 1`).

@@ -84,7 +84,10 @@ pub fn spectral_summary(schema: &Schema, rows: &[Row]) -> Vec<ModelSpectralSumma
 pub fn summary_text(summaries: &[ModelSpectralSummary]) -> String {
     let mut out = String::new();
     for s in summaries {
-        out.push_str(&format!("spectral summary of {} ({} matrices, WeightWatcher's get_summary):\n", s.model_id, s.matrices));
+        out.push_str(&format!(
+            "spectral summary of {} ({} matrices, WeightWatcher's get_summary):\n",
+            s.model_id, s.matrices
+        ));
         for (metric, mean) in &s.means {
             let value = mean.map_or("-".to_string(), |m| format!("{m:.6}"));
             out.push_str(&format!("  {metric:<18} {value}\n"));
@@ -120,8 +123,8 @@ mod tests {
         let rows = [
             row("m", 384, 384, Some(3.0)),
             row("m", 1536, 384, Some(5.0)),
-            row("m", 384, 1536, None),  // a failed fit: out of the alpha mean
-            row("m", 2, 384, Some(9.0)), // fewer than 8 eigenvalues: WeightWatcher skips it
+            row("m", 384, 1536, None),           // a failed fit: out of the alpha mean
+            row("m", 2, 384, Some(9.0)),         // fewer than 8 eigenvalues: WeightWatcher skips it
             row("other", 100, 60000, Some(4.0)), // larger side above max_N
         ];
         let s = spectral_summary(&schema, &rows);

@@ -131,8 +131,7 @@ fn spectral_metrics_match_numpy() {
             for column in [columns::ALPHA, columns::ALPHA_WEIGHTED, columns::LOG_ALPHA_NORM, columns::ENTROPY] {
                 let (g, w) = (got[col(column)].as_f64(), want[col(column)].as_f64());
                 assert!(
-                    matches!((g, w), (Some(g), Some(w)) if close(column, g, w, 1e-4))
-                        || (g.is_none() && w.is_none()),
+                    matches!((g, w), (Some(g), Some(w)) if close(column, g, w, 1e-4)) || (g.is_none() && w.is_none()),
                     "{name} (gram) {column} {g:?} vs the SVD's resolved values {w:?}"
                 );
                 got[col(column)] = expected(&r[column]);

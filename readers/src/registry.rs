@@ -80,9 +80,7 @@ impl ReaderRegistry {
                 // first member is ...").
                 if head.starts_with(b"PK\x03\x04") {
                     // A zip is judged by its central directory, which names what it holds.
-                    if let Err(e) = crate::detect::detect_file(path) {
-                        return Err(e);
-                    }
+                    crate::detect::detect_file(path)?;
                 }
                 let reason = detect(head).err().map_or_else(|| "no reader recognises it".into(), |e| e.to_string());
                 Err(Error::UnknownFormat { path: path.to_path_buf(), reason })

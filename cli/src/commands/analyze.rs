@@ -8,9 +8,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use weightlens_analyzers::plugin::{load_plugins, plugin_paths_from_env};
 use weightlens_analyzers::rank::RANK_RTOL;
+use weightlens_analyzers::spectral_summary::{spectral_summary, summary_text};
 use weightlens_analyzers::stats::DEFAULT_ZERO_EPS;
 use weightlens_analyzers::RankMode;
-use weightlens_analyzers::spectral_summary::{spectral_summary, summary_text};
 use weightlens_core::TensorAnalyzer;
 use weightlens_readers::limits::{OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 

@@ -13,9 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use weightlens_core::table::columns;
 use weightlens_analyzers::spectral::columns as spectral_columns;
 use weightlens_analyzers::spectral_summary::{spectral_summary, ModelSpectralSummary, METRICS as SPECTRAL_METRICS};
+use weightlens_core::table::columns;
 use weightlens_core::Row;
 
 use crate::export::{read_table, write_atomic, Table};
