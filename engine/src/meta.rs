@@ -173,6 +173,9 @@ pub struct RunMeta {
     pub plugins: Vec<serde_json::Value>,
     /// Tensors of one model stored twice or more (same bytes, dtype and shape).
     pub duplicates: Vec<Duplicate>,
+    /// Flagged tensors: kind, model, tensor, value, peer median, robust score, detail
+    /// (rules in docs/output-spec.md).
+    pub anomalies: Vec<crate::anomalies::Anomaly>,
     /// The share of the tensors this run analyzed (`--shard`); absent for whole runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardMeta>,
@@ -279,6 +282,7 @@ impl RunMeta {
             validation,
             plugins: Vec::new(),
             duplicates: analysis.duplicates.clone(),
+            anomalies: crate::anomalies::find_anomalies(&analysis.schema, &analysis.rows, &analysis.duplicates),
             shard: None,
         }
     }
