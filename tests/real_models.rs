@@ -7,20 +7,9 @@ mod common;
 
 use common::*;
 
-/// The model file, or None (locally) when it has not been fetched.
-fn model(rel: &str) -> Option<std::path::PathBuf> {
-    let path = root().join("data/models").join(rel);
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(std::env::var_os("CI").is_none(), "{} is missing: run python3 scripts/fetch-models.py", path.display());
-    eprintln!("SKIPPED: {} not fetched (python3 scripts/fetch-models.py)", path.display());
-    None
-}
-
 #[test]
 fn minilm_matches_reference() {
-    let Some(path) = model("all-MiniLM-L6-v2/model.safetensors") else { return };
+    let Some(path) = real_model("all-MiniLM-L6-v2/model.safetensors") else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("minilm.parquet");
     let o = run(&["analyze", path.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
@@ -36,7 +25,7 @@ fn minilm_matches_reference() {
 
 #[test]
 fn gemma_gguf_matches_reference() {
-    let Some(path) = model("gemma-3-270m-q4_k_m/gemma-3-270m-q4_k_m.gguf") else { return };
+    let Some(path) = real_model("gemma-3-270m-q4_k_m/gemma-3-270m-q4_k_m.gguf") else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("gemma.csv");
     let o = run(&["analyze", path.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
@@ -54,7 +43,7 @@ fn gemma_gguf_matches_reference() {
 /// table of one run, floats bit for bit.
 #[test]
 fn gemma_shards_merge_into_the_whole_run() {
-    let Some(path) = model("gemma-3-270m-q4_k_m/gemma-3-270m-q4_k_m.gguf") else { return };
+    let Some(path) = real_model("gemma-3-270m-q4_k_m/gemma-3-270m-q4_k_m.gguf") else { return };
     let dir = tempfile::tempdir().unwrap();
     let model = path.to_str().unwrap();
     let out = |name: &str| dir.path().join(name).join("params.csv");

@@ -27,6 +27,7 @@
 //! Progress is reported through [`Progress`] ([`analyze_with_progress`]); `run_meta.json` is
 //! [`meta::RunMeta`], written with [`meta::write_meta`].
 
+pub mod anomalies;
 pub mod diff;
 pub mod dump;
 mod error;

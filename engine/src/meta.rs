@@ -181,6 +181,9 @@ pub struct RunMeta {
     /// the matrices it analyzes (`weightlens_analyzers::spectral_summary`); absent otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub spectral_summary: Vec<serde_json::Value>,
+    /// Flagged tensors: kind, model, tensor, value, peer median, robust score, detail
+    /// (rules in docs/output-spec.md).
+    pub anomalies: Vec<crate::anomalies::Anomaly>,
     /// The share of the tensors this run analyzed (`--shard`); absent for whole runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardMeta>,
@@ -301,6 +304,7 @@ impl RunMeta {
             plugins: Vec::new(),
             duplicates: analysis.duplicates.clone(),
             spectral_summary: spectral_summary(&analysis.schema, &analysis.rows).iter().map(summary_json).collect(),
+            anomalies: crate::anomalies::find_anomalies(&analysis.schema, &analysis.rows, &analysis.duplicates),
             shard: None,
         }
     }

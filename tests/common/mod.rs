@@ -8,6 +8,18 @@ use std::process::{Command, Output};
 use weightlens_core::Value;
 use weightlens_engine::export::{read_table, Table};
 
+/// A fetched real model under data/models/, or None (locally) when it has not been fetched;
+/// under CI a missing model is a failure, not a skip.
+pub fn real_model(rel: &str) -> Option<PathBuf> {
+    let path = root().join("data/models").join(rel);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(std::env::var_os("CI").is_none(), "{} is missing: run python3 scripts/fetch-models.py", path.display());
+    eprintln!("SKIPPED: {} not fetched (python3 scripts/fetch-models.py)", path.display());
+    None
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()

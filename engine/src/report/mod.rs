@@ -443,7 +443,7 @@ fn anomaly_section(sets: &[Dataset]) -> String {
         })
         .collect();
     if all.is_empty() {
-        out.push_str(r#"<p class="muted">None: no NaN/Inf, all-zero, rank-deficient (ratio &lt; 0.5) or duplicate tensors, no norm weight with mean further than 0.5 from 1.</p></section>"#);
+        out.push_str(r#"<p class="muted">None: no NaN/Inf, all-zero, all-identical or duplicate tensors, no rank far below its peers and no statistic a robust outlier against the same tensor in the other layers (rules in docs/output-spec.md).</p></section>"#);
         return out;
     }
     out.push_str("<table><tr><th>table</th><th>kind</th><th>tensor</th><th>detail</th></tr>");
