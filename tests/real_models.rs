@@ -21,6 +21,20 @@ fn minilm_matches_reference() {
     let problems = compare(&t, &refs);
     assert!(problems.is_empty(), "{} mismatches:\n{}", problems.len(), problems.join("\n"));
     assert_sorted(&t);
+    // A healthy model: the one true finding is the all-zero pooler bias, no false alarm.
+    assert_eq!(anomalies(dir.path()), [("all_zero".to_string(), "pooler.dense.bias".to_string())]);
+}
+
+/// The (kind, tensor) of every anomaly in the run_meta.json of the run in `dir`.
+fn anomalies(dir: &std::path::Path) -> Vec<(String, String)> {
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run_meta.json")).unwrap()).unwrap();
+    meta["anomalies"]
+        .as_array()
+        .expect("anomalies list")
+        .iter()
+        .map(|a| (a["kind"].as_str().unwrap().to_string(), a["tensor"].as_str().unwrap().to_string()))
+        .collect()
 }
 
 #[test]
@@ -37,6 +51,9 @@ fn gemma_gguf_matches_reference() {
     let problems = compare(&t, &refs);
     assert!(problems.is_empty(), "{} mismatches:\n{}", problems.len(), problems.join("\n"));
     assert_sorted(&t);
+    // Healthy, and Gemma's GGUF norms (multipliers with means far from 1) are judged against
+    // their sibling norms: no anomaly at all.
+    assert_eq!(anomalies(dir.path()), Vec::<(String, String)>::new());
 }
 
 /// Shards of a real model (tensors of many chunks, parallel inside) merge into exactly the
