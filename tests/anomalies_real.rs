@@ -9,15 +9,15 @@ use common::*;
 
 /// The (dtype, start, end) of `name`'s bytes in a safetensors file.
 fn locate(bytes: &[u8], name: &str) -> (String, usize, usize) {
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("JSON header");
     let t = &header[name];
-    let off = t["data_offsets"].as_array().unwrap();
+    let off = t["data_offsets"].as_array().expect("data_offsets");
     let base = 8 + n;
     (
-        t["dtype"].as_str().unwrap().to_string(),
-        base + off[0].as_u64().unwrap() as usize,
-        base + off[1].as_u64().unwrap() as usize,
+        t["dtype"].as_str().expect("dtype").to_string(),
+        base + off[0].as_u64().expect("offset") as usize,
+        base + off[1].as_u64().expect("offset") as usize,
     )
 }
 
@@ -26,7 +26,7 @@ fn patch(bytes: &mut [u8], name: &str, f: impl Fn(usize, f32) -> f32) {
     let (dtype, start, end) = locate(bytes, name);
     assert_eq!(dtype, "F32", "{name}");
     for (i, chunk) in bytes[start..end].chunks_exact_mut(4).enumerate() {
-        let v = f32::from_le_bytes(chunk.try_into().unwrap());
+        let v = f32::from_le_bytes(chunk.try_into().expect("4 bytes"));
         chunk.copy_from_slice(&f(i, v).to_le_bytes());
     }
 }

@@ -27,13 +27,13 @@ fn minilm_matches_reference() {
 
 /// The (kind, tensor) of every anomaly in the run_meta.json of the run in `dir`.
 fn anomalies(dir: &std::path::Path) -> Vec<(String, String)> {
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("run_meta.json")).unwrap()).unwrap();
+    let text = std::fs::read(dir.join("run_meta.json")).expect("run_meta.json written");
+    let meta: serde_json::Value = serde_json::from_slice(&text).expect("run_meta.json is JSON");
     meta["anomalies"]
         .as_array()
         .expect("anomalies list")
         .iter()
-        .map(|a| (a["kind"].as_str().unwrap().to_string(), a["tensor"].as_str().unwrap().to_string()))
+        .map(|a| (a["kind"].as_str().expect("kind").to_string(), a["tensor"].as_str().expect("tensor").to_string()))
         .collect()
 }
 

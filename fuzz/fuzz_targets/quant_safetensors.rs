@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     let raw: Vec<TensorInfo> = header
         .entries
         .iter()
-        .map(|e| TensorInfo::new(&e.name, e.dtype, Framework::Safetensors, e.shape.clone(), path.clone(), e.start, e.end - e.start))
+        .map(|e| TensorInfo::new(&e.name, e.dtype, Framework::SAFETENSORS, e.shape.clone(), path.clone(), e.start, e.end - e.start))
         .collect();
     let bytes = |i: usize| -> Option<&[u8]> {
         let e = header.entries.get(i)?;
