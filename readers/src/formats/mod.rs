@@ -38,9 +38,14 @@ pub(crate) const SHARD_INDEX_ID: &str = "shard-index";
 
 /// `Yes` when the built-in magic table recognises `head` as one of `formats`. A zip archive is
 /// told apart by its central directory (as torch and numpy read it), not by its first member:
-/// only then is the file at `path` mapped.
+/// only then is the file at `path` mapped, and only by readers of a zip-based format (a zip is
+/// never one of the others, so they answer `No` without reading its directory again).
 fn identify_as(head: &[u8], path: &Path, formats: &[Format]) -> Identify {
     if head.starts_with(b"PK\x03\x04") {
+        const ZIP_FORMATS: [Format; 3] = [Format::TorchZip, Format::TorchScript, Format::Npz];
+        if !formats.iter().any(|f| ZIP_FORMATS.contains(f)) {
+            return Identify::No;
+        }
         return match crate::detect::detect_file(path) {
             Ok(found) if formats.contains(&found) => Identify::Yes,
             _ => Identify::No,
