@@ -15,22 +15,32 @@ fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
 
-/// The fixture directories (every entry of `fixtures/quant/` but `reference/` and the README).
-fn fixture_dirs() -> Vec<(String, PathBuf)> {
-    let mut dirs: Vec<(String, PathBuf)> = std::fs::read_dir(fixture("quant"))
-        .expect("fixtures/quant")
+/// The fixture sets: `quant/` (written by the libraries, 18 checkpoints) and `quant-extra/`
+/// (`fixtures/generator/make_quant_extra.py`: compressed-tensors int/naive/MXFP4 layouts with
+/// `ignore` lists, MLX mxfp4/mxfp8 written by mlx).
+const SETS: [(&str, usize); 2] = [("quant", 18), ("quant-extra", 5)];
+
+/// The fixture directories of every set as `(set, dir name, path)`.
+fn fixture_dirs() -> Vec<(&'static str, String, PathBuf)> {
+    SETS.iter().flat_map(|&(set, count)| set_dirs(set, count).into_iter().map(move |(n, p)| (set, n, p))).collect()
+}
+
+/// The fixture directories of `set` (every entry but `reference/` and the README).
+fn set_dirs(set: &str, count: usize) -> Vec<(String, PathBuf)> {
+    let mut dirs: Vec<(String, PathBuf)> = std::fs::read_dir(fixture(set))
+        .expect("fixture set")
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "reference"))
         .map(|p| (p.file_name().unwrap_or_default().to_string_lossy().into_owned(), p))
         .collect();
     dirs.sort();
-    assert_eq!(dirs.len(), 18, "fixtures/quant holds 18 checkpoints");
+    assert_eq!(dirs.len(), count, "fixtures/{set} holds {count} checkpoints");
     dirs
 }
 
-fn reference_json(dir: &str) -> serde_json::Value {
-    let path = fixture("quant/reference").join(format!("{dir}.json"));
+fn reference_json(set: &str, dir: &str) -> serde_json::Value {
+    let path = fixture(set).join("reference").join(format!("{dir}.json"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("reference")).expect("reference JSON")
 }
 
@@ -56,13 +66,13 @@ fn rows_under(t: &Table, dir: &Path) -> Table {
 
 /// Compares one fixture's rows with its reference: the statistics, one row per logical
 /// tensor, and the quantization columns.
-fn check_fixture(name: &str, t: &Table) -> Vec<String> {
-    let refs = reference_at(&fixture("quant/reference").join(format!("{name}.json")));
+fn check_fixture(set: &str, name: &str, t: &Table) -> Vec<String> {
+    let refs = reference_at(&fixture(set).join("reference").join(format!("{name}.json")));
     let mut problems: Vec<String> = compare(t, &refs).into_iter().map(|p| format!("{name}: {p}")).collect();
     if t.rows.len() != refs.len() {
         problems.push(format!("{name}: {} rows, the reference has {} logical tensors", t.rows.len(), refs.len()));
     }
-    let json = reference_json(name);
+    let json = reference_json(set, name);
     for r in json["tensors"].as_array().into_iter().flatten() {
         let tensor = r["name"].as_str().unwrap_or_default();
         let get = |c: &str| common::row_value(t, tensor, c).cloned().unwrap_or(Value::Null);
@@ -91,23 +101,23 @@ fn check_fixture(name: &str, t: &Table) -> Vec<String> {
 fn every_fixture_matches_its_reference() {
     let out = tmp();
     let mut problems = Vec::new();
-    for (name, dir) in fixture_dirs() {
+    for (set, name, dir) in fixture_dirs() {
         let path = out.path().join(format!("{name}/t.jsonl"));
         let o = analyze(&[&dir], &path, &["--strict"]);
         assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
-        problems.extend(check_fixture(&name, &table(&path)));
+        problems.extend(check_fixture(set, &name, &table(&path)));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
 fn components_are_grouped_as_the_reference_lists_them() {
-    for (name, dir) in fixture_dirs() {
+    for (set, name, dir) in fixture_dirs() {
         let o = run(&["ls", "--json", dir.to_str().expect("utf-8")]);
         assert!(o.status.success(), "{name}");
         let listed: serde_json::Value = serde_json::from_slice(&o.stdout).expect("ls --json");
         let tensors = &listed["models"][0]["tensors"];
-        let json = reference_json(&name);
+        let json = reference_json(set, &name);
         let refs = json["tensors"].as_array().expect("tensors");
         assert_eq!(tensors.as_array().map(Vec::len), Some(refs.len()), "{name}: logical tensors");
         for r in refs.iter().filter(|r| r["quant_scheme"].is_string()) {
@@ -139,10 +149,10 @@ fn values(source: &dyn TensorSource, name: &str) -> Vec<f32> {
 #[test]
 fn dump_reproduces_the_libraries_dequantized_values() {
     let out = tmp();
-    for (name, dir) in fixture_dirs() {
-        let npz_path = fixture("quant/reference").join(format!("{name}.dequantized.npz"));
+    for (set, name, dir) in fixture_dirs() {
+        let npz_path = fixture(set).join("reference").join(format!("{name}.dequantized.npz"));
         let npz = weightlens_readers::open_path(&npz_path).expect("npz");
-        let json = reference_json(&name);
+        let json = reference_json(set, &name);
         for r in json["tensors"].as_array().into_iter().flatten().filter(|r| r["quant_scheme"].is_string()) {
             let tensor = r["name"].as_str().expect("name");
             let npy = out.path().join(format!("{name}-{tensor}.npy"));
@@ -168,13 +178,14 @@ fn one_directory_run_over_every_fixture_and_ordinary_models() {
     let out = tmp();
     let path = out.path().join("all.csv");
     let quant = fixture("quant");
+    let extra = fixture("quant-extra");
     let ordinary = fixture("llama-tiny");
-    let o = analyze(&[&quant, &ordinary], &path, &["--strict"]);
+    let o = analyze(&[&quant, &extra, &ordinary], &path, &["--strict"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let t = table(&path);
     let mut problems = Vec::new();
-    for (name, dir) in fixture_dirs() {
-        problems.extend(check_fixture(&name, &rows_under(&t, &dir)));
+    for (set, name, dir) in fixture_dirs() {
+        problems.extend(check_fixture(set, &name, &rows_under(&t, &dir)));
     }
     let llama = rows_under(&t, &ordinary);
     problems.extend(compare(&llama, &common::reference("llama-tiny__model.safetensors.index.json.json")));
@@ -195,7 +206,7 @@ fn split_experts_work_on_mxfp4() {
         t.rows.iter().filter(|r| r.get(&t.schema, "param_name").and_then(Value::as_str) == Some(name)).collect();
     assert_eq!(rows.len(), 4, "one row per expert");
     // The experts' means average to the whole tensor's (equal sizes).
-    let whole = reference_json("gptoss-mxfp4")["tensors"]
+    let whole = reference_json("quant", "gptoss-mxfp4")["tensors"]
         .as_array()
         .and_then(|a| a.iter().find(|r| r["name"] == name).cloned());
     let whole_mean = whole.and_then(|r| r["mean"].as_f64()).expect("reference mean");

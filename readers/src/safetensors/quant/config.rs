@@ -55,6 +55,9 @@ pub enum QuantConfig {
         format: String,
         /// Every config group's weight scheme with its format.
         groups: Vec<(String, CtWeights)>,
+        /// `ignore`: modules left unquantized (names, or `re:` patterns matched at the start
+        /// of the module name as Python's `re.match` does).
+        ignore: Vec<String>,
     },
     /// `quant_method: fp8` with block scales.
     Fp8 {
@@ -69,6 +72,8 @@ pub enum QuantConfig {
         bits: u32,
         /// Group size.
         group_size: u64,
+        /// `mode`: `affine` (the default), `mxfp4`, `mxfp8`, ...
+        mode: String,
         /// The whole section (per-module overrides are keyed by module name).
         section: Value,
     },
@@ -144,7 +149,10 @@ pub fn parse(json: &Value) -> QuantConfig {
 fn mlx(json: &Value) -> QuantConfig {
     let section = json.get("quantization").cloned().unwrap_or(Value::Null);
     match (bits(&section, "bits"), u(&section, "group_size")) {
-        (Some(b), Some(g)) => QuantConfig::Mlx { bits: b, group_size: g, section },
+        (Some(b), Some(g)) => {
+            let mode = section.get("mode").and_then(Value::as_str).unwrap_or("affine").to_string();
+            QuantConfig::Mlx { bits: b, group_size: g, mode, section }
+        }
         _ => QuantConfig::Unknown("MLX quantization without bits or group_size".into()),
     }
 }
@@ -166,17 +174,41 @@ fn ct(q: &Value) -> QuantConfig {
             groups.push((group_format, weights));
         }
     }
-    QuantConfig::Ct { format, groups }
+    let ignore = q
+        .get("ignore")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .unwrap_or_default();
+    QuantConfig::Ct { format, groups, ignore }
 }
 
-/// MLX's bits and group size for module `module` (per-module entries override the defaults).
-pub fn mlx_for(section: &Value, module: &str, bits: u32, group_size: u64) -> (u32, u64) {
+/// Whether `module` is in a compressed-tensors `ignore` list (`match_name`: a `re:` entry
+/// matches where Python's `re.match` does, i.e. anchored at the start only; any other entry is
+/// a module name). Class-name entries (`Linear`) cannot be told from a checkpoint and match
+/// nothing here. A pattern the regex crate does not accept matches nothing and is logged.
+pub fn ct_ignored(ignore: &[String], module: &str) -> bool {
+    ignore.iter().any(|entry| match entry.strip_prefix("re:") {
+        Some(pattern) => match regex::Regex::new(&format!("^(?:{pattern})")) {
+            Ok(re) => re.is_match(module),
+            Err(e) => {
+                tracing::warn!("compressed-tensors ignore pattern {entry:?} is not a regex this reader accepts: {e}");
+                false
+            }
+        },
+        None => entry == module,
+    })
+}
+
+/// MLX's bits, group size and mode for module `module` (per-module entries override the
+/// defaults).
+pub fn mlx_for(section: &Value, module: &str, bits: u32, group_size: u64, mode: &str) -> (u32, u64, String) {
     match section.get(module) {
         Some(m) if m.is_object() => (
             m.get("bits").and_then(Value::as_u64).and_then(|b| u32::try_from(b).ok()).unwrap_or(bits),
             m.get("group_size").and_then(Value::as_u64).unwrap_or(group_size),
+            m.get("mode").and_then(Value::as_str).unwrap_or(mode).to_string(),
         ),
-        _ => (bits, group_size),
+        _ => (bits, group_size, mode.to_string()),
     }
 }
 
@@ -194,7 +226,24 @@ mod tests {
         assert!(matches!(parse(&hqq), QuantConfig::Unknown(m) if m.contains("hqq")));
         let mlx = serde_json::json!({"quantization": {"bits": 4, "group_size": 64, "lm_head": {"bits": 8, "group_size": 32}}});
         let QuantConfig::Mlx { section, .. } = parse(&mlx) else { panic!("not mlx") };
-        assert_eq!(mlx_for(&section, "lm_head", 4, 64), (8, 32));
+        assert_eq!(mlx_for(&section, "lm_head", 4, 64, "affine"), (8, 32, "affine".to_string()));
+        let mx = serde_json::json!({"quantization": {"bits": 4, "group_size": 32, "mode": "mxfp4"}});
+        assert!(matches!(parse(&mx), QuantConfig::Mlx { mode, .. } if mode == "mxfp4"));
         assert_eq!(parse(&serde_json::json!({"model_type": "llama"})), QuantConfig::None);
+    }
+
+    #[test]
+    fn ignore_entries_are_names_or_start_anchored_patterns() {
+        let ignore: Vec<String> =
+            ["lm_head", "re:.*self_attn\\.o_proj$", "re:model.layers.1.", "re:(unclosed"].map(String::from).to_vec();
+        assert!(ct_ignored(&ignore, "lm_head"));
+        assert!(!ct_ignored(&ignore, "model.lm_head"), "a plain entry is the whole name");
+        assert!(ct_ignored(&ignore, "model.layers.0.self_attn.o_proj"));
+        assert!(!ct_ignored(&ignore, "model.layers.0.self_attn.o_proj_x"));
+        assert!(ct_ignored(&ignore, "model.layers.1.mlp.up_proj"), "re.match is anchored at the start only");
+        assert!(!ct_ignored(&ignore, "xmodel.layers.1.mlp"));
+        let q =
+            serde_json::json!({"quantization_config": {"quant_method": "compressed-tensors", "ignore": ["lm_head"]}});
+        assert!(matches!(parse(&q), QuantConfig::Ct { ignore, .. } if ignore == ["lm_head"]));
     }
 }

@@ -10,6 +10,11 @@
 //!   unpacked `[out, n_groups]`; act-order adds `weight_g_idx`. `W = (q - zp) * scale`.
 //! - `float-quantized` / `naive-quantized`: `weight` F8 `[out, in]` and `weight_scale` (`[1]` per
 //!   tensor, `[out, 1]` per channel, `[out, n_groups]` per group): `W = weight * scale`.
+//! - `int-quantized` / `naive-quantized` integers: `weight` I8 `[out, in]` (int4 values are
+//!   stored in int8 too), `weight_scale` as above, asymmetric schemes add `weight_zero_point` of
+//!   the scale's shape: `W = (weight - zero_point) * scale`.
+//! - `mxfp4-pack-quantized`: `weight_packed` as NVFP4, `weight_scale` U8 `[out, in / 32]` E8M0
+//!   exponents: `W = e2m1 * 2^(s - 127)`.
 //! - `nvfp4-pack-quantized`: `weight_packed` U8 `[out, in / 2]` (element `2j` in the low nibble),
 //!   E2M1 codes; `weight_scale` F8 `[out, in / 16]`; `weight_global_scale` `[1]`:
 //!   `W = e2m1 * (weight_scale / weight_global_scale)`.
@@ -251,40 +256,123 @@ impl ElementDecoder for Pack<'_> {
     }
 }
 
-/// Checks a float-quantized weight (weight, weight_scale).
-pub fn float_check(grouping: Grouping, weight: &TensorInfo, scale: &TensorInfo) -> Result<(), LayoutError> {
-    expect_dtype(weight, &[Dtype::F8E4M3, Dtype::F8E5M2])?;
+/// Checks a weight stored in its logical shape (FP8, or integers in `naive`/`int-quantized`)
+/// with its weight_scale and the optional zero point (the scale's shape, unpacked) and g_idx.
+pub fn float_check(
+    grouping: Grouping,
+    weight: &TensorInfo,
+    scale: &TensorInfo,
+    zp: Option<&TensorInfo>,
+    g_idx: Option<&TensorInfo>,
+) -> Result<(), LayoutError> {
+    expect_dtype(weight, &[Dtype::F8E4M3, Dtype::F8E5M2, Dtype::I8, Dtype::I16, Dtype::I32])?;
     expect_dtype(scale, SCALE_DTYPES)?;
     let (rows, cols) = dims2(weight)?;
-    check_scale(scale, grouping, rows, cols)
+    match g_idx {
+        Some(g) => {
+            // Act-order groups: the scale has one column per group, g_idx names each input's.
+            expect_dtype(g, &[Dtype::I32, Dtype::I64])?;
+            expect_shape(g, &[cols])?;
+            expect_shape(scale, &[rows, dims2(scale)?.1])?;
+        }
+        None => check_scale(scale, grouping, rows, cols)?,
+    }
+    if let Some(zp) = zp {
+        if zp.shape != scale.shape && zp.numel() != scale.numel() || zp.dtype.size().is_none() {
+            return Err(format!(
+                "weight_zero_point {} {} does not match weight_scale {}",
+                zp.dtype_name,
+                zp.shape_string(),
+                scale.shape_string()
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// How a stored element is read.
+#[derive(Clone, Copy)]
+enum Element {
+    Fp8 {
+        e5m2: bool,
+    },
+    /// A little-endian signed integer of this many bytes.
+    Int(usize),
 }
 
 struct Float<'a> {
     weight: &'a [u8],
-    e5m2: bool,
+    element: Element,
+    /// The value of every byte, for one-byte elements (FP8, int8): one load per element
+    /// instead of decoding the bits.
+    lut: Box<[f64; 256]>,
     cols: usize,
     scales: Vec<f64>,
+    zeros: Option<Vec<f64>>,
+    groups: Option<Vec<u32>>,
     grouping: Grouping,
     scale_cols: usize,
     sizes: (usize, usize),
 }
 
-/// The decoder of an FP8 weight times its scales (float-quantized, checked by
-/// [`float_check`]; block-scaled FP8, checked by `fp8::block_check`).
+/// The decoder of a weight times its scales, minus its zero points (`float`/`naive`/
+/// `int-quantized`, checked by [`float_check`]; block-scaled FP8, checked by
+/// `fp8::block_check`). `parts`: weight, scale, then `zp_at`/`g_idx_at` where present. The
+/// formula is compressed-tensors' `_dequantize`: `(weight - zero_point) * scale`.
 pub fn float_decoder<'a>(
     grouping: Grouping,
     parts: &Parts<'a>,
+    zp_at: Option<usize>,
+    g_idx_at: Option<usize>,
     shape: &[u64],
 ) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
-    let scale_cols = match grouping.scale_shape(shape[0], shape[1]) {
-        Some([_, c]) => to_usize(c)?,
-        None => 1,
+    let info = parts.info(0)?;
+    let element = match info.dtype {
+        Dtype::F8E4M3 => Element::Fp8 { e5m2: false },
+        Dtype::F8E5M2 => Element::Fp8 { e5m2: true },
+        other => Element::Int(other.size().ok_or("weight has no element size")?),
     };
+    let (rows, cols) = (to_usize(shape[0])?, to_usize(shape[1])?);
+    let scales = parts.values(1)?;
+    let scale_cols = match (g_idx_at, grouping.scale_shape(shape[0], shape[1])) {
+        (Some(_), _) => scales.len() / rows.max(1),
+        (None, Some([_, c])) => to_usize(c)?,
+        (None, None) => 1,
+    };
+    let groups = match g_idx_at {
+        None => None,
+        Some(i) => {
+            let g = parts.integers(i)?;
+            if let Some((c, bad)) = g.iter().enumerate().find(|(_, &g)| g < 0 || g as usize >= scale_cols) {
+                return Err(format!("weight_g_idx[{c}] = {bad} is outside the {scale_cols} groups").into());
+            }
+            Some(g.into_iter().map(|g| g as u32).collect())
+        }
+    };
+    let weight = parts.bytes(0)?;
+    let size = match element {
+        Element::Fp8 { .. } => 1,
+        Element::Int(n) => n,
+    };
+    if rows.checked_mul(cols).and_then(|n| n.checked_mul(size)) != Some(weight.len()) {
+        return Err(format!("{} holds {} bytes, not {rows} x {cols} elements", info.name, weight.len()).into());
+    }
+    let mut lut = Box::new([0f64; 256]);
+    for (b, v) in lut.iter_mut().enumerate() {
+        *v = match element {
+            Element::Fp8 { e5m2 } => fp8(b as u8, e5m2),
+            Element::Int(_) => f64::from(b as u8 as i8),
+        };
+    }
     Ok(Box::new(Float {
-        weight: parts.bytes(0)?,
-        e5m2: parts.info(0)?.dtype == Dtype::F8E5M2,
-        cols: to_usize(shape[1])?,
-        scales: parts.values(1)?,
+        weight,
+        element,
+        lut,
+        cols,
+        scales,
+        zeros: zp_at.map(|z| parts.values(z)).transpose()?,
+        groups,
         grouping,
         scale_cols,
         sizes: grouping.sizes()?,
@@ -298,13 +386,73 @@ pub fn fp8(b: u8, e5m2: bool) -> f64 {
     f64::from(if e5m2 { f8_e5m2_to_f32(b) } else { f8_e4m3_to_f32(b) })
 }
 
+impl Float<'_> {
+    #[inline]
+    fn element(&self, at: usize) -> f64 {
+        match self.element {
+            Element::Fp8 { e5m2 } => fp8(self.weight.get(at).copied().unwrap_or(0), e5m2),
+            Element::Int(1) => f64::from(self.weight.get(at).copied().unwrap_or(0) as i8),
+            Element::Int(n) => {
+                let b = self.weight.get(at * n..at * n + n).unwrap_or(&[]);
+                match *b {
+                    [a, b] => f64::from(i16::from_le_bytes([a, b])),
+                    [a, b, c, d] => f64::from(i32::from_le_bytes([a, b, c, d])),
+                    _ => 0.0,
+                }
+            }
+        }
+    }
+}
+
+impl Float<'_> {
+    /// For row `r`: how many consecutive columns share a scale, and the index of the scale of
+    /// column 0 (without g_idx).
+    #[inline]
+    fn runs(&self, r: usize) -> (usize, usize) {
+        match self.grouping {
+            Grouping::Tensor => (self.cols.max(1), 0),
+            Grouping::Channel => (self.cols.max(1), r),
+            Grouping::Group(_) => (self.sizes.0, r * self.scale_cols),
+            Grouping::Block(..) => (self.sizes.1, (r / self.sizes.0) * self.scale_cols),
+        }
+    }
+
+    /// Row `r`, columns `c0 ..`: one-byte elements without g_idx, a run of columns sharing one
+    /// scale and zero point at a time (the common layouts: a tight loop the compiler unrolls).
+    fn decode_runs(&self, r: usize, c0: usize, seg: &mut [f64]) {
+        let (run, base) = self.runs(r);
+        let from = r * self.cols + c0;
+        let bytes = self.weight.get(from..from + seg.len()).unwrap_or(&[]);
+        let mut done = 0;
+        while done < seg.len() {
+            let c = c0 + done;
+            let n = (run - c % run).min(seg.len() - done);
+            let at = base + c / run;
+            let (s, z) = (self.scales[at], self.zeros.as_ref().map_or(0.0, |z| z[at]));
+            for (v, &b) in seg[done..done + n].iter_mut().zip(bytes.get(done..done + n).unwrap_or(&[])) {
+                *v = (self.lut[usize::from(b)] - z) * s;
+            }
+            done += n;
+        }
+    }
+}
+
 impl ElementDecoder for Float<'_> {
     fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+        let one_byte = matches!(self.element, Element::Fp8 { .. } | Element::Int(1));
         for_rows(self.cols, start, out, |r, c0, seg| {
+            if one_byte && self.groups.is_none() {
+                return self.decode_runs(r, c0, seg);
+            }
             for (k, v) in seg.iter_mut().enumerate() {
                 let c = c0 + k;
-                let b = self.weight.get(r * self.cols + c).copied().unwrap_or(0);
-                *v = fp8(b, self.e5m2) * self.scales[self.grouping.index(r, c, self.scale_cols, self.sizes)];
+                let s = match &self.groups {
+                    Some(g) => r * self.scale_cols + g[c] as usize,
+                    None => self.grouping.index(r, c, self.scale_cols, self.sizes),
+                };
+                let q = self.element(r * self.cols + c);
+                // x - 0.0 is x (also -0.0 and NaN): one formula with and without zero points.
+                *v = (q - self.zeros.as_ref().map_or(0.0, |z| z[s])) * self.scales[s];
             }
         });
         Ok(())
@@ -312,6 +460,39 @@ impl ElementDecoder for Float<'_> {
 
     fn packed_bytes(&self) -> &[u8] {
         self.weight
+    }
+}
+
+/// Checks MXFP4 components (weight_packed U8 `[out, in / 2]`, weight_scale U8 E8M0
+/// `[out, in / 32]`) and returns the logical shape.
+pub fn mxfp4_shape(packed: &TensorInfo, scale: &TensorInfo) -> Result<Vec<u64>, LayoutError> {
+    expect_dtype(packed, &[Dtype::U8])?;
+    expect_dtype(scale, &[Dtype::U8])?;
+    let (rows, half) = dims2(packed)?;
+    let cols = half.checked_mul(2).ok_or("weight_packed is too large")?;
+    expect_shape(scale, &[rows, cols.div_ceil(32)])?;
+    Ok(vec![rows, cols])
+}
+
+/// The decoder of a `mxfp4-pack-quantized` weight checked by [`mxfp4_shape`]: as NVFP4 without
+/// a global scale, the scale `2^(s - 127)` (`decompress_mx_scale`, in bfloat16, as the product).
+pub fn mxfp4_decoder<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
+    let (rows, cols) = (to_usize(shape[0])?, to_usize(shape[1])?);
+    let scales: Vec<f32> = parts.bytes(1)?.iter().map(|&s| e8m0(s)).collect();
+    if scales.len() != rows * cols.div_ceil(32) {
+        return Err("weight_scale does not hold one scale per 32 inputs".into());
+    }
+    Ok(Box::new(Nvfp4 { packed: parts.bytes(0)?, cols, groups_per_row: scales.len() / rows.max(1), scales, group: 32 }))
+}
+
+/// The E8M0 scale `2^(s - 127)` as `f32` (255, the format's NaN, is `2^128`, i.e. infinity, as
+/// the libraries' `2 ** (s - 127)` computes it).
+#[inline]
+pub fn e8m0(s: u8) -> f32 {
+    match s {
+        0 => f32::from_bits(0x0040_0000),
+        255 => f32::INFINITY,
+        s => f32::from_bits(u32::from(s) << 23),
     }
 }
 

@@ -34,7 +34,7 @@ pub fn block_decoder<'a>(
     parts: &Parts<'a>,
     shape: &[u64],
 ) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
-    float_decoder(Grouping::Block(block[0], block[1]), parts, shape)
+    float_decoder(Grouping::Block(block[0], block[1]), parts, None, None, shape)
 }
 
 #[cfg(test)]

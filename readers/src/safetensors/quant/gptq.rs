@@ -76,7 +76,7 @@ struct Gptq<'a> {
     qweight: &'a [u8],
     out: usize,
     bits: u32,
-    zeros: Vec<i64>,
+    zeros: Vec<f64>,
     scales: Vec<f64>,
     groups: Vec<u32>,
     inputs: usize,
@@ -112,22 +112,50 @@ pub fn gptq_decoder<'a>(
     for g in 0..n_groups {
         for o in 0..out {
             let stored = i64::from(stream_field(|w| word(packed, g * zero_words + w), o, p.bits));
-            zeros.push(if p.v2 { stored } else { ((stored) & mask) + 1 });
+            // Small integers: exact in f64.
+            zeros.push((if p.v2 { stored } else { (stored & mask) + 1 }) as f64);
         }
     }
     Ok(Box::new(Gptq { qweight: parts.bytes(0)?, out, bits: p.bits, zeros, scales, groups, inputs }))
+}
+
+impl Gptq<'_> {
+    /// Row `o`, inputs `i0 ..` for widths that divide 32 (2, 4, 8 bits: no value straddles
+    /// two words): each word of column `o` is read once and its fields taken in turn.
+    fn decode_words(&self, o: usize, i0: usize, seg: &mut [f64]) {
+        let per = (32 / self.bits) as usize;
+        let mask = (1u32 << self.bits) - 1;
+        let mut i = i0;
+        let mut rest = seg;
+        while !rest.is_empty() {
+            let (w, first) = (i / per, i % per);
+            let n = (per - first).min(rest.len());
+            let (now, tail) = rest.split_at_mut(n);
+            let bits = word(self.qweight, w * self.out + o) >> (first as u32 * self.bits);
+            for (k, v) in now.iter_mut().enumerate() {
+                let q = (bits >> (k as u32 * self.bits)) & mask;
+                let g = self.groups[i + k] as usize * self.out + o;
+                *v = self.scales[g] * (f64::from(q) - self.zeros[g]);
+            }
+            i += n;
+            rest = tail;
+        }
+    }
 }
 
 impl ElementDecoder for Gptq<'_> {
     fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
         let n_out = self.out;
         for_rows(self.inputs, start, out, |o, i0, seg| {
+            if 32 % self.bits == 0 {
+                return self.decode_words(o, i0, seg);
+            }
             for (k, v) in seg.iter_mut().enumerate() {
                 let i = i0 + k;
                 // Column o's stream: word w of it is qweight[w, o].
                 let q = stream_field(|w| word(self.qweight, w * n_out + o), i, self.bits);
                 let g = self.groups[i] as usize * n_out + o;
-                *v = self.scales[g] * (f64::from(q) - self.zeros[g] as f64);
+                *v = self.scales[g] * (f64::from(q) - self.zeros[g]);
             }
         });
         Ok(())

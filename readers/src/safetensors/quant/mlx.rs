@@ -2,11 +2,19 @@
 //! U32 `[out, in * bits / 32]`, each row one dense LSB-first stream of `bits`-bit values (3- and
 //! 6-bit values straddle words), `<m>.scales` and `<m>.biases` `[out, in / group_size]`:
 //! `W = q * scale + bias`, computed in `float32` as MLX does.
+//!
+//! The floating modes (`mode: "mxfp4"` / `"mxfp8"`, `fp_quantize` / `fp_dequantize` in
+//! `ops.cpp`) have no biases: `<m>.weight` U32 `[out, in * bits / 32]` holds E2M1 codes as a
+//! dense LSB-first nibble stream (byte `j` of a row: element `2j` low, `2j + 1` high) or E4M3
+//! bytes in row order, `<m>.scales` U8 `[out, in / 32]` E8M0: `W = value * 2^(s - 127)`.
 
 use super::parts::LayoutError;
 use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
-use super::parts::{dense_words, dims2, expect_dtype, expect_shape, for_rows, stream_field, to_usize, word, Parts};
+use super::ct::{e8m0, fp8};
+use super::parts::{
+    dense_words, dims2, expect_dtype, expect_shape, for_rows, stream_field, to_usize, word, Parts, E2M1,
+};
 
 /// Checks weight, scales and biases for `bits` and `group_size`; returns the logical shape.
 pub fn mlx_shape(bits: u32, group_size: u64, parts: &[&TensorInfo]) -> Result<Vec<u64>, LayoutError> {
@@ -68,6 +76,76 @@ impl ElementDecoder for Mlx<'_> {
                 let q = stream_field(|w| word(self.weight, base + w), c, self.bits) as f32;
                 let g = r * groups + c / self.group;
                 *v = f64::from(q * self.scales[g] + self.biases[g]);
+            }
+        });
+        Ok(())
+    }
+
+    fn packed_bytes(&self) -> &[u8] {
+        self.weight
+    }
+}
+
+/// Checks an MLX `mxfp4`/`mxfp8` weight and its scales (`fp_dequantize`'s rules: group 32,
+/// 4 or 8 bits); returns the logical shape.
+pub fn mlx_fp_shape(
+    mode: &str,
+    bits: u32,
+    group_size: u64,
+    weight: &TensorInfo,
+    scales: &TensorInfo,
+) -> Result<Vec<u64>, LayoutError> {
+    let want_bits = if mode == "mxfp8" { 8 } else { 4 };
+    if bits != want_bits || group_size != 32 {
+        return Err(format!("MLX {mode} needs {want_bits} bits and group size 32, not {bits} and {group_size}").into());
+    }
+    expect_dtype(weight, &[Dtype::U32])?;
+    expect_dtype(scales, &[Dtype::U8])?;
+    let (rows, words) = dims2(weight)?;
+    let cols = words.checked_mul(32).ok_or("weight is too large")? / u64::from(bits);
+    expect_shape(scales, &[rows, cols / 32])?;
+    Ok(vec![rows, cols])
+}
+
+struct MlxFp<'a> {
+    weight: &'a [u8],
+    bits: u32,
+    cols: usize,
+    scales: Vec<f32>,
+}
+
+/// The decoder of an MLX `mxfp4`/`mxfp8` weight checked by [`mlx_fp_shape`].
+pub fn mlx_fp_decoder<'a>(
+    bits: u32,
+    parts: &Parts<'a>,
+    shape: &[u64],
+) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
+    let (rows, cols) = (to_usize(shape[0])?, to_usize(shape[1])?);
+    let scales: Vec<f32> = parts.bytes(1)?.iter().map(|&s| e8m0(s)).collect();
+    let weight = parts.bytes(0)?;
+    if scales.len() != rows * (cols / 32) || weight.len() != rows * cols * bits as usize / 8 {
+        return Err("weight and scales do not hold the logical shape".into());
+    }
+    Ok(Box::new(MlxFp { weight, bits, cols, scales }))
+}
+
+impl ElementDecoder for MlxFp<'_> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+        let groups = self.cols / 32;
+        let row_bytes = self.cols * self.bits as usize / 8;
+        for_rows(self.cols, start, out, |r, c0, seg| {
+            let row = &self.weight[r * row_bytes..(r + 1) * row_bytes];
+            let scales = &self.scales[r * groups..(r + 1) * groups];
+            for (k, v) in seg.iter_mut().enumerate() {
+                let c = c0 + k;
+                let value = if self.bits == 4 {
+                    let b = row[c / 2];
+                    E2M1[usize::from(if c % 2 == 0 { b & 0xF } else { b >> 4 })] as f32
+                } else {
+                    fp8(row[c], false) as f32
+                };
+                // float32 as `fp_dequantize` computes it with a float32 output.
+                *v = f64::from(value * scales[c / 32]);
             }
         });
         Ok(())

@@ -52,13 +52,23 @@ pub enum Scheme {
         /// Component position of `weight_g_idx`.
         g_idx: Option<usize>,
     },
-    /// Components: weight, weight_scale.
-    CtFloat(Grouping),
+    /// Components: weight (FP8, or integers stored unpacked: `naive`/`int-quantized`),
+    /// weight_scale, then zero point and g_idx where stored.
+    CtFloat {
+        /// How scales are shared.
+        grouping: Grouping,
+        /// Component position of `weight_zero_point`.
+        zero_point: Option<usize>,
+        /// Component position of `weight_g_idx`.
+        g_idx: Option<usize>,
+    },
     /// Components: weight_packed, weight_global_scale, weight_scale.
     CtNvfp4 {
         /// Inputs per scale.
         group_size: u64,
     },
+    /// Components: weight_packed, weight_scale (E8M0).
+    CtMxfp4,
     /// Components: weight, weight_scale_inv (or a block-strategy weight_scale).
     Fp8Block([u64; 2]),
     /// Components: blocks, scales.
@@ -69,6 +79,11 @@ pub enum Scheme {
         bits: u32,
         /// Inputs per group.
         group_size: u64,
+    },
+    /// Components: weight, scales (E8M0); MLX `mode: mxfp4` (bits 4) or `mxfp8` (bits 8).
+    MlxFp {
+        /// Bits.
+        bits: u32,
     },
 }
 
@@ -83,11 +98,15 @@ impl Scheme {
             Scheme::CtPack { params, legacy, zero_point, g_idx } => {
                 ct::pack_decoder(params, *legacy, parts, *zero_point, *g_idx, shape)?
             }
-            Scheme::CtFloat(grouping) => ct::float_decoder(*grouping, parts, shape)?,
+            Scheme::CtFloat { grouping, zero_point, g_idx } => {
+                ct::float_decoder(*grouping, parts, *zero_point, *g_idx, shape)?
+            }
             Scheme::CtNvfp4 { group_size } => ct::nvfp4_decoder(*group_size, parts, shape)?,
+            Scheme::CtMxfp4 => ct::mxfp4_decoder(parts, shape)?,
             Scheme::Fp8Block(block) => fp8::block_decoder(*block, parts, shape)?,
             Scheme::Mxfp4 => mxfp4::mxfp4_decoder(parts, shape)?,
             Scheme::Mlx { bits, group_size } => mlx::mlx_decoder(*bits, *group_size, parts, shape)?,
+            Scheme::MlxFp { bits } => mlx::mlx_fp_decoder(*bits, parts, shape)?,
         };
         Ok(Arc::from(boxed))
     }
@@ -238,6 +257,13 @@ fn candidate<'b>(
     small: &dyn Fn(usize) -> Option<&'b [u8]>,
 ) -> Option<Candidate> {
     let name = t.name.as_str();
+    // compressed-tensors leaves the modules of its `ignore` list unquantized: their tensors are
+    // never grouped (if one still looks packed, it gets the warning of an unknown packing).
+    if let QuantConfig::Ct { ignore, .. } = config {
+        if name.rsplit_once('.').is_some_and(|(module, _)| config::ct_ignored(ignore, module)) {
+            return None;
+        }
+    }
     let cand = |name: String, scheme: &str, parts: Vec<usize>, result| Candidate {
         name,
         scheme_name: scheme.into(),
@@ -296,6 +322,16 @@ fn candidate<'b>(
             let result = ct::nvfp4_shape(group_size, t, &raw[global], &raw[scale])
                 .map(|shape| (Scheme::CtNvfp4 { group_size }, shape, Some(4), Some(group_size)));
             return Some(cand(logical, "ct-nvfp4-pack-quantized", parts, result));
+        }
+        if t.dtype == Dtype::U8 && raw[scale].dtype == Dtype::U8 {
+            let parts = vec![i, scale];
+            let group_size = ct_weights(config, "mxfp4-pack-quantized").and_then(|w| w.group_size).unwrap_or(32);
+            let result = if group_size == 32 {
+                ct::mxfp4_shape(t, &raw[scale]).map(|shape| (Scheme::CtMxfp4, shape, Some(4), Some(32)))
+            } else {
+                Err(format!("mxfp4-pack-quantized with group_size {group_size}, not 32").into())
+            };
+            return Some(cand(logical, "ct-mxfp4-pack-quantized", parts, result));
         }
         let shape_at = find(&format!("{m}.weight_shape"))?;
         let zp = find(&format!("{m}.weight_zero_point"));
@@ -380,21 +416,36 @@ fn candidate<'b>(
         return Some(cand(name.to_string(), "fp8-block", parts, result));
     }
 
-    // compressed-tensors float-quantized FP8: <m>.weight F8 + <m>.weight_scale
-    if let (Some(scale), true) =
-        (m.and_then(|m| find(&format!("{m}.weight_scale"))), matches!(t.dtype, Dtype::F8E4M3 | Dtype::F8E5M2))
-    {
-        let parts = vec![i, scale];
+    // compressed-tensors weights stored unquantized-shaped: <m>.weight F8 (float-quantized,
+    // naive-quantized) or integers (int-quantized, naive-quantized: any bit width up to 8 in
+    // int8) + <m>.weight_scale [+ weight_zero_point, weight_g_idx]
+    let float = matches!(t.dtype, Dtype::F8E4M3 | Dtype::F8E5M2);
+    let int = matches!(t.dtype, Dtype::I8 | Dtype::I16 | Dtype::I32);
+    if let (Some(m), Some(scale), true) = (m, m.and_then(|m| find(&format!("{m}.weight_scale"))), float || int) {
+        let mut parts = vec![i, scale];
+        let zero_point = find(&format!("{m}.weight_zero_point")).map(|z| {
+            parts.push(z);
+            parts.len() - 1
+        });
+        let g_idx = find(&format!("{m}.weight_g_idx")).map(|g| {
+            parts.push(g);
+            parts.len() - 1
+        });
+        let kind = if float { "float" } else { "int" };
         let (format, weights) = match config {
-            QuantConfig::Ct { groups, format } => {
-                let g = groups.iter().find(|(f, w)| f != "pack-quantized" && w.kind == "float");
+            QuantConfig::Ct { groups, format, .. } => {
+                let g = groups.iter().find(|(f, w)| !f.ends_with("pack-quantized") && w.kind == kind);
                 (g.map_or(format.clone(), |(f, _)| f.clone()), g.map(|(_, w)| w.clone()))
             }
-            _ => ("float-quantized".to_string(), None),
+            _ if float => ("float-quantized".to_string(), None),
+            _ => ("naive-quantized".to_string(), None),
         };
         let scheme_name = format!("ct-{format}");
+        // FP8 is 8 bits; stored integers carry num_bits (int4 is stored in int8), which only
+        // the config says.
+        let bits = if float { Some(8) } else { weights.as_ref().map(|w| w.num_bits) };
         let result = match weights.as_ref().map(|w| w.strategy.as_str()) {
-            Some("block") => weights
+            Some("block") if float && parts.len() == 2 => weights
                 .as_ref()
                 .and_then(|w| w.block_structure)
                 .ok_or_else(|| LayoutError::from("block strategy without block_structure"))
@@ -408,30 +459,47 @@ fn candidate<'b>(
                     None => float_grouping_from_shapes(t, &raw[scale]),
                 };
                 grouping.and_then(|g| {
-                    ct::float_check(g, t, &raw[scale])?;
-                    Ok((Scheme::CtFloat(g), t.shape.clone(), Some(8), g.group_size()))
+                    let zp = zero_point.map(|z| &raw[parts[z]]);
+                    ct::float_check(g, t, &raw[scale], zp, g_idx.map(|p| &raw[parts[p]]))?;
+                    Ok((Scheme::CtFloat { grouping: g, zero_point, g_idx }, t.shape.clone(), bits, g.group_size()))
                 })
             }
         };
         return Some(cand(name.to_string(), &scheme_name, parts, result));
     }
 
-    // MLX: <m>.weight U32 + <m>.scales + <m>.biases
-    if let (Some(m), Dtype::U32) = (m, t.dtype) {
-        if let (Some(s), Some(b)) = (find(&format!("{m}.scales")), find(&format!("{m}.biases"))) {
-            let parts = vec![i, s, b];
-            let result = match config {
-                QuantConfig::Mlx { bits, group_size, section } => Ok(config::mlx_for(section, m, *bits, *group_size)),
-                _ => Err(LayoutError::from(
-                    "MLX weights without a config.json `quantization` (bits and group size are not in the file)",
-                )),
+    // MLX: <m>.weight U32 + <m>.scales (+ <m>.biases for the affine mode)
+    if let (Some(m), Dtype::U32, Some(s)) = (m, t.dtype, m.and_then(|m| find(&format!("{m}.scales")))) {
+        let biases = find(&format!("{m}.biases"));
+        let mut parts = vec![i, s];
+        parts.extend(biases);
+        let params = match config {
+            QuantConfig::Mlx { bits, group_size, mode, section } => {
+                Ok(config::mlx_for(section, m, *bits, *group_size, mode))
             }
-            .and_then(|(bits, gs)| {
-                let shape = mlx::mlx_shape(bits, gs, &infos(raw, &parts))?;
-                Ok((Scheme::Mlx { bits, group_size: gs }, shape, Some(bits), Some(gs)))
-            });
-            return Some(cand(name.to_string(), "mlx-affine", parts, result));
-        }
+            _ => Err(LayoutError::from(
+                "MLX weights without a config.json `quantization` (bits and group size are not in the file)",
+            )),
+        };
+        let (scheme_name, result) = match params {
+            Ok((bits, gs, mode)) if mode == "affine" => {
+                let result = biases
+                    .ok_or_else(|| LayoutError::from("MLX affine weights without biases"))
+                    .and_then(|_| mlx::mlx_shape(bits, gs, &infos(raw, &parts)))
+                    .map(|shape| (Scheme::Mlx { bits, group_size: gs }, shape, Some(bits), Some(gs)));
+                ("mlx-affine".to_string(), result)
+            }
+            Ok((bits, gs, mode)) if biases.is_none() && matches!(mode.as_str(), "mxfp4" | "mxfp8") => {
+                let result = mlx::mlx_fp_shape(&mode, bits, gs, &raw[i], &raw[s])
+                    .map(|shape| (Scheme::MlxFp { bits }, shape, Some(bits), Some(gs)));
+                (format!("mlx-{mode}"), result)
+            }
+            Ok((_, _, mode)) => {
+                (format!("mlx-{mode}"), Err(format!("MLX mode {mode:?} is not one this reader knows").into()))
+            }
+            Err(e) => ("mlx-affine".to_string(), Err(e)),
+        };
+        return Some(cand(name.to_string(), &scheme_name, parts, result));
     }
 
     // gpt-oss MXFP4: <name>_blocks + <name>_scales
@@ -613,5 +681,36 @@ mod tests {
         let g = group(&raw, &QuantConfig::Gptq { bits: 8, group_size: Some(32), v2: false }, &|_| None);
         assert_eq!(g.tensors[0].plan, Plan::Unreadable);
         assert_eq!(g.warnings.len(), 1);
+    }
+
+    #[test]
+    fn ct_ignore_keeps_modules_plain_and_int_weights_group() {
+        let raw = vec![
+            info("a.weight", Dtype::I8, vec![4, 64]),
+            info("a.weight_scale", Dtype::F32, vec![4, 1]),
+            info("lm_head.weight", Dtype::I8, vec![4, 64]),
+            info("lm_head.weight_scale", Dtype::F32, vec![4, 1]),
+        ];
+        let weights = CtWeights {
+            num_bits: 4,
+            kind: "int".into(),
+            strategy: "channel".into(),
+            group_size: None,
+            block_structure: None,
+        };
+        let config = QuantConfig::Ct {
+            format: "naive-quantized".into(),
+            groups: vec![("naive-quantized".into(), weights)],
+            ignore: vec!["lm_head".into()],
+        };
+        let g = group(&raw, &config, &|_| None);
+        let a = &g.tensors[0];
+        assert!(matches!(a.plan, Plan::Quant { scheme: Scheme::CtFloat { grouping: Grouping::Channel, .. }, .. }));
+        let facts = a.facts.as_ref().unwrap();
+        assert_eq!((facts.scheme.as_str(), facts.bits), ("ct-naive-quantized", Some(4)), "bits from num_bits");
+        // The ignored module is not grouped; its integer weight beside a scale is flagged.
+        let head = g.tensors.iter().find(|t| t.info.name == "lm_head.weight").unwrap();
+        assert_eq!(head.plan, Plan::Unreadable);
+        assert!(g.tensors.iter().any(|t| t.info.name == "lm_head.weight_scale" && t.plan == Plan::Plain(3)));
     }
 }
