@@ -25,6 +25,7 @@ fn every_fixture_matches_the_onnx_package() {
         ("onnx/raw-data.onnx", "onnx-raw-data.onnx.json"),
         ("onnx/constants-subgraphs.onnx", "onnx-constants-subgraphs.onnx.json"),
         ("onnx/quantized.onnx", "onnx-quantized.onnx.json"),
+        ("onnx/quantized-blocks.onnx", "onnx-quantized-blocks.onnx.json"),
         ("onnx/external/model.onnx", "onnx-external.onnx.json"),
     ] {
         let dir = tempfile::tempdir().unwrap();
@@ -123,4 +124,29 @@ fn quantized_initializers_name_their_scheme() {
     assert_eq!(schemes["fc2.weight_zero_point"], "onnx-dynamic-int8");
     assert_eq!(schemes["fc3.weight_quantized"], "onnx-qlinear");
     assert!(schemes.get("fc4.bias").is_none(), "a float bias is not quantized");
+}
+
+#[test]
+fn quantization_columns_come_from_the_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    let cell = |t: &weightlens_engine::export::Table, name: &str, col: &str| row_value(t, name, col).cloned();
+    let (o, t) = analyze(&fixture("onnx/quantized-blocks.onnx"), dir.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Blocked DequantizeLinear: 8 bits from the INT8 type, block_size 16.
+    assert_eq!(cell(&t, "fc1.weight_quantized", "quant_scheme"), Some(Value::Str("onnx-qdq".into())));
+    assert_eq!(cell(&t, "fc1.weight_quantized", "bits"), Some(Value::Int(8)));
+    assert_eq!(cell(&t, "fc1.weight_quantized", "group_size"), Some(Value::Int(16)));
+    // MatMulNBits: the `bits` and `block_size` attributes (the uint8 bytes hold two codes).
+    assert_eq!(cell(&t, "fc2.qweight", "quant_scheme"), Some(Value::Str("onnx-matmulnbits".into())));
+    assert_eq!(cell(&t, "fc2.qweight", "bits"), Some(Value::Int(4)));
+    assert_eq!(cell(&t, "fc2.qweight", "group_size"), Some(Value::Int(32)));
+    // A scale is part of the scheme but has no bit width or group of its own.
+    assert_eq!(cell(&t, "fc2.scales", "quant_scheme"), Some(Value::Str("onnx-matmulnbits".into())));
+    assert_eq!(cell(&t, "fc2.scales", "bits"), Some(Value::Null));
+    let dir = tempfile::tempdir().unwrap();
+    let (_, t) = analyze(&fixture("onnx/quantized.onnx"), dir.path());
+    assert_eq!(cell(&t, "fc2.weight_quantized", "bits"), Some(Value::Int(8)), "MatMulInteger B");
+    assert_eq!(cell(&t, "fc2.weight_quantized", "group_size"), Some(Value::Null));
+    assert_eq!(cell(&t, "fc3.weight_quantized", "quant_scheme"), Some(Value::Str("onnx-qlinear".into())));
+    assert_eq!(cell(&t, "fc4.bias", "quant_scheme"), Some(Value::Null));
 }

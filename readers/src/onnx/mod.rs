@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use prost::Message;
-use weightlens_core::{ByteOrder, Error, Framework, OpenOptions, Result, TensorInfo, TensorSource, TensorView};
+use weightlens_core::{
+    ByteOrder, Error, Framework, OpenOptions, QuantFacts, Result, TensorInfo, TensorSource, TensorView,
+};
 
 use crate::limits::check_limit;
 use crate::mmap::MappedFile;
@@ -57,6 +59,8 @@ pub struct OnnxSource {
     path: PathBuf,
     tensors: Vec<TensorInfo>,
     entries: Vec<Entry>,
+    /// The quantization columns of tensors consumed by quantization operators.
+    facts: Vec<Option<QuantFacts>>,
     metadata: serde_json::Value,
     warnings: Vec<String>,
     limit: u64,
@@ -93,17 +97,19 @@ impl OnnxSource {
         let mut tensors = Vec::with_capacity(found.len());
         let mut entries = Vec::with_capacity(found.len());
         let mut warnings = Vec::new();
+        let mut facts = Vec::with_capacity(found.len());
         for f in &found {
             let (info, entry) = resolve(path, &dir, &file, base, &mut externals, f)?;
             if let Data::Bad(why) = &entry.data {
                 warnings.push(format!("{}: tensor {}: {why}", path.display(), info.name));
             }
+            facts.push(quant::facts(&schemes, &info, f.tensor.data_type));
             tensors.push(info);
             entries.push(entry);
         }
         let quant: serde_json::Map<String, serde_json::Value> = tensors
             .iter()
-            .filter_map(|t| schemes.get(&t.name).map(|s| (t.name.clone(), serde_json::Value::from(*s))))
+            .filter_map(|t| schemes.get(&t.name).map(|s| (t.name.clone(), serde_json::Value::from(s.scheme))))
             .collect();
         let metadata = serde_json::json!({
             "ir_version": model.ir_version,
@@ -119,6 +125,7 @@ impl OnnxSource {
             path: path.to_path_buf(),
             tensors,
             entries,
+            facts,
             metadata,
             warnings,
             limit: options.max_tensor_bytes,
@@ -154,7 +161,7 @@ fn walk_graph<'m>(
     graph: &'m GraphProto,
     depth: usize,
     found: &mut Vec<Found<'m>>,
-    schemes: &mut HashMap<String, &'static str>,
+    schemes: &mut quant::Schemes,
 ) -> Result<()> {
     if depth > MAX_GRAPH_DEPTH {
         return Err(Error::malformed(path, None, format!("subgraphs nested deeper than {MAX_GRAPH_DEPTH}")));
@@ -169,7 +176,7 @@ fn walk_nodes<'m>(
     nodes: &'m [NodeProto],
     depth: usize,
     found: &mut Vec<Found<'m>>,
-    schemes: &mut HashMap<String, &'static str>,
+    schemes: &mut quant::Schemes,
 ) -> Result<()> {
     quant::collect(nodes, schemes);
     for node in nodes {
@@ -376,6 +383,10 @@ impl TensorSource for OnnxSource {
             }
         };
         TensorView::plain(info, bytes, served, ByteOrder::Little)
+    }
+
+    fn quant(&self, index: usize) -> Option<&QuantFacts> {
+        self.facts.get(index)?.as_ref()
     }
 
     fn metadata(&self) -> serde_json::Value {

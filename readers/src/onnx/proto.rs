@@ -100,6 +100,9 @@ pub struct AttributeProto {
     /// `name = 1`.
     #[prost(string, tag = "1")]
     pub name: String,
+    /// `i = 3` (integer attributes: `bits`, `block_size`, ...).
+    #[prost(int64, tag = "3")]
+    pub i: i64,
     /// `t = 5`.
     #[prost(message, optional, tag = "5")]
     pub t: Option<TensorProto>,
