@@ -250,3 +250,26 @@ fn report_of_an_80_layer_model_stays_small_and_renders() {
     assert!(dom.contains("selfcheck:ok"), "{}", dom.lines().find(|l| l.contains("selfcheck")).unwrap_or(""));
     assert!(dom.contains("data-errors=\"0\""));
 }
+
+/// The reports of the two fetched real models render, with norms in their own panel and the
+/// int64 `position_ids` buffer out of the charts.
+#[test]
+fn real_model_reports_render_in_headless_chromium() {
+    for id in ["all-MiniLM-L6-v2", "gemma-3-270m-q4_k_m"] {
+        let Some(model) = real_model(id) else { continue };
+        let dir = tmp();
+        let table = dir.path().join("t.parquet");
+        analyze(&model, &table);
+        let page = dir.path().join("r.html");
+        let o = run(&["report", table.to_str().unwrap(), "--out", page.to_str().unwrap()]);
+        assert!(o.status.success(), "report {id}: {}", String::from_utf8_lossy(&o.stderr));
+        let html = std::fs::read_to_string(&page).unwrap();
+        assert!(html.contains("<h3>norm weights</h3>") && html.contains("<h3>weight matrices</h3>"), "{id}: panels");
+        assert!(!html.contains("<title>position_ids"), "{id}: integer buffer charted");
+        let Some(browser) = chromium() else { return };
+        let o = headless(&browser, &["--dump-dom"], &page);
+        let dom = String::from_utf8_lossy(&o.stdout);
+        assert!(dom.contains("selfcheck:ok"), "{id}: {}", dom.lines().find(|l| l.contains("selfcheck")).unwrap_or(""));
+        assert!(dom.contains("data-errors=\"0\""), "{id}");
+    }
+}

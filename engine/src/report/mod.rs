@@ -130,18 +130,16 @@ impl Dataset {
     }
 
     /// The series a row belongs to: its block type, prefixed by its stack outside the main one
-    /// (`vision/q_proj`), so that each stack's layers form their own lines, and suffixed with
-    /// ` bias` for biases (a projection's bias is not its weight).
+    /// (`vision/q_proj`), so that each stack's layers form their own lines.
     ///
-    /// Norms are told apart by name instead (`input_layernorm`, `attention.output.LayerNorm`):
-    /// a layer's norms scale different things (Gemma's q/k norms and its four others), and one
-    /// mean of them would describe none.
+    /// Norms and biases are told apart by name instead (`input_layernorm`,
+    /// `attention.output.LayerNorm`, `attention.self.query.bias`): a layer's norms scale
+    /// different things (Gemma's q/k norms and its four others), and one mean of them would
+    /// describe none.
     fn block(&self, row: &Row) -> String {
         let block = text(&self.table, row, columns::BLOCK_TYPE).unwrap_or("other");
-        let series = if block == BlockType::Norm.as_str() {
+        let series = if matches!(self.panel(row), Panel::Norms | Panel::Biases) {
             norm_series(text(&self.table, row, columns::PARAM_NAME).unwrap_or(block))
-        } else if self.panel(row) == Panel::Biases {
-            format!("{block} bias")
         } else {
             block.to_string()
         };
@@ -186,7 +184,7 @@ impl Dataset {
     }
 }
 
-/// A norm's name after its layer number, without a trailing `.weight`
+/// A norm's or bias's name after its layer number, without a trailing `.weight`
 /// (`model.layers.3.input_layernorm.weight` -> `input_layernorm`).
 fn norm_series(name: &str) -> String {
     let parts: Vec<&str> = name.split('.').collect();
@@ -412,12 +410,13 @@ fn per_layer_section(sets: &[Dataset]) -> String {
                 continue;
             }
             let title = format!("{label}: {}", panel.title());
-            let _ = write!(
-                charts,
-                "<div><h4>{}</h4>{}</div>",
-                escape(&title),
+            // std spans orders of magnitude between series (Gemma's q/k norms and its others).
+            let chart = if metric == columns::STD {
+                svg::log_line_chart(&title, "layer", metric, &series)
+            } else {
                 svg::line_chart(&title, "layer", metric, &series)
-            );
+            };
+            let _ = write!(charts, "<div><h4>{}</h4>{chart}</div>", escape(&title));
         }
         if !charts.is_empty() {
             let _ = write!(out, r#"<h3>{}</h3><div class="grid">{charts}</div>"#, escape(panel.title()));
@@ -509,7 +508,7 @@ fn row_scores(values: &[Option<f64>]) -> Vec<Option<(f64, f64)>> {
 
 fn histogram_section(sets: &[Dataset]) -> String {
     let mut out = String::from(
-        r#"<section id="histograms"><h2>Distributions over tensors</h2><p class="muted">Floating-point tensors only (integer buffers such as <code>position_ids</code> are left out). std on a log scale; mean clipped to its 1st..99th percentile; each chart states what it leaves out.</p>"#,
+        r#"<section id="histograms"><h2>Distributions over weight matrices</h2><p class="muted">Floating-point weight matrices of every layer and outside them (norms, biases and vectors are in their own panels above; integer buffers such as <code>position_ids</code> are left out). std on a log scale; mean clipped to its 1st..99th percentile; each chart states what it leaves out.</p>"#,
     );
     if sets.len() == 2 {
         out.push_str(r#"<div class="legend">"#);
@@ -536,7 +535,13 @@ fn histogram_section(sets: &[Dataset]) -> String {
             .map(|(i, s)| HistogramData {
                 label: s.label.clone(),
                 color: color(i),
-                values: s.table.rows.iter().filter(|r| s.is_float(r)).filter_map(|r| s.metric(r, metric)).collect(),
+                values: s
+                    .table
+                    .rows
+                    .iter()
+                    .filter(|r| s.is_float(r) && s.panel(r) == Panel::Matrices)
+                    .filter_map(|r| s.metric(r, metric))
+                    .collect(),
             })
             .collect();
         let _ = write!(out, "<div><h3>{metric}</h3>{}</div>", svg::histogram(metric, metric, &data, axis));

@@ -99,6 +99,8 @@ fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 struct Frame {
     x: (f64, f64),
     y: (f64, f64),
+    /// The y coordinates are log10 of the values: tick labels show 10^t.
+    log_y: bool,
 }
 
 impl Frame {
@@ -119,7 +121,7 @@ impl Frame {
                 r##"<line x1="{x0}" x2="{x1}" y1="{y:.1}" y2="{y:.1}" stroke="#e6e6e6"/><text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
                 x0 - 6.0,
                 y + 4.0,
-                fmt_num(t)
+                fmt_num(if self.log_y { 10f64.powf(t) } else { t })
             );
         }
         let x_ticks: Vec<f64> =
@@ -165,9 +167,20 @@ fn no_data(out: &mut String) {
 
 /// A line chart of `series` (finite points only).
 pub fn line_chart(label: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+    draw_lines(label, x_label, y_label, series, false)
+}
+
+/// [`line_chart`] on a log y axis, for a scale such as std that spans orders of magnitude
+/// between the series; points <= 0 are left out, hover titles keep the raw values.
+pub fn log_line_chart(label: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+    draw_lines(label, x_label, &format!("{y_label} (log scale)"), series, true)
+}
+
+fn draw_lines(label: &str, x_label: &str, y_label: &str, series: &[Series], log_y: bool) -> String {
     let mut out = String::new();
     open_svg(&mut out, label);
-    let finite = |&&(x, y): &&(f64, f64)| x.is_finite() && y.is_finite();
+    let y_of = |y: f64| if log_y { y.log10() } else { y };
+    let finite = |&&(x, y): &&(f64, f64)| x.is_finite() && y.is_finite() && (!log_y || y > 0.0);
     let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.iter().filter(finite).copied()).collect();
     if all.is_empty() {
         no_data(&mut out);
@@ -177,10 +190,11 @@ pub fn line_chart(label: &str, x_label: &str, y_label: &str, series: &[Series]) 
         all.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
     };
     let (xr, yr) = (range(|p| p.0), range(|p| p.1));
-    let frame = Frame { x: padded(xr.0, xr.1), y: padded(yr.0, yr.1) };
+    let frame = Frame { x: padded(xr.0, xr.1), y: padded(y_of(yr.0), y_of(yr.1)), log_y };
     frame.axes(&mut out, x_label, y_label, true);
     for s in series {
-        let pts: Vec<(f64, f64)> = s.points.iter().filter(finite).map(|&(x, y)| (frame.px(x), frame.py(y))).collect();
+        let pts: Vec<(f64, f64)> =
+            s.points.iter().filter(finite).map(|&(x, y)| (frame.px(x), frame.py(y_of(y)))).collect();
         let path: Vec<String> = pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
         let dash = if s.dashed { r#" stroke-dasharray="6 4""# } else { "" };
         let _ = write!(
@@ -262,6 +276,9 @@ fn histogram_values(finite: Vec<Vec<f64>>, x_label: &str, axis: HistAxis) -> (Ve
             let inside = |v: &&f64| (lo..=hi).contains(*v);
             let dropped = all.iter().filter(|v| !inside(v)).count();
             let kept = finite.iter().map(|vals| vals.iter().filter(inside).copied().collect()).collect();
+            if dropped == 0 {
+                return (kept, x_label.to_string(), String::new());
+            }
             let note = format!(
                 "{dropped} tensors outside [{}, {}] (percentiles {}..{}) not drawn",
                 fmt_num(lo),
@@ -304,7 +321,7 @@ pub fn histogram(label: &str, x_label: &str, data: &[HistogramData], axis: HistA
         })
         .collect();
     let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1);
-    let frame = Frame { x: (lo, hi), y: (0.0, max as f64 * 1.15) };
+    let frame = Frame { x: (lo, hi), y: (0.0, max as f64 * 1.15), log_y: false };
     frame.axes(&mut out, &x_label, "tensors", false);
     let log = axis == HistAxis::Log10;
     let shown_value = |x: f64| if log { fmt_num(10f64.powf(x)) } else { fmt_num(x) };
@@ -369,9 +386,11 @@ fn diverging(t: f64) -> String {
 /// +-[`SCORE_CLAMP`]), with a color bar; the hover title holds the raw value and the score.
 /// The SVG keeps its natural size (a page element scrolls it when many layers make it wide).
 pub fn heatmap(label: &str, metric: &str, grid: &Grid) -> String {
-    let left = 150.0;
+    // Room for the longest row label (tick text is about 6 units per character).
+    let longest = grid.rows.iter().map(|r| r.chars().count()).max().unwrap_or(0);
+    let left = (longest as f64 * 6.0 + 12.0).max(60.0);
     let top = 10.0;
-    let cell_w = (820.0 / grid.cols.len().max(1) as f64).clamp(8.0, 36.0);
+    let cell_w = (900.0 / grid.cols.len().max(1) as f64).clamp(8.0, 60.0);
     let cell_h = 16.0;
     let n_rows = grid.rows.len().max(3) as f64;
     let width = left + cell_w * grid.cols.len() as f64 + 110.0;
@@ -475,8 +494,10 @@ mod tests {
     #[test]
     fn charts_draw_marks_or_say_no_data() {
         let s = Series { label: "q_proj".into(), color: color(0), dashed: false, points: vec![(0.0, 1.0), (1.0, 2.0)] };
-        let svg = line_chart("std", "layer", "std", &[s]);
+        let svg = line_chart("std", "layer", "std", std::slice::from_ref(&s));
         assert_eq!(svg.matches("<circle").count(), 2);
+        let log = log_line_chart("std", "layer", "std", &[s]);
+        assert!(log.contains("std (log scale)") && log.contains("layer 1: 2</title>"), "{log}");
         assert!(line_chart("x", "layer", "y", &[]).contains("no data"));
         let h = HistogramData { label: "a".into(), color: color(1), values: vec![1.0, 1.0, f64::NAN, 3.0] };
         assert!(histogram("h", "std", std::slice::from_ref(&h), HistAxis::Linear).contains("<rect"));
