@@ -54,7 +54,11 @@ fn headless(browser: &Path, extra: &[&str], page: &Path) -> std::process::Output
 
 /// Values of the heatmap cells: `(block_type, layer) -> value` from the `<title>`s.
 fn heatmap_cells(html: &str, metric: &str) -> BTreeMap<(String, i64), f64> {
-    let re = regex::Regex::new(&format!(r"<title>([a-z_]+) layer (\d+): {metric} ([-0-9.e]+)</title>")).unwrap();
+    // The title holds the raw value, then the robust z-score the cell is colored by.
+    let re = regex::Regex::new(&format!(
+        r"<title>([a-z_]+) layer (\d+): {metric} ([-0-9.e]+) \(robust z -?[0-9.]+\)</title>"
+    ))
+    .unwrap();
     re.captures_iter(html).map(|c| ((c[1].to_string(), c[2].parse().unwrap()), c[3].parse().unwrap())).collect()
 }
 
@@ -85,7 +89,12 @@ fn report_renders_in_headless_chromium_with_reference_numbers() {
     for t in reference("llama-tiny__model.safetensors.index.json.json") {
         let c = classify(&t.name);
         if let (Some(layer), Some(std)) = (c.layer_index, t.std) {
-            expected.entry((c.block_type.as_str().to_string(), i64::from(layer))).or_default().push(std);
+            // Norms are rows of their own, named after the layer number.
+            let series = match c.block_type.as_str() {
+                "norm" => t.name.rsplit('.').nth(1).unwrap().to_string(),
+                block => block.to_string(),
+            };
+            expected.entry((series, i64::from(layer))).or_default().push(std);
         }
     }
     let first_table = html.split("<h3>").find(|s| s.contains("class=\"heatmap\"")).expect("a heatmap");
@@ -104,8 +113,10 @@ fn report_renders_in_headless_chromium_with_reference_numbers() {
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "chromium failed: {log}");
     let svgs = html.matches("<svg").count();
-    // 3 per-layer charts, one heatmap per table, 4 histograms.
-    assert_eq!(svgs, 3 + 2 + 4, "charts");
+    // Per layer: rank ratio, std and sparsity of the matrices, std and sparsity of the norms (in
+    // their own panel); one heatmap per table; 4 histograms.
+    assert_eq!(svgs, 3 + 2 + 2 + 4, "charts");
+    assert!(html.contains("<h3>norm weights</h3>") && html.contains("<h3>weight matrices</h3>"), "panels");
     assert!(
         dom.contains("selfcheck:ok"),
         "self-check failed: {}",
@@ -179,5 +190,86 @@ fn summary_lists_every_kind_of_anomaly_and_the_log_is_written() {
         env!("CARGO_PKG_VERSION"),
     ] {
         assert!(log.contains(needle), "log lacks {needle}:\n{log}");
+    }
+}
+
+/// A 70B-class layout: 80 layers of 7 projections and 2 norms, plus embeddings, final norm and
+/// head (723 tensors; small matrices, since only the table's size matters to the report).
+#[test]
+fn report_of_an_80_layer_model_stays_small_and_renders() {
+    let dir = tmp();
+    let model = dir.path().join("big.safetensors");
+    let values = |seed: usize, n: usize, scale: f32| -> Vec<f32> {
+        (0..n).map(|i| ((i * 7919 + seed * 104_729) % 257) as f32 / 257.0 * scale - scale / 2.0).collect()
+    };
+    let mut names: Vec<(String, Vec<u64>, Vec<f32>)> = Vec::new();
+    names.push(("model.embed_tokens.weight".into(), vec![32, 8], values(1, 256, 0.1)));
+    for layer in 0..80 {
+        for (k, proj) in [
+            "self_attn.q_proj",
+            "self_attn.k_proj",
+            "self_attn.v_proj",
+            "self_attn.o_proj",
+            "mlp.gate_proj",
+            "mlp.up_proj",
+            "mlp.down_proj",
+        ]
+        .iter()
+        .enumerate()
+        {
+            names.push((format!("model.layers.{layer}.{proj}.weight"), vec![8, 8], values(layer * 10 + k, 64, 0.05)));
+        }
+        for norm in ["input_layernorm", "post_attention_layernorm"] {
+            names.push((
+                format!("model.layers.{layer}.{norm}.weight"),
+                vec![8],
+                values(layer, 8, 0.2).iter().map(|v| v + 1.0).collect(),
+            ));
+        }
+    }
+    names.push(("model.norm.weight".into(), vec![8], vec![1.0; 8]));
+    names.push(("lm_head.weight".into(), vec![32, 8], values(2, 256, 0.1)));
+    assert_eq!(names.len(), 723);
+    let borrowed: Vec<(&str, &[u64], Vec<f32>)> =
+        names.iter().map(|(n, s, v)| (n.as_str(), s.as_slice(), v.clone())).collect();
+    write_safetensors(&model, &borrowed);
+    let table = dir.path().join("big.csv");
+    analyze(&model, &table);
+    let page = dir.path().join("big.html");
+    let o = run(&["report", table.to_str().unwrap(), "--out", page.to_str().unwrap()]);
+    assert!(o.status.success(), "report: {}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.len() < 5 << 20, "report is {} bytes", html.len());
+    // Every layer of every series is in the heatmap: 7 projections and 2 norms x 80 layers.
+    assert_eq!(heatmap_cells(&html, "std").len(), 9 * 80);
+
+    let Some(browser) = chromium() else { return };
+    let o = headless(&browser, &["--dump-dom"], &page);
+    let dom = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "chromium failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(dom.contains("selfcheck:ok"), "{}", dom.lines().find(|l| l.contains("selfcheck")).unwrap_or(""));
+    assert!(dom.contains("data-errors=\"0\""));
+}
+
+/// The reports of the two fetched real models render, with norms in their own panel and the
+/// int64 `position_ids` buffer out of the charts.
+#[test]
+fn real_model_reports_render_in_headless_chromium() {
+    for id in ["all-MiniLM-L6-v2", "gemma-3-270m-q4_k_m"] {
+        let Some(model) = real_model(id) else { continue };
+        let dir = tmp();
+        let table = dir.path().join("t.parquet");
+        analyze(&model, &table);
+        let page = dir.path().join("r.html");
+        let o = run(&["report", table.to_str().unwrap(), "--out", page.to_str().unwrap()]);
+        assert!(o.status.success(), "report {id}: {}", String::from_utf8_lossy(&o.stderr));
+        let html = std::fs::read_to_string(&page).unwrap();
+        assert!(html.contains("<h3>norm weights</h3>") && html.contains("<h3>weight matrices</h3>"), "{id}: panels");
+        assert!(!html.contains("<title>position_ids"), "{id}: integer buffer charted");
+        let Some(browser) = chromium() else { return };
+        let o = headless(&browser, &["--dump-dom"], &page);
+        let dom = String::from_utf8_lossy(&o.stdout);
+        assert!(dom.contains("selfcheck:ok"), "{id}: {}", dom.lines().find(|l| l.contains("selfcheck")).unwrap_or(""));
+        assert!(dom.contains("data-errors=\"0\""), "{id}");
     }
 }

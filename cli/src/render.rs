@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use weightlens_core::{Row, Schema};
+use weightlens_engine::copies::SkippedFile;
 use weightlens_engine::listing::ListedModel;
 use weightlens_engine::summary::{block_summary, Anomaly};
 
@@ -45,6 +46,18 @@ pub fn anomalies_text(anomalies: &[Anomaly]) -> String {
             let _ = writeln!(out, "    ... and {} more", len - LINES_PER_KIND);
         }
         start += len;
+    }
+    out
+}
+
+/// The model files left out as copies of another (nothing when there are none).
+pub fn skipped_text(skipped: &[SkippedFile]) -> String {
+    let mut out = String::new();
+    if !skipped.is_empty() {
+        let _ = writeln!(out, "skipped files: {}", skipped.len());
+    }
+    for s in skipped {
+        let _ = writeln!(out, "  {}: {}", s.path, s.reason);
     }
     out
 }

@@ -184,7 +184,7 @@ fn median(sorted: &[f64]) -> Option<f64> {
 }
 
 /// The median and the MAD of `values` (finite values only).
-fn median_mad(values: &[f64]) -> Option<(f64, f64)> {
+pub(crate) fn median_mad(values: &[f64]) -> Option<(f64, f64)> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let m = median(&v)?;

@@ -28,6 +28,7 @@
 //! [`meta::RunMeta`], written with [`meta::write_meta`].
 
 pub mod anomalies;
+pub mod copies;
 pub mod diff;
 pub mod dump;
 mod error;

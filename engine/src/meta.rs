@@ -184,6 +184,9 @@ pub struct RunMeta {
     /// Flagged tensors: kind, model, tensor, value, peer median, robust score, detail
     /// (rules in docs/output-spec.md).
     pub anomalies: Vec<crate::anomalies::Anomaly>,
+    /// Model files not analyzed because they are another copy of a checkpoint analyzed from a
+    /// file transformers would load first (path, reason, kept_instead); empty with `--all-files`.
+    pub skipped_files: Vec<crate::copies::SkippedFile>,
     /// The share of the tensors this run analyzed (`--shard`); absent for whole runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardMeta>,
@@ -305,6 +308,7 @@ impl RunMeta {
             duplicates: analysis.duplicates.clone(),
             spectral_summary: spectral_summary(&analysis.schema, &analysis.rows).iter().map(summary_json).collect(),
             anomalies: crate::anomalies::find_anomalies(&analysis.schema, &analysis.rows, &analysis.duplicates),
+            skipped_files: analysis.skipped_files.clone(),
             shard: None,
         }
     }

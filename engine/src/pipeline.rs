@@ -21,6 +21,7 @@ use weightlens_core::{
 };
 use weightlens_readers::OpenOptions;
 
+use crate::copies;
 use crate::shard::{self, Shard, TaskKey};
 
 /// What to analyze and how.
@@ -55,6 +56,9 @@ pub struct AnalyzeConfig {
     pub split_experts: bool,
     /// Analyze only this share of the selected tensors.
     pub shard: Option<Shard>,
+    /// Analyze every model file, also the copies of a checkpoint stored twice in one directory
+    /// (`--all-files`); by default only the copy transformers would load ([`crate::copies`]).
+    pub all_files: bool,
 }
 
 impl AnalyzeConfig {
@@ -77,6 +81,7 @@ impl AnalyzeConfig {
             readers: weightlens_readers::ReaderRegistry::with_builtin(),
             split_experts: false,
             shard: None,
+            all_files: false,
         }
     }
 }
@@ -102,6 +107,7 @@ impl std::fmt::Debug for AnalyzeConfig {
             .field("open_options", &self.open_options)
             .field("split_experts", &self.split_experts)
             .field("shard", &self.shard)
+            .field("all_files", &self.all_files)
             .finish_non_exhaustive()
     }
 }
@@ -182,6 +188,8 @@ pub struct Analysis {
     /// (models in discovery order, tensors in source order): `merge` restores the order of an
     /// unsharded run from it.
     pub row_tasks: Vec<usize>,
+    /// Model files left out as copies of a checkpoint analyzed from another file.
+    pub skipped_files: Vec<crate::copies::SkippedFile>,
 }
 
 /// Tensors of one model whose stored bytes, dtype and shape are identical (e.g. tied
@@ -272,10 +280,12 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
     );
     let mut errors: Vec<RunError> = discovery.errors.iter().map(RunError::from).collect();
     let mut models = Vec::new();
+    let mut opened_from = Vec::new();
     for m in &discovery.models {
         let step = Instant::now();
         match weightlens_readers::open_model_with(m, &config.open_options) {
             Ok(source) => {
+                opened_from.push(m);
                 let model = identify(source, config);
                 tracing::info!(
                     operation = "open",
@@ -292,6 +302,23 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
                 errors.push(RunError::from(&e));
             }
         }
+    }
+
+    let mut skipped_files = Vec::new();
+    if !config.all_files {
+        let candidates: Vec<copies::Candidate<'_>> = models
+            .iter()
+            .zip(&opened_from)
+            .map(|(model, found)| copies::Candidate {
+                path: &found.path,
+                is_index: found.reader.id() == weightlens_readers::SHARD_INDEX_ID,
+                source: model.source.as_ref(),
+            })
+            .collect();
+        let (keep, skipped) = copies::choose(&candidates);
+        skipped_files = skipped;
+        let mut keep = keep.into_iter();
+        models.retain(|_| keep.next().unwrap_or(true));
     }
 
     let all_tasks: Vec<(usize, usize)> = models
@@ -405,6 +432,7 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
         duplicates,
         tasks_total: all_tasks.len(),
         row_tasks,
+        skipped_files,
     }
 }
 

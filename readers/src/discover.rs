@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use weightlens_core::{Error, FormatReader};
+use weightlens_core::{Error, FormatReader, Framework};
 
 use crate::registry::ReaderRegistry;
 
@@ -114,6 +114,29 @@ fn walk_dir(registry: &ReaderRegistry, dir: &Path, visited: &mut HashSet<PathBuf
     }
 }
 
+/// Where a checkpoint file stands in the order `transformers`' `from_pretrained` looks for weights
+/// in a directory, lowest first, for the formats it loads (safetensors and PyTorch); `None` for
+/// any other format. transformers tries `model.safetensors`, then `model.safetensors.index.json`
+/// (sharded), then `pytorch_model.bin`, then `pytorch_model.bin.index.json`: safetensors before
+/// PyTorch, a single file before a shard index. Other names (`consolidated.safetensors`,
+/// `model.pt`) follow the same two rules after the names transformers knows. `is_index` says
+/// whether `path` is a shard index (an index's format is that of its shards).
+pub fn load_preference(path: &Path, framework: Framework, is_index: bool) -> Option<u8> {
+    let (format_rank, known_name) = match framework {
+        Framework::SAFETENSORS => (0, if is_index { "model.safetensors.index.json" } else { "model.safetensors" }),
+        Framework::PYTORCH => (1, if is_index { "pytorch_model.bin.index.json" } else { "pytorch_model.bin" }),
+        _ => return None,
+    };
+    let named = path.file_name().is_some_and(|n| n == known_name);
+    let within = match (named, is_index) {
+        (true, false) => 0,
+        (true, true) => 1,
+        (false, false) => 2,
+        (false, true) => 3,
+    };
+    Some(format_rank * 4 + within)
+}
+
 /// For `name-0000K-of-0000N.gguf`: (`name` with part 1's file name, K).
 pub fn split_part(path: &Path) -> Option<(PathBuf, u32)> {
     let name = path.file_name()?.to_str()?;
@@ -138,5 +161,20 @@ mod tests {
         assert_eq!((first, k), (PathBuf::from("/m/llama-00001-of-00003.gguf"), 2));
         assert_eq!(split_part(Path::new("/m/llama.gguf")), None);
         assert_eq!(split_part(Path::new("/m/x-1-of-2.gguf")), None);
+    }
+
+    #[test]
+    fn load_preference_follows_transformers() {
+        let rank = |name: &str, fw, index| load_preference(Path::new(name), fw, index).unwrap();
+        let order = [
+            rank("model.safetensors", Framework::SAFETENSORS, false),
+            rank("model.safetensors.index.json", Framework::SAFETENSORS, true),
+            rank("consolidated.safetensors", Framework::SAFETENSORS, false),
+            rank("pytorch_model.bin", Framework::PYTORCH, false),
+            rank("pytorch_model.bin.index.json", Framework::PYTORCH, true),
+            rank("consolidated.00.pth", Framework::PYTORCH, false),
+        ];
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        assert_eq!(load_preference(Path::new("model.gguf"), Framework::GGUF, false), None);
     }
 }

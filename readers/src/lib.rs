@@ -31,6 +31,7 @@ use std::path::Path;
 
 pub use detect::{detect, detect_file, DetectError, Format};
 pub use discover::{discover, discover_with, Discovery, ModelRef};
+pub use formats::SHARD_INDEX_ID;
 pub use limits::OpenOptions;
 pub use registry::{ReaderRegistry, RegistryError};
 pub use weightlens_core::{Error, FormatReader, Identify, Result, TensorSource};

@@ -113,6 +113,11 @@ pub struct AnalyzeArgs {
     /// recognise) as failures: the exit code is 1 if there are any.
     #[arg(long)]
     strict: bool,
+    /// Analyze every model file of a directory, also a second copy of the same weights (e.g.
+    /// `pytorch_model.bin` beside `model.safetensors`); by default only the copy transformers
+    /// would load is analyzed and the others are listed as skipped.
+    #[arg(long)]
+    all_files: bool,
 }
 
 fn parse_shard(text: &str) -> Result<Shard, ShardError> {
@@ -188,6 +193,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         readers,
         split_experts: args.split_experts,
         shard: args.shard,
+        all_files: args.all_files,
     };
     // The table's temporary file is created before the work, so that an unwritable destination
     // fails at once; it becomes the output only if the run produced rows (or nothing failed).
@@ -260,6 +266,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
             let anomalies = find_anomalies(&analysis.schema, &analysis.rows, &analysis.duplicates);
             print!("{}", render::anomalies_text(&anomalies));
         }
+        print!("{}", render::skipped_text(&analysis.skipped_files));
         let target = if write { out.display().to_string() } else { "no table written".into() };
         println!(
             "{} tensors from {} models -> {} ({:.2} s), {} errors, {} warnings",

@@ -2,9 +2,11 @@
 //! JavaScript for a self-check, nothing fetched) from one table, or two overlaid.
 //!
 //! Sections: run metadata (from `run_meta.json` beside each table), per-layer charts of rank
-//! ratio, std and sparsity by block type, with `--spectral` columns the model summary
-//! (WeightWatcher's `get_summary()`) and alpha per layer, a heatmap of one metric over layer x block type,
-//! histograms of the metrics, tensors outside the layers, and the anomaly list.
+//! ratio, std and sparsity by block type in one panel per kind of tensor ([`Panel`]), with
+//! `--spectral` columns the model summary (WeightWatcher's `get_summary()`) and alpha per layer,
+//! a heatmap of one metric over layer x block type colored by a robust z-score per row,
+//! histograms of the metrics over floating-point tensors with robust ranges, tensors outside the
+//! layers, and the anomaly list. docs/output-spec.md ("Report") states what each chart draws.
 
 pub mod diff;
 pub mod svg;
@@ -16,13 +18,14 @@ use std::path::{Path, PathBuf};
 use weightlens_analyzers::spectral::columns as spectral_columns;
 use weightlens_analyzers::spectral_summary::{spectral_summary, ModelSpectralSummary, METRICS as SPECTRAL_METRICS};
 use weightlens_core::table::columns;
-use weightlens_core::Row;
+use weightlens_core::{BlockType, Row};
 
+use crate::anomalies::median_mad;
 use crate::export::{read_table, write_atomic, Table};
 use crate::pipeline::Duplicate;
 use crate::summary::{find_anomalies, rank_ratio, Anomaly};
 use crate::{Error, Result};
-use svg::{color, escape, fmt_num, Grid, HistogramData, Series};
+use svg::{color, escape, fmt_num, Grid, HistAxis, HistogramData, Series};
 
 /// The derived metric rank / min(rows, cols).
 pub const RANK_RATIO: &str = "rank_ratio";
@@ -40,6 +43,41 @@ impl Default for ReportOptions {
     fn default() -> Self {
         ReportOptions { heatmap_metric: "std".into(), title: None }
     }
+}
+
+/// The per-layer charts and the heatmap draw each kind of tensor in its own panel: a norm's
+/// std (Gemma's GGUF norms reach 63) or a bias must not set the scale projections are drawn on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Panel {
+    /// Weight matrices (projections, MLP, experts, convolutions): rows and cols known.
+    Matrices,
+    /// Normalization weights (block type `norm`).
+    Norms,
+    /// Biases (the name ends in `bias`), norm biases included.
+    Biases,
+    /// Other per-layer vectors and scalars (gates, scales, position embeddings).
+    Other,
+}
+
+impl Panel {
+    /// The panel's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Panel::Matrices => "weight matrices",
+            Panel::Norms => "norm weights",
+            Panel::Biases => "biases",
+            Panel::Other => "other per-layer tensors",
+        }
+    }
+}
+
+/// Integer and bool dtypes in any framework's spelling: their rows (`position_ids`, masks) are
+/// buffers, not weights, and stay out of the charts (a mean of 255.5 would set every range).
+fn is_integer_dtype(name: &str) -> bool {
+    use weightlens_core::Dtype;
+    const INTEGER: [Dtype; 9] =
+        [Dtype::I64, Dtype::I32, Dtype::I16, Dtype::I8, Dtype::U64, Dtype::U32, Dtype::U16, Dtype::U8, Dtype::Bool];
+    INTEGER.iter().any(|d| [d.safetensors_name(), d.torch_name(), d.onnx_name()].contains(&name))
 }
 
 /// One input table with what the report needs from beside it.
@@ -86,25 +124,57 @@ impl Dataset {
         row.get(&self.table.schema, columns::LAYER_INDEX).and_then(|v| v.as_i64())
     }
 
+    /// Whether the row is a floating-point (or quantized) tensor, the only ones charted.
+    fn is_float(&self, row: &Row) -> bool {
+        !text(&self.table, row, columns::DTYPE).is_some_and(is_integer_dtype)
+    }
+
     /// The series a row belongs to: its block type, prefixed by its stack outside the main one
     /// (`vision/q_proj`), so that each stack's layers form their own lines.
+    ///
+    /// Norms and biases are told apart by name instead (`input_layernorm`,
+    /// `attention.output.LayerNorm`, `attention.self.query.bias`): a layer's norms scale
+    /// different things (Gemma's q/k norms and its four others), and one mean of them would
+    /// describe none.
     fn block(&self, row: &Row) -> String {
         let block = text(&self.table, row, columns::BLOCK_TYPE).unwrap_or("other");
+        let series = if matches!(self.panel(row), Panel::Norms | Panel::Biases) {
+            norm_series(text(&self.table, row, columns::PARAM_NAME).unwrap_or(block))
+        } else {
+            block.to_string()
+        };
         match text(&self.table, row, columns::STACK).filter(|s| !s.is_empty()) {
-            Some(stack) => format!("{stack}/{block}"),
-            None => block.to_string(),
+            Some(stack) => format!("{stack}/{series}"),
+            None => series,
         }
     }
 
-    /// Mean of `metric` per series (stack and block type) and layer (several tensors share a cell in MoE models).
-    fn per_layer(&self, metric: &str) -> BTreeMap<String, BTreeMap<i64, f64>> {
-        let mut sums: BTreeMap<String, BTreeMap<i64, (f64, usize)>> = BTreeMap::new();
-        for r in &self.table.rows {
+    /// The panel a row is drawn in.
+    fn panel(&self, row: &Row) -> Panel {
+        let name = text(&self.table, row, columns::PARAM_NAME).unwrap_or("");
+        let last = name.rsplit(['.', '/']).next().unwrap_or(name);
+        let int = |c: &str| row.get(&self.table.schema, c).and_then(|v| v.as_i64());
+        if last.ends_with("bias") {
+            Panel::Biases
+        } else if text(&self.table, row, columns::BLOCK_TYPE) == Some(BlockType::Norm.as_str()) {
+            Panel::Norms
+        } else if int(columns::ROWS).is_some() && int(columns::COLS).is_some() {
+            Panel::Matrices
+        } else {
+            Panel::Other
+        }
+    }
+
+    /// Mean of `metric` per panel, series (stack and block type) and layer (several tensors
+    /// share a cell in MoE models), over floating-point tensors.
+    fn per_layer(&self, metric: &str) -> BTreeMap<(Panel, String), BTreeMap<i64, f64>> {
+        let mut sums: BTreeMap<(Panel, String), BTreeMap<i64, (f64, usize)>> = BTreeMap::new();
+        for r in self.table.rows.iter().filter(|r| self.is_float(r)) {
             let (Some(layer), Some(v)) = (self.layer(r), self.metric(r, metric)) else { continue };
             if !v.is_finite() {
                 continue;
             }
-            let cell = sums.entry(self.block(r)).or_default().entry(layer).or_default();
+            let cell = sums.entry((self.panel(r), self.block(r))).or_default().entry(layer).or_default();
             cell.0 += v;
             cell.1 += 1;
         }
@@ -112,6 +182,19 @@ impl Dataset {
             .map(|(b, layers)| (b, layers.into_iter().map(|(l, (s, n))| (l, s / n as f64)).collect()))
             .collect()
     }
+}
+
+/// A norm's or bias's name after its layer number, without a trailing `.weight`
+/// (`model.layers.3.input_layernorm.weight` -> `input_layernorm`).
+fn norm_series(name: &str) -> String {
+    let parts: Vec<&str> = name.split('.').collect();
+    let after_layer = parts.iter().position(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let tail = &parts[after_layer.map_or(0, |i| i + 1)..];
+    let tail = match tail {
+        [rest @ .., "weight"] if !rest.is_empty() => rest,
+        all => all,
+    };
+    tail.join(".")
 }
 
 fn text<'t>(table: &'t Table, row: &'t Row, column: &str) -> Option<&'t str> {
@@ -153,7 +236,7 @@ main{padding:18px 28px;max-width:1500px}
 section{background:#fff;border:1px solid #e1e4e8;border-radius:8px;padding:14px 18px;margin:0 0 18px}
 h2{font-size:17px;margin:0 0 10px}h3{font-size:14px;margin:6px 0}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:14px}
-.chart{width:100%;height:auto}.heatmap{width:100%;height:auto}
+.chart{width:100%;height:auto}.heatmap{height:auto}.scroll{overflow-x:auto}h4{font-size:13px;margin:4px 0;font-weight:600;color:#333}
 .tick{font-size:10px;fill:#555}.axis{font-size:11px;fill:#333}
 .legend{display:flex;flex-wrap:wrap;gap:4px 14px;margin:4px 0 10px;font-size:12px}
 .legend span{display:inline-flex;align-items:center;gap:5px}
@@ -256,10 +339,13 @@ fn dataset_mark(i: usize, n: usize) -> &'static str {
     }
 }
 
-/// Block types that have per-layer tensors in any table, each with a stable color.
+/// Series (block types) that have per-layer floating-point tensors in any table, each with a
+/// stable color.
 fn block_colors(sets: &[Dataset]) -> BTreeMap<String, &'static str> {
-    let blocks: BTreeSet<String> =
-        sets.iter().flat_map(|s| s.table.rows.iter().filter(|r| s.layer(r).is_some()).map(|r| s.block(r))).collect();
+    let blocks: BTreeSet<String> = sets
+        .iter()
+        .flat_map(|s| s.table.rows.iter().filter(|r| s.layer(r).is_some() && s.is_float(r)).map(|r| s.block(r)))
+        .collect();
     blocks.into_iter().enumerate().map(|(i, b)| (b, color(i))).collect()
 }
 
@@ -282,33 +368,61 @@ fn legend(colors: &BTreeMap<String, &'static str>, sets: &[Dataset]) -> String {
     out
 }
 
+/// The lines of `metric` in `panel`, one per table and series.
+fn panel_series(sets: &[Dataset], colors: &BTreeMap<String, &'static str>, metric: &str, panel: Panel) -> Vec<Series> {
+    let mut series = Vec::new();
+    for (i, s) in sets.iter().enumerate() {
+        for ((p, block), layers) in s.per_layer(metric) {
+            if p != panel {
+                continue;
+            }
+            series.push(Series {
+                label: format!("{} {block}", s.label),
+                color: colors.get(&block).copied().unwrap_or("#333"),
+                dashed: i == 1,
+                points: layers.into_iter().map(|(l, v)| (l as f64, v)).collect(),
+            });
+        }
+    }
+    series
+}
+
+/// Small multiples: one row of charts per panel (matrices, norms, biases, other), each chart one
+/// metric over the layers, so that every kind of tensor is drawn on its own scale.
 fn per_layer_section(sets: &[Dataset]) -> String {
     let colors = block_colors(sets);
     let mut out = String::from(r#"<section id="per-layer"><h2>Per layer</h2>"#);
     if colors.is_empty() {
-        out.push_str(r#"<p class="muted">No tensor has a layer index.</p></section>"#);
+        out.push_str(r#"<p class="muted">No floating-point tensor has a layer index.</p></section>"#);
         return out;
     }
+    out.push_str(r#"<p class="muted">Each kind of tensor in its own panel, on its own scale; several tensors of one block type in a layer (experts) are averaged. Hover a point for its value.</p>"#);
     out.push_str(&legend(&colors, sets));
-    out.push_str(r#"<div class="grid">"#);
-    for (metric, label) in
-        [(RANK_RATIO, "rank ratio (rank / min(rows, cols))"), (columns::STD, "std"), (columns::SPARSITY, "sparsity")]
-    {
-        let mut series = Vec::new();
-        for (i, s) in sets.iter().enumerate() {
-            for (block, layers) in s.per_layer(metric) {
-                series.push(Series {
-                    label: format!("{} {block}", s.label),
-                    color: colors.get(&block).copied().unwrap_or("#333"),
-                    dashed: i == 1,
-                    points: layers.into_iter().map(|(l, v)| (l as f64, v)).collect(),
-                });
+    for panel in [Panel::Matrices, Panel::Norms, Panel::Biases, Panel::Other] {
+        let mut charts = String::new();
+        for (metric, label) in [
+            (RANK_RATIO, "rank ratio (rank / min(rows, cols))"),
+            (columns::STD, "std"),
+            (columns::SPARSITY, "sparsity"),
+        ] {
+            let series = panel_series(sets, &colors, metric, panel);
+            if series.iter().all(|s| s.points.is_empty()) {
+                continue;
             }
+            let title = format!("{label}: {}", panel.title());
+            // std spans orders of magnitude between series (Gemma's q/k norms and its others).
+            let chart = if metric == columns::STD {
+                svg::log_line_chart(&title, "layer", metric, &series)
+            } else {
+                svg::line_chart(&title, "layer", metric, &series)
+            };
+            let _ = write!(charts, "<div><h4>{}</h4>{chart}</div>", escape(&title));
         }
-        let _ =
-            write!(out, "<div><h3>{}</h3>{}</div>", escape(label), svg::line_chart(label, "layer", metric, &series));
+        if !charts.is_empty() {
+            let _ = write!(out, r#"<h3>{}</h3><div class="grid">{charts}</div>"#, escape(panel.title()));
+        }
     }
-    out.push_str("</div></section>");
+    out.push_str("</section>");
     out
 }
 
@@ -338,17 +452,7 @@ fn spectral_section(sets: &[Dataset]) -> String {
     }
     out.push_str("</table>");
     let colors = block_colors(sets);
-    let mut series = Vec::new();
-    for (i, s) in sets.iter().enumerate() {
-        for (block, layers) in s.per_layer(spectral_columns::ALPHA) {
-            series.push(Series {
-                label: format!("{} {block}", s.label),
-                color: colors.get(&block).copied().unwrap_or("#333"),
-                dashed: i == 1,
-                points: layers.into_iter().map(|(l, v)| (l as f64, v)).collect(),
-            });
-        }
-    }
+    let series = panel_series(sets, &colors, spectral_columns::ALPHA, Panel::Matrices);
     if series.iter().any(|s| !s.points.is_empty()) {
         let label = "alpha (power-law exponent of the ESD)";
         let _ = write!(out, "<h3>{label}</h3>{}", svg::line_chart(label, "layer", "alpha", &series));
@@ -357,26 +461,55 @@ fn spectral_section(sets: &[Dataset]) -> String {
     out
 }
 
+/// The heatmap of `metric` over series x layer, each row colored by its robust z-score (the
+/// raw value is in each cell's hover title): one scale for all rows would let the norms decide
+/// every color.
 fn heatmap_section(sets: &[Dataset], metric: &str) -> String {
-    let mut out = format!(r#"<section id="heatmap"><h2>Heatmap: {} by layer and block type</h2>"#, escape(metric));
+    let mut out = format!(
+        r#"<section id="heatmap"><h2>Heatmap: {} by layer and block type</h2><p class="muted">Each row is colored by the robust z-score of its cells, (value - row median) / (1.4826 &times; row MAD), the spread at least {}% of the median's size; blue below the row's typical value, red above. Hover a cell for the raw value.</p>"#,
+        escape(metric),
+        fmt_num(MIN_ROW_SPREAD * 100.0)
+    );
     for s in sets {
         let per_layer = s.per_layer(metric);
         let layers: BTreeSet<i64> = per_layer.values().flat_map(|l| l.keys().copied()).collect();
         let layers: Vec<i64> = layers.into_iter().collect();
         let grid = Grid {
-            rows: per_layer.keys().cloned().collect(),
+            rows: per_layer.keys().map(|(_, name)| name.clone()).collect(),
             cols: layers.iter().map(i64::to_string).collect(),
-            cells: per_layer.values().map(|l| layers.iter().map(|k| l.get(k).copied()).collect()).collect(),
+            cells: per_layer
+                .values()
+                .map(|l| row_scores(&layers.iter().map(|k| l.get(k).copied()).collect::<Vec<_>>()))
+                .collect(),
         };
         let label = format!("{} {metric}", s.label);
-        let _ = write!(out, "<h3>{}</h3>{}", escape(&s.label), svg::heatmap(&label, metric, &grid));
+        let _ = write!(
+            out,
+            r#"<h3>{}</h3><div class="scroll">{}</div>"#,
+            escape(&s.label),
+            svg::heatmap(&label, metric, &grid)
+        );
     }
     out.push_str("</section>");
     out
 }
 
+/// The smallest spread a heatmap row's z-score divides by, as a share of |median|: layers that
+/// agree to a few digits stay one neutral color instead of showing rounding as extremes.
+const MIN_ROW_SPREAD: f64 = 0.01;
+
+/// Each value with its robust z-score within the row.
+fn row_scores(values: &[Option<f64>]) -> Vec<Option<(f64, f64)>> {
+    let known: Vec<f64> = values.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+    let Some((med, mad)) = median_mad(&known) else { return values.iter().map(|v| v.map(|v| (v, 0.0))).collect() };
+    let spread = (1.4826 * mad).max(MIN_ROW_SPREAD * med.abs()).max(f64::MIN_POSITIVE);
+    values.iter().map(|v| v.map(|v| (v, (v - med) / spread))).collect()
+}
+
 fn histogram_section(sets: &[Dataset]) -> String {
-    let mut out = String::from(r#"<section id="histograms"><h2>Distributions over tensors</h2>"#);
+    let mut out = String::from(
+        r#"<section id="histograms"><h2>Distributions over weight matrices</h2><p class="muted">Floating-point weight matrices of every layer and outside them (norms, biases and vectors are in their own panels above; integer buffers such as <code>position_ids</code> are left out). std on a log scale; mean clipped to its 1st..99th percentile; each chart states what it leaves out.</p>"#,
+    );
     if sets.len() == 2 {
         out.push_str(r#"<div class="legend">"#);
         for (i, s) in sets.iter().enumerate() {
@@ -390,17 +523,28 @@ fn histogram_section(sets: &[Dataset]) -> String {
         out.push_str("</div>");
     }
     out.push_str(r#"<div class="grid">"#);
-    for metric in [columns::STD, columns::MEAN, columns::SPARSITY, RANK_RATIO] {
+    for (metric, axis) in [
+        (columns::STD, HistAxis::Log10),
+        (columns::MEAN, HistAxis::Percentiles(0.01, 0.99)),
+        (columns::SPARSITY, HistAxis::Linear),
+        (RANK_RATIO, HistAxis::Linear),
+    ] {
         let data: Vec<HistogramData> = sets
             .iter()
             .enumerate()
             .map(|(i, s)| HistogramData {
                 label: s.label.clone(),
                 color: color(i),
-                values: s.table.rows.iter().filter_map(|r| s.metric(r, metric)).collect(),
+                values: s
+                    .table
+                    .rows
+                    .iter()
+                    .filter(|r| s.is_float(r) && s.panel(r) == Panel::Matrices)
+                    .filter_map(|r| s.metric(r, metric))
+                    .collect(),
             })
             .collect();
-        let _ = write!(out, "<div><h3>{metric}</h3>{}</div>", svg::histogram(metric, metric, &data));
+        let _ = write!(out, "<div><h3>{metric}</h3>{}</div>", svg::histogram(metric, metric, &data, axis));
     }
     out.push_str("</div></section>");
     out
@@ -459,4 +603,35 @@ fn anomaly_section(sets: &[Dataset]) -> String {
     }
     out.push_str("</table></section>");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn norms_are_named_after_their_layer_number() {
+        assert_eq!(norm_series("model.layers.3.input_layernorm.weight"), "input_layernorm");
+        assert_eq!(norm_series("encoder.layer.0.attention.output.LayerNorm.bias"), "attention.output.LayerNorm.bias");
+        assert_eq!(norm_series("blk.12.attn_q_norm.weight"), "attn_q_norm");
+        assert_eq!(norm_series("norm.weight"), "norm");
+    }
+
+    #[test]
+    fn integer_buffers_are_not_charted() {
+        assert!(is_integer_dtype("I64") && is_integer_dtype("int64") && is_integer_dtype("INT64"));
+        assert!(!is_integer_dtype("F32") && !is_integer_dtype("bfloat16") && !is_integer_dtype("Q4_K"));
+    }
+
+    #[test]
+    fn heatmap_rows_are_scored_robustly() {
+        let scores = row_scores(&[Some(1.0), Some(1.1), None, Some(0.9), Some(10.0)]);
+        assert_eq!(scores[2], None);
+        let z = |i: usize| scores[i].unwrap().1;
+        assert!(z(4) > 4.0, "the outlier stands out: {scores:?}");
+        assert!(z(0).abs() < 1.0 && z(1).abs() < 2.0);
+        // Layers that agree to the last digits stay neutral.
+        let flat = row_scores(&[Some(1.0), Some(1.0 + 1e-9), Some(1.0)]);
+        assert!(flat.iter().flatten().all(|(_, z)| z.abs() < 1e-3));
+    }
 }

@@ -99,6 +99,8 @@ fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 struct Frame {
     x: (f64, f64),
     y: (f64, f64),
+    /// The y coordinates are log10 of the values: tick labels show 10^t.
+    log_y: bool,
 }
 
 impl Frame {
@@ -119,7 +121,7 @@ impl Frame {
                 r##"<line x1="{x0}" x2="{x1}" y1="{y:.1}" y2="{y:.1}" stroke="#e6e6e6"/><text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
                 x0 - 6.0,
                 y + 4.0,
-                fmt_num(t)
+                fmt_num(if self.log_y { 10f64.powf(t) } else { t })
             );
         }
         let x_ticks: Vec<f64> =
@@ -165,9 +167,20 @@ fn no_data(out: &mut String) {
 
 /// A line chart of `series` (finite points only).
 pub fn line_chart(label: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+    draw_lines(label, x_label, y_label, series, false)
+}
+
+/// [`line_chart`] on a log y axis, for a scale such as std that spans orders of magnitude
+/// between the series; points <= 0 are left out, hover titles keep the raw values.
+pub fn log_line_chart(label: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+    draw_lines(label, x_label, &format!("{y_label} (log scale)"), series, true)
+}
+
+fn draw_lines(label: &str, x_label: &str, y_label: &str, series: &[Series], log_y: bool) -> String {
     let mut out = String::new();
     open_svg(&mut out, label);
-    let finite = |&&(x, y): &&(f64, f64)| x.is_finite() && y.is_finite();
+    let y_of = |y: f64| if log_y { y.log10() } else { y };
+    let finite = |&&(x, y): &&(f64, f64)| x.is_finite() && y.is_finite() && (!log_y || y > 0.0);
     let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.iter().filter(finite).copied()).collect();
     if all.is_empty() {
         no_data(&mut out);
@@ -177,10 +190,11 @@ pub fn line_chart(label: &str, x_label: &str, y_label: &str, series: &[Series]) 
         all.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
     };
     let (xr, yr) = (range(|p| p.0), range(|p| p.1));
-    let frame = Frame { x: padded(xr.0, xr.1), y: padded(yr.0, yr.1) };
+    let frame = Frame { x: padded(xr.0, xr.1), y: padded(y_of(yr.0), y_of(yr.1)), log_y };
     frame.axes(&mut out, x_label, y_label, true);
     for s in series {
-        let pts: Vec<(f64, f64)> = s.points.iter().filter(finite).map(|&(x, y)| (frame.px(x), frame.py(y))).collect();
+        let pts: Vec<(f64, f64)> =
+            s.points.iter().filter(finite).map(|&(x, y)| (frame.px(x), frame.py(y_of(y)))).collect();
         let path: Vec<String> = pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
         let dash = if s.dashed { r#" stroke-dasharray="6 4""# } else { "" };
         let _ = write!(
@@ -220,21 +234,80 @@ pub struct HistogramData {
 /// Bins of a histogram.
 const BINS: usize = 30;
 
-/// A histogram of each data set over shared bins, bars overlaid half-transparent.
-pub fn histogram(label: &str, x_label: &str, data: &[HistogramData]) -> String {
+/// The x axis of a histogram: what keeps a few extreme tensors from squeezing the rest into
+/// one bin.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum HistAxis {
+    /// The full range of the values (for bounded metrics such as sparsity).
+    Linear,
+    /// log10 of the values; values <= 0 are left out and counted.
+    Log10,
+    /// The range between two quantiles of all values (e.g. 0.01 and 0.99); values outside are
+    /// left out and counted.
+    Percentiles(f64, f64),
+}
+
+/// The `q` quantile of sorted values (nearest rank).
+fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let pos = ((last as f64) * q.clamp(0.0, 1.0)).round() as usize;
+    sorted.get(pos.min(last)).copied()
+}
+
+/// The values a histogram draws (transformed for a log axis), its x-axis title and a note
+/// counting the values left out.
+fn histogram_values(finite: Vec<Vec<f64>>, x_label: &str, axis: HistAxis) -> (Vec<Vec<f64>>, String, String) {
+    match axis {
+        HistAxis::Linear => (finite, x_label.to_string(), String::new()),
+        HistAxis::Log10 => {
+            let dropped = finite.iter().flatten().filter(|&&v| v <= 0.0).count();
+            let logs =
+                finite.iter().map(|vals| vals.iter().filter(|&&v| v > 0.0).map(|v| v.log10()).collect()).collect();
+            let note =
+                if dropped > 0 { format!("{dropped} tensors with {x_label} <= 0 not drawn") } else { String::new() };
+            (logs, format!("log10({x_label})"), note)
+        }
+        HistAxis::Percentiles(lo_q, hi_q) => {
+            let mut all: Vec<f64> = finite.iter().flatten().copied().collect();
+            all.sort_by(f64::total_cmp);
+            let (Some(lo), Some(hi)) = (quantile(&all, lo_q), quantile(&all, hi_q)) else {
+                return (finite, x_label.to_string(), String::new());
+            };
+            let inside = |v: &&f64| (lo..=hi).contains(*v);
+            let dropped = all.iter().filter(|v| !inside(v)).count();
+            let kept = finite.iter().map(|vals| vals.iter().filter(inside).copied().collect()).collect();
+            if dropped == 0 {
+                return (kept, x_label.to_string(), String::new());
+            }
+            let note = format!(
+                "{dropped} tensors outside [{}, {}] (percentiles {}..{}) not drawn",
+                fmt_num(lo),
+                fmt_num(hi),
+                fmt_num(lo_q * 100.0),
+                fmt_num(hi_q * 100.0)
+            );
+            (kept, x_label.to_string(), note)
+        }
+    }
+}
+
+/// A histogram of each data set over shared bins, bars overlaid half-transparent. The values
+/// left out by `axis` are counted in a note inside the chart.
+pub fn histogram(label: &str, x_label: &str, data: &[HistogramData], axis: HistAxis) -> String {
     let mut out = String::new();
     open_svg(&mut out, label);
     let finite: Vec<Vec<f64>> =
         data.iter().map(|d| d.values.iter().copied().filter(|v| v.is_finite()).collect()).collect();
+    let (shown, x_label, dropped_note) = histogram_values(finite, x_label, axis);
     let (lo, hi) =
-        finite.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        shown.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     if lo > hi {
         no_data(&mut out);
         return out;
     }
     let (lo, hi) = padded(lo, hi);
     let width = (hi - lo) / BINS as f64;
-    let counts: Vec<[usize; BINS]> = finite
+    let counts: Vec<[usize; BINS]> = shown
         .iter()
         .map(|vals| {
             let mut c = [0usize; BINS];
@@ -248,8 +321,10 @@ pub fn histogram(label: &str, x_label: &str, data: &[HistogramData]) -> String {
         })
         .collect();
     let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1);
-    let frame = Frame { x: (lo, hi), y: (0.0, max as f64 * 1.05) };
-    frame.axes(&mut out, x_label, "tensors", false);
+    let frame = Frame { x: (lo, hi), y: (0.0, max as f64 * 1.15), log_y: false };
+    frame.axes(&mut out, &x_label, "tensors", false);
+    let log = axis == HistAxis::Log10;
+    let shown_value = |x: f64| if log { fmt_num(10f64.powf(x)) } else { fmt_num(x) };
     for (d, c) in data.iter().zip(&counts) {
         for (b, &n) in c.iter().enumerate().filter(|(_, &n)| n > 0) {
             let left = lo + b as f64 * width;
@@ -257,16 +332,26 @@ pub fn histogram(label: &str, x_label: &str, data: &[HistogramData]) -> String {
             let (y0, y1) = (frame.py(n as f64), frame.py(0.0));
             let _ = write!(
                 out,
-                r#"<rect x="{x0:.1}" y="{y0:.1}" width="{:.1}" height="{:.1}" fill="{}" fill-opacity="0.55" stroke="{}" stroke-width="0.5"><title>{}: {n} tensors in [{}, {})</title></rect>"#,
+                r#"<rect x="{x0:.1}" y="{y0:.1}" width="{:.1}" height="{:.1}" fill="{}" fill-opacity="0.55" stroke="{}" stroke-width="0.5"><title>{}: {n} tensors with {} in [{}, {})</title></rect>"#,
                 (x1 - x0 - 1.0).max(0.5),
                 (y1 - y0).max(0.0),
                 d.color,
                 d.color,
                 escape(&d.label),
-                fmt_num(left),
-                fmt_num(left + width)
+                escape(label),
+                shown_value(left),
+                shown_value(left + width)
             );
         }
+    }
+    if !dropped_note.is_empty() {
+        let _ = write!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{}</text>"#,
+            WIDTH - RIGHT - 4.0,
+            TOP + 10.0,
+            escape(&dropped_note)
+        );
     }
     out.push_str("</svg>");
     out
@@ -279,51 +364,47 @@ pub struct Grid {
     pub rows: Vec<String>,
     /// Column labels (layers).
     pub cols: Vec<String>,
-    /// `cells[row][col]`.
-    pub cells: Vec<Vec<Option<f64>>>,
+    /// `cells[row][col]`: the raw value and the score it is colored by.
+    pub cells: Vec<Vec<Option<(f64, f64)>>>,
 }
 
-/// Viridis, sampled at five stops.
-const VIRIDIS: [(f64, f64, f64); 5] =
-    [(68.0, 1.0, 84.0), (59.0, 82.0, 139.0), (33.0, 145.0, 140.0), (94.0, 201.0, 98.0), (253.0, 231.0, 37.0)];
+/// |score| at which a heatmap cell reaches the end of the color scale.
+pub const SCORE_CLAMP: f64 = 4.0;
 
-/// The viridis color of `t` in `0..=1`.
-fn viridis(t: f64) -> String {
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
-    let pos = t * (VIRIDIS.len() - 1) as f64;
-    let i = (pos.floor() as usize).min(VIRIDIS.len() - 2);
-    let f = pos - i as f64;
-    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
+/// A diverging blue - white - red scale (the end colors of Moreland's "cool to warm") for `t`
+/// in -1..=1.
+fn diverging(t: f64) -> String {
+    let t = if t.is_finite() { t.clamp(-1.0, 1.0) } else { 0.0 };
+    let mid = (247.0, 247.0, 247.0);
+    let end = if t < 0.0 { (59.0, 76.0, 192.0) } else { (180.0, 4.0, 38.0) };
+    let f = t.abs();
     let mix = |x: f64, y: f64| (x + (y - x) * f).round() as u8;
-    format!("#{:02x}{:02x}{:02x}", mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+    format!("#{:02x}{:02x}{:02x}", mix(mid.0, end.0), mix(mid.1, end.1), mix(mid.2, end.2))
 }
 
-/// A heatmap of `grid` colored by value (viridis, min..max), with a color bar.
+/// A heatmap of `grid` colored by each cell's score (diverging, clamped at
+/// +-[`SCORE_CLAMP`]), with a color bar; the hover title holds the raw value and the score.
+/// The SVG keeps its natural size (a page element scrolls it when many layers make it wide).
 pub fn heatmap(label: &str, metric: &str, grid: &Grid) -> String {
-    let (lo, hi) = grid
-        .cells
-        .iter()
-        .flatten()
-        .flatten()
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    let left = 96.0;
+    // Room for the longest row label (tick text is about 6 units per character).
+    let longest = grid.rows.iter().map(|r| r.chars().count()).max().unwrap_or(0);
+    let left = (longest as f64 * 6.0 + 12.0).max(60.0);
     let top = 10.0;
-    let cell_w = (820.0 / grid.cols.len().max(1) as f64).clamp(6.0, 36.0);
-    let cell_h = 18.0;
-    let width = left + cell_w * grid.cols.len() as f64 + 90.0;
-    let height = top + cell_h * grid.rows.len() as f64 + 40.0;
+    let cell_w = (900.0 / grid.cols.len().max(1) as f64).clamp(8.0, 60.0);
+    let cell_h = 16.0;
+    let n_rows = grid.rows.len().max(3) as f64;
+    let width = left + cell_w * grid.cols.len() as f64 + 110.0;
+    let height = top + cell_h * n_rows + 40.0;
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg class="heatmap" viewBox="0 0 {width:.0} {height:.0}" style="max-width:{width:.0}px" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
+        r#"<svg class="heatmap" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
         escape(label)
     );
-    if lo > hi {
+    if !grid.cells.iter().flatten().any(Option::is_some) {
         let _ = write!(out, r#"<text x="10" y="20" class="axis">no data</text></svg>"#);
         return out;
     }
-    let span = if hi > lo { hi - lo } else { 1.0 };
     for (r, (name, row)) in grid.rows.iter().zip(&grid.cells).enumerate() {
         let y = top + r as f64 * cell_h;
         let _ = write!(
@@ -337,8 +418,10 @@ pub fn heatmap(label: &str, metric: &str, grid: &Grid) -> String {
             let x = left + c as f64 * cell_w;
             let layer = grid.cols.get(c).map_or("", String::as_str);
             let (fill, text) = match value {
-                Some(v) if v.is_finite() => (viridis((v - lo) / span), fmt_num(*v)),
-                Some(v) => ("#d62728".to_string(), v.to_string()),
+                Some((v, z)) if v.is_finite() => {
+                    (diverging(z / SCORE_CLAMP), format!("{} (robust z {:.1})", fmt_num(*v), z))
+                }
+                Some((v, _)) => ("#222222".to_string(), v.to_string()),
                 None => ("#f0f0f0".to_string(), "-".to_string()),
             };
             let _ = write!(
@@ -351,7 +434,7 @@ pub fn heatmap(label: &str, metric: &str, grid: &Grid) -> String {
             );
         }
     }
-    let bottom = top + cell_h * grid.rows.len() as f64;
+    let bottom = top + cell_h * n_rows;
     let step = (grid.cols.len() / 16).max(1);
     for (c, name) in grid.cols.iter().enumerate().step_by(step) {
         let _ = write!(
@@ -368,29 +451,28 @@ pub fn heatmap(label: &str, metric: &str, grid: &Grid) -> String {
         left + cell_w * grid.cols.len() as f64 / 2.0,
         bottom + 32.0
     );
-    // Color bar.
+    // Color bar: +clamp at the top, -clamp at the bottom.
     let bar_x = left + cell_w * grid.cols.len() as f64 + 16.0;
-    let bar_h = (bottom - top).max(40.0);
-    let stops = 20;
+    let bar_h = bottom - top;
+    let stops = 21;
     for i in 0..stops {
-        let t = 1.0 - i as f64 / (stops - 1) as f64;
+        let t = 1.0 - 2.0 * i as f64 / (stops - 1) as f64;
         let _ = write!(
             out,
             r#"<rect x="{bar_x:.1}" y="{:.1}" width="12" height="{:.2}" fill="{}"/>"#,
             top + bar_h * i as f64 / stops as f64,
             bar_h / stops as f64 + 0.3,
-            viridis(t)
+            diverging(t)
         );
     }
     let _ = write!(
         out,
-        r#"<text x="{:.1}" y="{:.1}" class="tick">{}</text><text x="{:.1}" y="{:.1}" class="tick">{}</text></svg>"#,
-        bar_x + 16.0,
+        r#"<text x="{x:.1}" y="{:.1}" class="tick">z &gt;= +{c}</text><text x="{x:.1}" y="{:.1}" class="tick">z 0</text><text x="{x:.1}" y="{:.1}" class="tick">z &lt;= -{c}</text></svg>"#,
         top + 9.0,
-        fmt_num(hi),
-        bar_x + 16.0,
+        top + bar_h / 2.0 + 4.0,
         top + bar_h,
-        fmt_num(lo)
+        x = bar_x + 16.0,
+        c = fmt_num(SCORE_CLAMP),
     );
     out
 }
@@ -412,14 +494,32 @@ mod tests {
     #[test]
     fn charts_draw_marks_or_say_no_data() {
         let s = Series { label: "q_proj".into(), color: color(0), dashed: false, points: vec![(0.0, 1.0), (1.0, 2.0)] };
-        let svg = line_chart("std", "layer", "std", &[s]);
+        let svg = line_chart("std", "layer", "std", std::slice::from_ref(&s));
         assert_eq!(svg.matches("<circle").count(), 2);
+        let log = log_line_chart("std", "layer", "std", &[s]);
+        assert!(log.contains("std (log scale)") && log.contains("layer 1: 2</title>"), "{log}");
         assert!(line_chart("x", "layer", "y", &[]).contains("no data"));
         let h = HistogramData { label: "a".into(), color: color(1), values: vec![1.0, 1.0, f64::NAN, 3.0] };
-        assert!(histogram("h", "std", &[h]).contains("<rect"));
-        let grid =
-            Grid { rows: vec!["norm".into()], cols: vec!["0".into(), "1".into()], cells: vec![vec![Some(1.0), None]] };
+        assert!(histogram("h", "std", std::slice::from_ref(&h), HistAxis::Linear).contains("<rect"));
+        let grid = Grid {
+            rows: vec!["norm".into()],
+            cols: vec!["0".into(), "1".into()],
+            cells: vec![vec![Some((1.0, -8.0)), None]],
+        };
         let svg = heatmap("h", "std", &grid);
-        assert!(svg.contains("#f0f0f0") && svg.contains(&viridis(0.0)));
+        assert!(svg.contains("#f0f0f0") && svg.contains(&diverging(-1.0)));
+        assert!(svg.contains("<title>norm layer 0: std 1 (robust z -8.0)</title>"), "{svg}");
+    }
+
+    #[test]
+    fn histograms_state_what_they_leave_out() {
+        let values: Vec<f64> = (0..100).map(f64::from).chain([0.0, -1.0, 1e6]).collect();
+        let h = HistogramData { label: "a".into(), color: color(0), values };
+        let log = histogram("std", "std", std::slice::from_ref(&h), HistAxis::Log10);
+        assert!(log.contains("3 tensors with std &lt;= 0 not drawn") && log.contains("log10(std)"), "{log}");
+        let clipped = histogram("mean", "mean", &[h], HistAxis::Percentiles(0.01, 0.99));
+        assert!(clipped.contains("tensors outside ["), "{clipped}");
+        assert_eq!(quantile(&[1.0, 2.0, 3.0], 0.5), Some(2.0));
+        assert_eq!(quantile(&[], 0.5), None);
     }
 }

@@ -34,7 +34,7 @@ pub fn builtin() -> Vec<Box<dyn FormatReader>> {
 }
 
 /// The identifier of the sharded-checkpoint index reader (its members are the shards).
-pub(crate) const SHARD_INDEX_ID: &str = "shard-index";
+pub const SHARD_INDEX_ID: &str = "shard-index";
 
 /// `Yes` when the built-in magic table recognises `head` as one of `formats`. A zip archive is
 /// told apart by its central directory (as torch and numpy read it), not by its first member:
