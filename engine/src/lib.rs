@@ -30,6 +30,7 @@
 pub mod anomalies;
 pub mod diff;
 pub mod dump;
+mod duplicates;
 mod error;
 pub mod export;
 pub mod listing;
