@@ -96,8 +96,19 @@ pub const RANK_RTOL: f64 = 1e-6;
 /// Matrices whose smaller side is below this go straight to the SVD (cheap there).
 pub const GRAM_MIN_SIDE: usize = 32;
 
-/// Bytes of `f64` rows decoded at a time when a tall matrix is streamed into its Gram matrix.
-const STREAM_BLOCK_BYTES: usize = 32 << 20;
+/// Bytes of `f64` rows decoded at a time when a tall matrix is streamed into its Gram matrix
+/// (small: it adds to the run's resident memory for every tensor in flight)...
+const STREAM_BLOCK_BYTES: usize = 4 << 20;
+
+/// ... but at least this many rows: each block's update reads and writes the whole
+/// `cols x cols` Gram matrix, and with fewer rows that traffic, not the multiply-adds,
+/// would set the speed.
+const STREAM_MIN_ROWS: usize = 1024;
+
+/// Rows per block when a tall matrix with `cols` columns is streamed into its Gram matrix.
+fn stream_block_rows(cols: usize) -> usize {
+    (STREAM_BLOCK_BYTES / 8 / cols.max(1)).max(STREAM_MIN_ROWS)
+}
 
 /// Unit roundoff of `f64`.
 const U: f64 = f64::EPSILON / 2.0;
@@ -445,7 +456,8 @@ pub fn rank_working_bytes(rows: u64, cols: u64) -> u64 {
     let n = rows.min(cols);
     let gram = n.saturating_mul(n).saturating_mul(8).saturating_mul(2);
     let data = if rows > cols && n >= GRAM_MIN_SIDE as u64 {
-        (STREAM_BLOCK_BYTES as u64).max(cols.saturating_mul(8)).min(rows.saturating_mul(cols).saturating_mul(8))
+        let block = (stream_block_rows(usize::try_from(cols).unwrap_or(usize::MAX)) as u64).min(rows);
+        block.saturating_mul(cols).saturating_mul(8)
     } else {
         rows.saturating_mul(cols).saturating_mul(8)
     };
@@ -485,7 +497,7 @@ pub(crate) fn gram_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> R
     }
     // Blocks of whole rows, aligned to the decoding granule (quantized rows hold whole blocks).
     let granule = view.granule();
-    let mut block_rows = (STREAM_BLOCK_BYTES / 8 / cols).max(1);
+    let mut block_rows = stream_block_rows(cols);
     while (block_rows * cols) % granule != 0 {
         block_rows += 1;
     }

@@ -100,6 +100,14 @@ pub trait TensorSource: Send + Sync + std::fmt::Debug {
     /// only ([`crate::Error::Tensor`]), unless the whole file became unreadable.
     fn view(&self, index: usize) -> Result<TensorView<'_>>;
 
+    /// Tells the source that `bytes`, taken from a view of the tensor at `index`, will not be
+    /// read again soon: a memory-mapped source drops their pages from the process's resident
+    /// memory (they are faulted in again if read). Does nothing by default and for bytes the
+    /// source does not map.
+    fn release(&self, index: usize, bytes: &[u8]) {
+        let _ = (index, bytes);
+    }
+
     /// The stored tensors when [`TensorSource::tensors`] lists logical ones (components of a
     /// quantized weight grouped into one); the same list otherwise.
     fn raw_tensors(&self) -> &[TensorInfo] {

@@ -31,6 +31,7 @@ pub mod anomalies;
 pub mod copies;
 pub mod diff;
 pub mod dump;
+mod duplicates;
 mod error;
 pub mod export;
 pub mod listing;

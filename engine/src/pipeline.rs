@@ -2,8 +2,6 @@
 //! rows sorted as docs/output-spec.md says. Errors never stop the run: each is recorded with its file (and
 //! tensor) and the rest goes on.
 
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,6 +20,8 @@ use weightlens_core::{
 use weightlens_readers::OpenOptions;
 
 use crate::copies;
+pub use crate::duplicates::Duplicate;
+use crate::duplicates::{self, Signature};
 use crate::shard::{self, Shard, TaskKey};
 
 /// What to analyze and how.
@@ -192,20 +192,6 @@ pub struct Analysis {
     pub skipped_files: Vec<crate::copies::SkippedFile>,
 }
 
-/// Tensors of one model whose stored bytes, dtype and shape are identical (e.g. tied
-/// embeddings saved twice). Found by a 64-bit SipHash (std's `DefaultHasher`) of the raw
-/// bytes: no extra dependency, and a false match needs a 64-bit collision between tensors of
-/// the same dtype and shape.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
-pub struct Duplicate {
-    /// The model holding them.
-    pub model_path: String,
-    /// Their names, sorted.
-    pub tensors: Vec<String>,
-    /// Bytes of each copy.
-    pub bytes: u64,
-}
-
 /// Hooks called while a run progresses (for a progress bar); every method defaults to nothing.
 /// Called from worker threads.
 pub trait Progress: Sync {
@@ -225,8 +211,9 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-/// The rows of one tensor (one per expert with `--split-experts`) and its content hash.
-type TensorRows = (Vec<Row>, u64);
+/// The rows of one tensor (one per expert with `--split-experts`) and its content signature
+/// (none for a tensor whose content is not read).
+type TensorRows = (Vec<Row>, Option<Signature>);
 
 struct OpenModel {
     source: Box<dyn TensorSource>,
@@ -380,15 +367,15 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
     let mut results: Vec<(usize, Option<TensorRows>, Vec<Error>)> = big.into_iter().map(run).collect();
     results.extend(small.into_par_iter().map(run).collect::<Vec<_>>());
     let mut slots_by_pos: Vec<Vec<Row>> = vec![Vec::new(); tasks.len()];
-    let mut by_content: HashMap<(usize, u64), Vec<usize>> = HashMap::new();
+    let mut signatures = Vec::new();
     for (pos, row, errs) in results {
-        if let Some((rows, hash)) = row {
+        if let Some((rows, signature)) = row {
             slots_by_pos[pos] = rows;
-            by_content.entry((tasks[pos].0, hash)).or_default().push(tasks[pos].1);
+            signatures.extend(signature.map(|s| (tasks[pos].0, tasks[pos].1, s)));
         }
         errors.extend(errs.iter().map(RunError::from));
     }
-    let duplicates = duplicate_groups(&models, by_content);
+    let duplicates = duplicate_groups(&models, signatures);
     let (unsorted_tasks, unsorted): (Vec<usize>, Vec<Row>) = slots_by_pos
         .into_iter()
         .enumerate()
@@ -453,23 +440,28 @@ pub fn ms(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// A hash of a tensor's stored bytes, dtype and shape.
-fn content_hash(info: &TensorInfo, bytes: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    h.write(info.dtype_name.as_bytes());
-    for &d in &info.shape {
-        h.write_u64(d);
-    }
-    h.write(bytes);
-    h.finish()
-}
-
-/// The groups of two or more tensors with the same content hash, sorted by model and name.
-fn duplicate_groups(models: &[OpenModel], by_content: HashMap<(usize, u64), Vec<usize>>) -> Vec<Duplicate> {
-    let mut groups: Vec<Duplicate> = by_content
+/// The groups of two or more tensors of one model with equal bytes, dtype and shape, sorted
+/// by model and name.
+fn duplicate_groups(models: &[OpenModel], signatures: Vec<(usize, usize, Signature)>) -> Vec<Duplicate> {
+    let same_bytes = |m: usize, a: usize, b: usize| {
+        let source = &models[m].source;
+        match (source.view(a), source.view(b)) {
+            (Ok(x), Ok(y)) => {
+                let same = x.raw_bytes() == y.raw_bytes();
+                source.release(a, x.raw_bytes());
+                source.release(b, y.raw_bytes());
+                same
+            }
+            // Read once already: an error now only means these two are not reported.
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!("{e}");
+                false
+            }
+        }
+    };
+    let mut groups: Vec<Duplicate> = duplicates::find(signatures, same_bytes)
         .into_iter()
-        .filter(|(_, tensors)| tensors.len() > 1)
-        .map(|((m, _), indices)| {
+        .map(|(m, indices)| {
             let infos = models[m].source.tensors();
             let mut tensors: Vec<String> = indices.iter().map(|&i| infos[i].name.clone()).collect();
             tensors.sort();
@@ -561,9 +553,9 @@ fn analyze_tensor(
     let quant = model.source.quant(index);
     if quant.is_some_and(|q| q.problem.is_some()) {
         // Looks quantized but cannot be dequantized: a row without statistics (the source
-        // warned), never the stored integers' statistics.
+        // warned), never the stored integers' statistics; its content is not compared either.
         let row = identity_row(schema, model, info, quant, 1, created_at);
-        return (Some((vec![row], content_hash(info, info.name.as_bytes()))), Vec::new());
+        return (Some((vec![row], None)), Vec::new());
     }
     let view = match model.source.view(index) {
         Ok(v) => v,
@@ -572,11 +564,20 @@ fn analyze_tensor(
             return (None, vec![e]);
         }
     };
-    let hash = content_hash(info, view.raw_bytes());
+    // The signature is taken once the rows hold the statistics; then the tensor's pages are
+    // released (the run's resident memory is the tensors in flight, not all read so far).
+    let finish = |rows: &[Row]| {
+        let signature = Signature::new(info, view.raw_bytes(), rows, schema);
+        model.source.release(index, view.raw_bytes());
+        Some(signature)
+    };
     let mut errors = Vec::new();
     if let Some(count) = expert_count(info, split_experts) {
         match split_rows(model, index, &view, count, schema, analyzers, slots, created_at, &mut errors) {
-            Ok(rows) => return (Some((rows, hash)), errors),
+            Ok(rows) => {
+                let signature = finish(&rows);
+                return (Some((rows, signature)), errors);
+            }
             Err(e) => {
                 tracing::debug!("{e}");
                 errors.push(e);
@@ -589,7 +590,9 @@ fn analyze_tensor(
         row.set(schema, columns::EXPERT_INDEX, expert);
     }
     fill_metrics(&mut row, &view, analyzers, slots, &mut errors);
-    (Some((vec![row], hash)), errors)
+    let rows = vec![row];
+    let signature = finish(&rows);
+    (Some((rows, signature)), errors)
 }
 
 /// One row per expert of a fused expert tensor, each expert's matrix viewed in place.

@@ -85,6 +85,36 @@ impl MappedFile {
         }
         Ok(&self.bytes()[range])
     }
+
+    /// Drops the pages under `bytes` from this process's resident memory when `bytes` lies
+    /// inside this mapping (returns whether it did); other slices are left alone. The file
+    /// stays in the page cache: a later read of the same bytes faults the pages in again, with
+    /// the same content. For a finished tensor, so that a run's resident memory is the tensors
+    /// in flight, not every tensor read so far. Pages shared with a neighbouring tensor are
+    /// dropped too and simply read again if that tensor still needs them.
+    pub fn release(&self, bytes: &[u8]) -> bool {
+        let Some(map) = &self.map else { return false };
+        let start = (bytes.as_ptr() as usize).wrapping_sub(map.as_ptr() as usize);
+        let inside = bytes.as_ptr() >= map.as_ptr() && start.checked_add(bytes.len()).is_some_and(|e| e <= map.len());
+        if !inside || bytes.is_empty() {
+            return false;
+        }
+        #[cfg(unix)]
+        {
+            // SAFETY: the map is a read-only mapping of a file nobody writes (module docs), so
+            // MADV_DONTNEED only unmaps clean pages: any access, also through slices borrowed
+            // now, faults them in again from the file with identical bytes. The range lies
+            // inside the map (checked above).
+            let done = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, bytes.len()) };
+            if let Err(e) = done {
+                tracing::debug!("{}: madvise(DONTNEED) failed: {e}", self.path.display());
+                return false;
+            }
+            true
+        }
+        #[cfg(not(unix))]
+        false
+    }
 }
 
 /// A shared [`MappedFile`] as the owner of a `bytes::Bytes` (`Bytes::from_owner`), so that a

@@ -287,6 +287,11 @@ impl TensorSource for GgufSource {
         }
     }
 
+    fn release(&self, _index: usize, bytes: &[u8]) {
+        // At most one file maps the bytes.
+        let _ = self.files.iter().any(|f| f.release(bytes));
+    }
+
     fn metadata(&self) -> serde_json::Value {
         self.metadata.clone()
     }

@@ -326,6 +326,11 @@ impl TensorSource for SafetensorsSource {
         TensorView::plain(info, Cow::Borrowed(bytes), info.dtype, ByteOrder::Little)
     }
 
+    fn release(&self, _index: usize, bytes: &[u8]) {
+        // At most one file maps the bytes.
+        let _ = self.files.iter().any(|f| f.release(bytes));
+    }
+
     fn metadata(&self) -> serde_json::Value {
         self.metadata.clone()
     }

@@ -12,7 +12,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use weightlens_core::TensorSource;
 
 fn fixtures() -> Vec<(String, PathBuf)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/quant");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../fixtures/quant");
     let mut dirs: Vec<(String, PathBuf)> = std::fs::read_dir(&root)
         .expect("fixtures/quant")
         .filter_map(Result::ok)
