@@ -11,8 +11,10 @@
 //! - [`plugin`]: the host of analyzer plugins (shared libraries behind a versioned C ABI).
 
 pub mod delta;
+pub mod marchenko_pastur;
 pub mod plugin;
 pub mod powerlaw;
+pub mod rand_distance;
 pub mod rank;
 pub mod rank_approx;
 pub mod singular;

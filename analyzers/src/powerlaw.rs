@@ -129,7 +129,7 @@ fn tail_log_sum(logs: &[f64], i: usize) -> f64 {
 
 /// numpy's pairwise summation (blocks of 8 accumulators below 128 elements), so that sums of
 /// logarithms round as WeightWatcher's do.
-fn pairwise_sum(v: &[f64]) -> f64 {
+pub(crate) fn pairwise_sum(v: &[f64]) -> f64 {
     if v.len() < 8 {
         return v.iter().sum();
     }

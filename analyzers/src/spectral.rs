@@ -12,7 +12,9 @@
 //!   ([`crate::powerlaw`]), `alpha_weighted = alpha * log10(lambda_max)`, `log_alpha_norm =
 //!   log10(sum lambda_i^alpha)`, `log_norm = log10(sum lambda_i)` and `log_spectral_norm =
 //!   log10(lambda_max)` (its `norm` and `spectral_norm` are the SQUARED Frobenius and spectral
-//!   norms), and `entropy` (`RMT_Util.matrix_entropy`). Its `stable_rank` is the one above.
+//!   norms), and `entropy` (`RMT_Util.matrix_entropy`). Its `stable_rank` is the one above;
+//! - its Marchenko-Pastur fit (`analyze(mp_fit=True)`): `num_spikes`, `sigma_mp`, `mp_softrank`
+//!   ([`crate::marchenko_pastur`]).
 //!
 //! [`SpectralAnalyzer`] computes them for the `rows x cols` matrix of every tensor of 2 or more
 //! dimensions from its singular values ([`crate::singular`] says how they are computed and how
@@ -23,9 +25,11 @@
 
 use weightlens_core::{Column, ColumnType, Error, Result, TensorAnalyzer, TensorView, Value};
 
+use crate::marchenko_pastur::{self, MpFit};
 use crate::powerlaw::{self, PowerLawFit};
-use crate::rank::{rank_by_svd, working_dims, RankError, RankMode};
-use crate::singular::singular_values_of_view;
+use crate::rand_distance;
+use crate::rank::{finite_values, rank_by_svd, working_dims, RankError, RankMode};
+use crate::singular::{singular_values, singular_values_of_view, Method};
 
 /// Names of the spectral columns, in table order (after the built-in columns).
 pub mod columns {
@@ -65,8 +69,16 @@ pub mod columns {
     pub const WARNING: &str = "warning";
     /// WeightWatcher's matrix entropy.
     pub const ENTROPY: &str = "entropy";
-    /// All of them with their types, in order.
-    pub const ALL: [(&str, ColumnType); 17] = [
+    /// Eigenvalues above the Marchenko-Pastur bulk (WeightWatcher's `mp_fit`).
+    pub const NUM_SPIKES: &str = "num_spikes";
+    /// The fitted Marchenko-Pastur scale of the rescaled spectrum.
+    pub const SIGMA_MP: &str = "sigma_mp";
+    /// `bulk_max / lambda_max` of the Marchenko-Pastur fit.
+    pub const MP_SOFTRANK: &str = "mp_softrank";
+    /// WeightWatcher's `rand_distance` (`--spectral=full` only, after the others).
+    pub const RAND_DISTANCE: &str = "rand_distance";
+    /// All of them with their types, in order (without [`RAND_DISTANCE`]).
+    pub const ALL: [(&str, ColumnType); 20] = [
         (SIGMA_MAX, Float),
         (FROBENIUS_NORM, Float),
         (STABLE_RANK, Float),
@@ -84,6 +96,9 @@ pub mod columns {
         (NUM_PL_SPIKES, Int),
         (WARNING, Str),
         (ENTROPY, Float),
+        (NUM_SPIKES, Int),
+        (SIGMA_MP, Float),
+        (MP_SOFTRANK, Float),
     ];
 }
 
@@ -111,6 +126,8 @@ pub struct Spectrum {
     pub fit: Option<PowerLawFit>,
     /// `sum lambda_i^alpha` (with the fit).
     pub alpha_norm: Option<f64>,
+    /// WeightWatcher's Marchenko-Pastur fit (`None` when it cannot be computed).
+    pub mp: Option<MpFit>,
 }
 
 /// The metrics of a matrix with singular values `sv` (any order, all >= 0) whose larger side is
@@ -121,7 +138,9 @@ pub fn spectrum(sv: &[f64], max_dim: usize) -> Option<Spectrum> {
         return None;
     }
     let sigma_min = sv.iter().copied().fold(f64::INFINITY, f64::min);
-    let evals: Vec<f64> = sv.iter().map(|s| s * s).collect();
+    let mut evals: Vec<f64> = sv.iter().map(|s| s * s).collect();
+    // Ascending, as WeightWatcher holds them (its sums then round the same way).
+    evals.sort_by(f64::total_cmp);
     let fro2: f64 = evals.iter().sum();
     let total: f64 = sv.iter().sum();
     let entropy: f64 = sv.iter().map(|s| s / total).filter(|&p| p > 0.0).map(|p| -p * p.ln()).sum();
@@ -136,6 +155,7 @@ pub fn spectrum(sv: &[f64], max_dim: usize) -> Option<Spectrum> {
         entropy: matrix_entropy(sv, &evals, fro2, max_dim),
         alpha_norm: fit.map(|f| evals.iter().map(|e| e.powf(f.alpha)).sum()),
         fit,
+        mp: marchenko_pastur::fit(&evals, max_dim.max(evals.len()), evals.len()),
     })
 }
 
@@ -184,6 +204,9 @@ pub fn spectral_values(sv: &[f64], max_dim: usize) -> Vec<Value> {
         s.fit.map(|f| Value::Int(f.num_pl_spikes as i64)).unwrap_or(Value::Null),
         s.fit.and_then(|f| f.warning()).map(|w| Value::Str(w.into())).unwrap_or(Value::Null),
         Value::Float(s.entropy),
+        s.mp.map(|m| Value::Int(m.num_spikes as i64)).unwrap_or(Value::Null),
+        s.mp.map(|m| m.sigma_mp).into(),
+        s.mp.map(|m| m.mp_softrank).into(),
     ]
 }
 
@@ -193,6 +216,7 @@ pub fn spectral_values(sv: &[f64], max_dim: usize) -> Vec<Value> {
 pub struct SpectralAnalyzer {
     rank: Option<RankMode>,
     max_bytes: Option<u64>,
+    rand_distance: bool,
 }
 
 impl SpectralAnalyzer {
@@ -213,6 +237,28 @@ impl SpectralAnalyzer {
     /// memory (the same estimate as the rank's, [`crate::rank::rank_working_bytes`]).
     pub fn with_max_bytes(self, max_bytes: u64) -> Self {
         SpectralAnalyzer { max_bytes: Some(max_bytes), ..self }
+    }
+
+    /// Also fills [`columns::RAND_DISTANCE`] (`--spectral=full`): one more decomposition per matrix,
+    /// of its seeded element permutation ([`crate::rand_distance`]).
+    pub fn with_rand_distance(self, on: bool) -> Self {
+        SpectralAnalyzer { rand_distance: on, ..self }
+    }
+
+    /// WeightWatcher's `rand_distance` of a matrix whose singular values are `values`: the
+    /// Jensen-Shannon distance of its sorted eigenvalues to those of its permuted copy.
+    fn rand_distance_of(&self, view: &TensorView<'_>, values: &[f64], rows: usize, cols: usize) -> Result<Value> {
+        let info = view.info();
+        let Some(mut data) = finite_values(view)? else { return Ok(Value::Null) };
+        rand_distance::permute(&mut data, rand_distance::permutation_seed(&info.name));
+        let permuted = singular_values(&data, rows, cols, Method::for_matrix(rows, cols))
+            .map_err(|e| Error::tensor(info.file.as_ref(), &info.name, e.to_string()))?;
+        let sorted_evals = |sv: &[f64]| {
+            let mut e: Vec<f64> = sv.iter().map(|s| s * s).collect();
+            e.sort_by(f64::total_cmp);
+            e
+        };
+        Ok(rand_distance::jensen_shannon_distance(&sorted_evals(values), &sorted_evals(&permuted.values)).into())
     }
 
     /// The `rank` and `rank_method` cells (none when the rank is not asked for).
@@ -236,12 +282,17 @@ impl TensorAnalyzer for SpectralAnalyzer {
             Column::new(weightlens_core::table::columns::RANK_METHOD, ColumnType::Str),
         ];
         let rank = rank.into_iter().take(if self.rank.is_some() { 2 } else { 0 });
-        rank.chain(columns::ALL.iter().map(|(name, ty)| Column::new(*name, *ty))).collect()
+        let rand = [Column::new(columns::RAND_DISTANCE, ColumnType::Float)];
+        let rand = rand.into_iter().take(usize::from(self.rand_distance));
+        rank.chain(columns::ALL.iter().map(|(name, ty)| Column::new(*name, *ty))).chain(rand).collect()
     }
 
     fn analyze(&self, view: &TensorView<'_>) -> Result<Vec<Value>> {
         let info = view.info();
-        let row = |rank: Vec<Value>, spectral: Vec<Value>| Ok(rank.into_iter().chain(spectral).collect());
+        let rand_cells = |v: Value| if self.rand_distance { vec![v] } else { Vec::new() };
+        let row = |rank: Vec<Value>, spectral: Vec<Value>| {
+            Ok(rank.into_iter().chain(spectral).chain(rand_cells(Value::Null)).collect())
+        };
         let Some((rows, cols)) = info.matrix_dims() else {
             return row(self.rank_cells(None), vec![Value::Null; COLUMN_COUNT]);
         };
@@ -264,7 +315,9 @@ impl TensorAnalyzer for SpectralAnalyzer {
             }
             (Some(_), None) => Some((sv.approx_rank(), RankMode::Approx.as_str())),
         };
-        row(self.rank_cells(rank), spectral_values(&sv.values, r.max(c)))
+        let rand = if self.rand_distance { vec![self.rand_distance_of(view, &sv.values, r, c)?] } else { Vec::new() };
+        let cells = self.rank_cells(rank).into_iter().chain(spectral_values(&sv.values, r.max(c)));
+        Ok(cells.chain(rand).collect())
     }
 }
 
@@ -308,11 +361,16 @@ mod tests {
         let lambda_max = s.sigma_max * s.sigma_max;
         assert_eq!(get(columns::ALPHA), Value::Float(fit.alpha));
         assert_eq!(get(columns::ALPHA_WEIGHTED), Value::Float(fit.alpha * lambda_max.log10()));
-        let alpha_norm: f64 = sv.iter().map(|s| (s * s).powf(fit.alpha)).sum();
+        // Summed over the ascending eigenvalues (sv is descending).
+        let alpha_norm: f64 = sv.iter().rev().map(|s| (s * s).powf(fit.alpha)).sum();
         assert_eq!(get(columns::LOG_ALPHA_NORM), Value::Float(alpha_norm.log10()));
         assert_eq!(get(columns::LOG_NORM), Value::Float(s.norm.log10()));
         assert_eq!(get(columns::NUM_PL_SPIKES), Value::Int(fit.num_pl_spikes as i64));
         assert_eq!(get(columns::D), Value::Float(fit.d));
+        let mp = s.mp.expect("an MP fit");
+        assert_eq!(get(columns::NUM_SPIKES), Value::Int(mp.num_spikes as i64));
+        assert_eq!(get(columns::SIGMA_MP), Value::Float(mp.sigma_mp));
+        assert_eq!(get(columns::MP_SOFTRANK), Value::Float(mp.mp_softrank));
         // A zero matrix: norms 0, the rest empty.
         let zero = spectral_values(&[0.0; 4], 4);
         assert_eq!(zero[..2], [Value::Float(0.0), Value::Float(0.0)]);

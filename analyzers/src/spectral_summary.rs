@@ -2,7 +2,7 @@
 //!
 //! `WeightWatcher.get_summary` (weightwatcher.py) reports the mean over the analyzed layers of
 //! `log_norm`, `alpha`, `alpha_weighted`, `log_alpha_norm`, `log_spectral_norm`, `stable_rank`
-//! (and `mp_softrank`, which needs its `mp_fit=True` and is not computed here). The layers are
+//! and `mp_softrank` (that one with its `mp_fit=True`; always computed here). The layers are
 //! those its `analyze()` accepts: at least `min_evals = 8` eigenvalues, at most `max_evals =
 //! 15000`, a larger side of at most `max_N = 50000` ([`ww_analyzes`]). Means skip empty cells
 //! (pandas' `mean`); WeightWatcher would average its `-1` of a failed fit in, weightlens leaves
@@ -16,13 +16,14 @@ use weightlens_core::{Row, Schema};
 use crate::spectral::columns;
 
 /// The metrics averaged, in WeightWatcher's order.
-pub const METRICS: [&str; 6] = [
+pub const METRICS: [&str; 7] = [
     columns::LOG_NORM,
     columns::ALPHA,
     columns::ALPHA_WEIGHTED,
     columns::LOG_ALPHA_NORM,
     columns::LOG_SPECTRAL_NORM,
     columns::STABLE_RANK,
+    columns::MP_SOFTRANK,
 ];
 
 /// WeightWatcher's `min_evals`, `max_evals` and `max_N` defaults.

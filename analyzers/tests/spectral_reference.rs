@@ -9,13 +9,18 @@
 //! (`sigma_min` of the ill-conditioned matrix is `1e-8 sigma_max`, known to about `1e-16 /
 //! 1e-8`); the power-law fit (`alpha`, `alpha_weighted`, `log_alpha_norm`, `xmin`, `D`, `sigma`)
 //! relative 1e-6 (a discrete choice of `xmin` and a few logarithms of the same eigenvalues);
-//! `num_pl_spikes` and `warning` exactly. The logarithms (`log_*`, `alpha_weighted`) are
+//! `num_pl_spikes` and `warning` exactly; WeightWatcher's Marchenko-Pastur fit (`num_spikes`
+//! exactly, `sigma_mp` and `mp_softrank` relative 1e-9: the same grid and Nelder-Mead steps as
+//! scipy's, on eigenvalues equal to rounding), and `rand_distance`'s Jensen-Shannon distance of
+//! the reference's eigenvalue pairs relative 1e-12. The generator checks its Marchenko-Pastur
+//! values against WeightWatcher's own `mp_fit` when that is installed (`checked_against_weightwatcher`). The logarithms (`log_*`, `alpha_weighted`) are
 //! compared relative to `max(|value|, 1)`: their rounding error is absolute. The reference is numpy's re-derivation of
 //! WeightWatcher 0.7.7's formulas; `bench/spectral_vs_weightwatcher.py` checks the same columns
 //! against WeightWatcher itself.
 
 use std::path::{Path, PathBuf};
 
+use weightlens_analyzers::rand_distance::jensen_shannon_distance;
 use weightlens_analyzers::singular::{singular_values, Method};
 use weightlens_analyzers::spectral::{columns, spectral_values};
 use weightlens_analyzers::SpectralAnalyzer;
@@ -161,4 +166,21 @@ fn spectral_columns_are_empty_for_vectors_and_non_finite_matrices() {
         }
     }
     assert!(seen_vector, "the fixture has 0-d/1-d tensors");
+}
+
+#[test]
+fn rand_distance_is_scipys_jensen_shannon_distance() {
+    let text = std::fs::read_to_string(root().join("fixtures/reference/spectral.npz.json")).expect("reference");
+    let reference: serde_json::Value = serde_json::from_str(&text).expect("reference JSON");
+    let floats = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array().expect("an array").iter().map(|x| x.as_f64().expect("a number")).collect()
+    };
+    let pairs = reference["rand_distances"].as_array().expect("rand_distances");
+    assert!(!pairs.is_empty());
+    for pair in pairs {
+        let (p, q) = (floats(&pair["evals"]), floats(&pair["rand_evals"]));
+        let want = pair["rand_distance"].as_f64().expect("rand_distance");
+        let got = jensen_shannon_distance(&p, &q).expect("a distance");
+        assert!((got - want).abs() <= 1e-12 * want, "{got} vs scipy {want}");
+    }
 }

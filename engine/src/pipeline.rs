@@ -43,6 +43,8 @@ pub struct AnalyzeConfig {
     pub rank: RankMode,
     /// Spectral columns (`sigma_max` ... `alpha`) after the built-in ones.
     pub spectral: bool,
+    /// With `spectral`, also WeightWatcher's `rand_distance` (`--spectral=full`).
+    pub spectral_full: bool,
     /// Working memory for ranks, in bytes: matrices needing more than their share of it
     /// (`max_memory / threads`) are analyzed one at a time; larger than all of it, refused.
     pub max_memory: u64,
@@ -75,6 +77,7 @@ impl AnalyzeConfig {
             zero_eps: DEFAULT_ZERO_EPS,
             rank: RankMode::Exact,
             spectral: false,
+            spectral_full: false,
             max_memory: default_max_memory(),
             extra_analyzers: Vec::new(),
             open_options: OpenOptions::default(),
@@ -103,6 +106,7 @@ impl std::fmt::Debug for AnalyzeConfig {
             .field("zero_eps", &self.zero_eps)
             .field("rank", &self.rank)
             .field("spectral", &self.spectral)
+            .field("spectral_full", &self.spectral_full)
             .field("max_memory", &self.max_memory)
             .field("open_options", &self.open_options)
             .field("split_experts", &self.split_experts)
@@ -234,7 +238,12 @@ impl OpenModel {
 pub fn analyzers(config: &AnalyzeConfig) -> Vec<Arc<dyn TensorAnalyzer>> {
     // With --spectral the rank comes from the same singular values (one decomposition, not two).
     let matrix: Arc<dyn TensorAnalyzer> = if config.spectral {
-        Arc::new(SpectralAnalyzer::new().with_rank(config.rank).with_max_bytes(config.max_memory))
+        Arc::new(
+            SpectralAnalyzer::new()
+                .with_rank(config.rank)
+                .with_max_bytes(config.max_memory)
+                .with_rand_distance(config.spectral_full),
+        )
     } else {
         Arc::new(RankAnalyzer::new(config.rank).with_max_bytes(config.max_memory))
     };

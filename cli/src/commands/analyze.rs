@@ -44,6 +44,15 @@ pub enum RankArg {
     None,
 }
 
+/// How much spectral analysis `--spectral` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SpectralArg {
+    /// The spectral columns (one decomposition per matrix).
+    Basic,
+    /// Also `rand_distance` (a second decomposition, of the seeded element permutation).
+    Full,
+}
+
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
     /// Model files or directories (searched recursively), or hub models as `hf://ORG/NAME[@REV]`
@@ -59,11 +68,12 @@ pub struct AnalyzeArgs {
     /// Rank computation.
     #[arg(long, value_enum, default_value = "exact")]
     rank: RankArg,
-    /// Add the spectral columns sigma_max, frobenius_norm, stable_rank, effective_rank,
-    /// condition_number and alpha (from all f64 singular values of each matrix; as costly as an
-    /// exact rank, which then comes from the same decomposition).
-    #[arg(long)]
-    spectral: bool,
+    /// Add the spectral columns (sigma_max ... alpha, WeightWatcher's power-law and
+    /// Marchenko-Pastur metrics; docs/output-spec.md) from all f64 singular values of each matrix,
+    /// as costly as an exact rank, which then comes from the same decomposition. `--spectral=full`
+    /// also adds rand_distance (one more decomposition per matrix).
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "basic")]
+    spectral: Option<SpectralArg>,
     /// Working memory for ranks and spectra (bytes; suffixes K, M, G, T): bigger matrices run one at a time,
     /// a matrix needing more gets no rank (and an error) [default: half the RAM].
     #[arg(long, value_parser = parse_size)]
@@ -183,7 +193,8 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         filter,
         zero_eps: args.zero_eps,
         rank,
-        spectral: args.spectral,
+        spectral: args.spectral.is_some(),
+        spectral_full: args.spectral == Some(SpectralArg::Full),
         max_memory: args.max_memory.unwrap_or_else(default_max_memory),
         extra_analyzers: plugins.into_iter().map(|p| Arc::new(p) as Arc<dyn TensorAnalyzer>).collect(),
         open_options: OpenOptions {
