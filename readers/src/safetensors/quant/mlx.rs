@@ -103,6 +103,9 @@ pub fn mlx_fp_shape(
     expect_dtype(scales, &[Dtype::U8])?;
     let (rows, words) = dims2(weight)?;
     let cols = words.checked_mul(32).ok_or("weight is too large")? / u64::from(bits);
+    if cols % 32 != 0 {
+        return Err(format!("{} does not hold whole groups of 32 {bits}-bit values", weight.shape_string()).into());
+    }
     expect_shape(scales, &[rows, cols / 32])?;
     Ok(vec![rows, cols])
 }
@@ -199,5 +202,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn fp_modes_decode_e2m1_and_e4m3_with_e8m0_scales() {
+        // One row of 32 values: mxfp4 codes 0..16 twice (low nibble first), scale 2^1.
+        let words: Vec<u32> = (0..4u32).map(|w| (0..8).fold(0, |acc, k| acc | ((w * 8 + k) % 16) << (4 * k))).collect();
+        let weight = info("w", Dtype::U32, vec![1, 4]);
+        let scales = info("s", Dtype::U8, vec![1, 1]);
+        let shape = mlx_fp_shape("mxfp4", 4, 32, &weight, &scales).unwrap();
+        let bytes = [le_words(&words), vec![128u8]];
+        let parts = Parts::new(vec![&weight, &scales], bytes.iter().map(Vec::as_slice).collect());
+        let mut w = vec![0f64; 32];
+        mlx_fp_decoder(4, &parts, &shape).unwrap().decode_f64(0, &mut w).unwrap();
+        let want: Vec<f64> = (0..32).map(|i| E2M1[i % 16] * 2.0).collect();
+        assert_eq!(w, want);
+        // mxfp8: byte 0x38 is 1.0 in E4M3; scale 2^-2.
+        let weight8 = info("w", Dtype::U32, vec![1, 8]);
+        let shape = mlx_fp_shape("mxfp8", 8, 32, &weight8, &scales).unwrap();
+        let bytes = [vec![0x38u8; 32], vec![125u8]];
+        let parts = Parts::new(vec![&weight8, &scales], bytes.iter().map(Vec::as_slice).collect());
+        mlx_fp_decoder(8, &parts, &shape).unwrap().decode_f64(0, &mut w).unwrap();
+        assert!(w.iter().all(|&v| v == 0.25));
+        // Partial groups, wrong bits or group size are refused before decoding.
+        assert!(mlx_fp_shape("mxfp4", 4, 32, &info("w", Dtype::U32, vec![1, 1]), &info("s", Dtype::U8, vec![1, 0]))
+            .is_err());
+        assert!(mlx_fp_shape("mxfp4", 8, 32, &weight8, &scales).is_err());
+        assert!(mlx_fp_shape("mxfp8", 8, 64, &weight8, &scales).is_err());
     }
 }
