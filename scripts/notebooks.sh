@@ -1,20 +1,15 @@
 #!/usr/bin/env bash
-# Executes the notebooks headless on the table of the fixtures model, so that they never rot:
-# a venv in notebooks/.venv (created once), the table data/outputs/params.parquet from
-# fixtures/llama-tiny, then `jupyter nbconvert --execute` of every notebook (outputs go to
-# notebooks/.executed/, the committed notebooks stay clean).
+# Executes the notebooks headless on the fixtures model, so that they never rot: a venv in
+# notebooks/.venv (created once), the weightlens Python package built into it with
+# `maturin develop` on the workspace's target directory (as scripts/python-tests.sh does), then
+# `jupyter nbconvert --execute` of every notebook (outputs go to notebooks/.executed/, the
+# committed notebooks stay clean).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python-env.sh
 venv=notebooks/.venv
-if [ ! -x "$venv/bin/jupyter" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check \
-        jupyter nbconvert ipykernel pandas pyarrow matplotlib seaborn
-fi
-cargo build -p weightlens --locked --quiet
-bin="${CARGO_TARGET_DIR:-target}/debug/weightlens"
-mkdir -p data/outputs
-"$bin" analyze fixtures/llama-tiny --out data/outputs/params.parquet --quiet
+python_venv "$venv" jupyter nbconvert ipykernel pandas pyarrow numpy matplotlib seaborn
+develop_package "$venv"
 for nb in notebooks/*.ipynb; do
     "$venv/bin/jupyter" nbconvert --to notebook --execute --ExecutePreprocessor.timeout=120 \
         --output-dir notebooks/.executed "$nb"

@@ -5,7 +5,6 @@
 pub mod commands;
 pub mod download_progress;
 pub mod progress;
-pub mod readers;
 pub mod render;
 pub mod runlog;
 pub mod signals;

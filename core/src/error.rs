@@ -78,6 +78,27 @@ pub enum Error {
     },
 }
 
+/// The kind of an [`Error`], without its details: what a program maps errors onto (the Python
+/// package's exception classes) after they were collected into a run's error list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::Io`].
+    Io,
+    /// [`Error::UnknownFormat`].
+    UnknownFormat,
+    /// [`Error::Malformed`].
+    Malformed,
+    /// [`Error::Refused`].
+    Refused,
+    /// [`Error::Tensor`].
+    Tensor,
+    /// [`Error::Analyzer`].
+    Analyzer,
+    /// [`Error::Output`].
+    Output,
+}
+
 fn fmt_offset(offset: Option<u64>) -> String {
     offset.map(|o| format!(" (at byte {o})")).unwrap_or_default()
 }
@@ -108,6 +129,19 @@ impl Error {
             | Error::Tensor { path, .. }
             | Error::Analyzer { path, .. }
             | Error::Output { path, .. } => path,
+        }
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. } => ErrorKind::Io,
+            Error::UnknownFormat { .. } => ErrorKind::UnknownFormat,
+            Error::Malformed { .. } => ErrorKind::Malformed,
+            Error::Refused { .. } => ErrorKind::Refused,
+            Error::Tensor { .. } => ErrorKind::Tensor,
+            Error::Analyzer { .. } => ErrorKind::Analyzer,
+            Error::Output { .. } => ErrorKind::Output,
         }
     }
 

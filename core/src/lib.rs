@@ -22,7 +22,7 @@ pub mod tensor;
 
 pub use analyzer::TensorAnalyzer;
 pub use dtype::{ByteOrder, Dtype, QuantType};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use naming::{classify, classify_in, BlockType, Classification, Stack};
 pub use reader::{FormatReader, Identify, OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 pub use source::QuantFacts;

@@ -319,6 +319,15 @@ impl<'a> TensorView<'a> {
         }
     }
 
+    /// [`TensorView::plain_bytes`] when they are borrowed from the source (its memory map),
+    /// so that they live as long as the source: what a zero-copy view may point at.
+    pub fn borrowed_plain_bytes(&self) -> Option<(Dtype, ByteOrder, &'a [u8])> {
+        match &self.data {
+            ViewData::Plain { bytes: Cow::Borrowed(bytes), dtype, order } => Some((*dtype, *order, bytes)),
+            _ => None,
+        }
+    }
+
     /// The stored bytes, whatever the encoding (of a computed view: its packed component).
     pub fn raw_bytes(&self) -> &[u8] {
         match &self.data {

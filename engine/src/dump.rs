@@ -21,18 +21,7 @@ pub fn tensor_npy(path: &Path, tensor: &str, options: &OpenOptions) -> Result<Ve
     for model in &discovery.models {
         let source = weightlens_readers::open_model_with(model, options)?;
         if let Some(index) = source.tensors().iter().position(|t| t.name == tensor) {
-            let numel = source.tensors()[index].numel().unwrap_or(u64::MAX);
-            // The decoded values (up to 8 bytes each) and the .npy copy are held in memory.
-            let needed = numel.saturating_mul(8);
-            if needed > options.max_tensor_bytes {
-                return Err(Error::DumpTooLarge {
-                    path: model.path.clone(),
-                    tensor: tensor.to_string(),
-                    needed,
-                    limit: options.max_tensor_bytes,
-                });
-            }
-            let (dtype, shape, bytes) = decoded(source.as_ref(), index)?;
+            let (dtype, shape, bytes) = decode_tensor(source.as_ref(), index, options.max_tensor_bytes)?;
             let mut npy = Vec::with_capacity(bytes.len() + 128);
             write_npy(&mut npy, dtype, &shape, &bytes).map_err(|source| Error::Npy {
                 path: model.path.clone(),
@@ -45,22 +34,43 @@ pub fn tensor_npy(path: &Path, tensor: &str, options: &OpenOptions) -> Result<Ve
     Err(Error::NoSuchTensor { path: path.to_path_buf(), tensor: tensor.to_string() })
 }
 
-/// The tensor's values as little-endian bytes of the dtype they are written as.
-fn decoded(source: &dyn TensorSource, index: usize) -> Result<(Dtype, Vec<u64>, Vec<u8>)> {
-    let view = source.view(index)?;
-    let info = view.info();
-    let integer = matches!(
-        info.dtype,
+/// The dtype `dump` writes a tensor stored as `stored` in: integers and bool as stored, F64 as
+/// F64, every other type (floats, quantized) decoded to F32.
+pub fn dump_dtype(stored: Dtype) -> Dtype {
+    match stored {
         Dtype::I8
-            | Dtype::I16
-            | Dtype::I32
-            | Dtype::I64
-            | Dtype::U8
-            | Dtype::U16
-            | Dtype::U32
-            | Dtype::U64
-            | Dtype::Bool
-    );
+        | Dtype::I16
+        | Dtype::I32
+        | Dtype::I64
+        | Dtype::U8
+        | Dtype::U16
+        | Dtype::U32
+        | Dtype::U64
+        | Dtype::Bool
+        | Dtype::F64 => stored,
+        _ => Dtype::F32,
+    }
+}
+
+/// The values of tensor `index` of `source` as little-endian bytes of [`dump_dtype`], with that
+/// dtype and the shape. The values are held in memory, so a tensor needing more than
+/// `max_bytes` (up to 8 bytes per element) is refused.
+pub fn decode_tensor(source: &dyn TensorSource, index: usize, max_bytes: u64) -> Result<(Dtype, Vec<u64>, Vec<u8>)> {
+    let info = source
+        .tensors()
+        .get(index)
+        .ok_or_else(|| Error::NoSuchTensor { path: source.path().to_path_buf(), tensor: format!("#{index}") })?;
+    let needed = info.numel().unwrap_or(u64::MAX).saturating_mul(8);
+    if needed > max_bytes {
+        return Err(Error::DumpTooLarge {
+            path: source.path().to_path_buf(),
+            tensor: info.name.clone(),
+            needed,
+            limit: max_bytes,
+        });
+    }
+    let view = source.view(index)?;
+    let integer = dump_dtype(info.dtype) == info.dtype && info.dtype != Dtype::F64;
     let bytes = match view.plain_bytes() {
         Some((dtype, order, raw)) if integer => {
             let size = dtype.size().unwrap_or(1);
@@ -73,6 +83,5 @@ fn decoded(source: &dyn TensorSource, index: usize) -> Result<(Dtype, Vec<u64>, 
         _ if info.dtype == Dtype::F64 => view.to_f64_vec()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
         _ => view.to_f32_vec()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
     };
-    let dtype = if info.dtype == Dtype::F64 { Dtype::F64 } else { Dtype::F32 };
-    Ok((dtype, info.shape.clone(), bytes))
+    Ok((dump_dtype(info.dtype), info.shape.clone(), bytes))
 }

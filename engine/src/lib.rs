@@ -38,6 +38,7 @@ pub mod listing;
 pub mod merge;
 pub mod meta;
 pub mod pipeline;
+pub mod plugins;
 pub mod report;
 pub mod shard;
 pub mod summary;

@@ -8,9 +8,10 @@ use time::OffsetDateTime;
 use weightlens_analyzers::spectral_summary::{spectral_summary, ModelSpectralSummary};
 
 use weightlens_analyzers::plugin::PluginInfo;
+use weightlens_analyzers::rank::RANK_RTOL;
 
 use crate::export::{read_table, write_atomic, OutputFormat};
-use crate::pipeline::{Analysis, Duplicate, ModelSummary, RunError};
+use crate::pipeline::{Analysis, AnalyzeConfig, Duplicate, ModelSummary, RunError};
 use crate::shard::Shard;
 
 /// The crate version and the git commit it was built from.
@@ -118,6 +119,17 @@ pub struct Limits {
     pub threads: usize,
 }
 
+impl Limits {
+    /// The limits of a run of `config` on the current rayon pool.
+    pub fn for_config(config: &AnalyzeConfig) -> Self {
+        Limits {
+            max_memory: config.max_memory,
+            max_tensor_bytes: config.open_options.max_tensor_bytes,
+            threads: rayon::current_num_threads(),
+        }
+    }
+}
+
 /// Thresholds used by the run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Thresholds {
@@ -127,6 +139,13 @@ pub struct Thresholds {
     pub rank_rtol: f64,
     /// The rank method (`exact`, `none`).
     pub rank: &'static str,
+}
+
+impl Thresholds {
+    /// The thresholds of a run of `config`.
+    pub fn for_config(config: &AnalyzeConfig) -> Self {
+        Thresholds { zero_eps: config.zero_eps, rank_rtol: RANK_RTOL, rank: config.rank.as_str() }
+    }
 }
 
 /// The whole `run_meta.json`.
@@ -152,8 +171,8 @@ pub struct RunMeta {
     pub limits: Limits,
     /// The table written.
     pub output: Option<PathBuf>,
-    /// Its format.
-    pub format: &'static str,
+    /// Its format (None for a run kept in memory, e.g. from Python).
+    pub format: Option<&'static str>,
     /// Run start (RFC 3339 UTC, also the `created_at` of every row).
     pub started_at: String,
     /// Run end.
@@ -269,8 +288,8 @@ pub struct RunInfo<'a> {
     pub limits: Limits,
     /// Output path (None when nothing was written).
     pub output: Option<&'a Path>,
-    /// Output format.
-    pub format: OutputFormat,
+    /// Output format (None when the table is kept in memory).
+    pub format: Option<OutputFormat>,
     /// Start time (RFC 3339).
     pub started_at: &'a str,
     /// Wall time of the run.
@@ -294,7 +313,7 @@ impl RunMeta {
             thresholds: info.thresholds,
             limits: info.limits,
             output: info.output.map(Path::to_path_buf),
-            format: info.format.extension(),
+            format: info.format.map(OutputFormat::extension),
             started_at: info.started_at.to_string(),
             finished_at: now_rfc3339(),
             duration_s: info.duration.as_secs_f64(),

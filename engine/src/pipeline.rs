@@ -136,6 +136,9 @@ pub struct RunError {
     pub tensor: Option<String>,
     /// The one-line message (it names the file and tensor too).
     pub message: String,
+    /// What kind of error it is (not written to `run_meta.json`).
+    #[serde(skip)]
+    pub kind: weightlens_core::ErrorKind,
 }
 
 impl From<&Error> for RunError {
@@ -144,6 +147,7 @@ impl From<&Error> for RunError {
             file: e.path().display().to_string(),
             tensor: e.tensor_name().map(String::from),
             message: e.to_string(),
+            kind: e.kind(),
         }
     }
 }
@@ -206,6 +210,12 @@ pub trait Progress: Sync {
     /// One tensor of `bytes` stored bytes was analyzed (or failed).
     fn tensor_done(&self, bytes: u64) {
         let _ = bytes;
+    }
+    /// True when the caller wants the run stopped (Ctrl-C in a notebook): tensors not yet
+    /// started are then skipped, and the [`Analysis`] returned is incomplete (the caller
+    /// discards it).
+    fn cancelled(&self) -> bool {
+        false
     }
 }
 
@@ -367,6 +377,9 @@ pub fn analyze_with_progress(config: &AnalyzeConfig, created_at: &str, progress:
                 .is_some_and(|(r, c)| rank_working_bytes(r, c) > share)
     };
     let run = |&pos: &usize| {
+        if progress.cancelled() {
+            return (pos, None, Vec::new());
+        }
         let (m, i) = tasks[pos];
         let (row, errs) = analyze_tensor(&models[m], i, &schema, &analyzers, &slots, created_at, config.split_experts);
         progress.tensor_done(stored_bytes(&tasks[pos]));

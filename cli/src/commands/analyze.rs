@@ -1,27 +1,23 @@
 //! `weightlens analyze`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use weightlens_analyzers::plugin::{load_plugins, plugin_paths_from_env};
-use weightlens_analyzers::rank::RANK_RTOL;
 use weightlens_analyzers::spectral_summary::{spectral_summary, summary_text};
 use weightlens_analyzers::stats::DEFAULT_ZERO_EPS;
 use weightlens_analyzers::RankMode;
-use weightlens_core::TensorAnalyzer;
 use weightlens_readers::limits::{OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 
 use weightlens_engine::export::{open_sink, write_rows, OutputFormat};
 use weightlens_engine::meta::{
-    meta_path, now_rfc3339, plugin_record, validate_output, write_meta, CodeVersion, Limits, RunInfo, RunMeta,
-    ShardMeta, Thresholds,
+    meta_path, now_rfc3339, validate_output, write_meta, CodeVersion, Limits, RunInfo, RunMeta, ShardMeta, Thresholds,
 };
 use weightlens_engine::pipeline::{
     analyze_with_progress, default_max_memory, ms, AnalyzeConfig, ModelIdentity, RunError,
 };
+use weightlens_engine::plugins::load_run_plugins;
 use weightlens_engine::report::{self, ReportOptions};
 use weightlens_engine::shard::{Shard, ShardError};
 use weightlens_engine::summary::find_anomalies;
@@ -179,12 +175,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         RankArg::None => RankMode::None,
     };
     let (inputs, identities) = resolve_inputs(&args.paths)?;
-    let mut plugin_paths = args.plugins.clone();
-    plugin_paths.extend(plugin_paths_from_env());
-    let (plugins, mut plugin_errors) = load_plugins(&plugin_paths);
-    let (readers, reader_errors) = crate::readers::registry_with_plugins(&args.plugins);
-    plugin_errors.extend(reader_errors);
-    let plugin_meta: Vec<serde_json::Value> = plugins.iter().map(|p| plugin_record(p.info())).collect();
+    let plugins = load_run_plugins(&args.plugins);
     let config = AnalyzeConfig {
         inputs,
         identities,
@@ -196,12 +187,12 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         spectral: args.spectral.is_some(),
         spectral_full: args.spectral == Some(SpectralArg::Full),
         max_memory: args.max_memory.unwrap_or_else(default_max_memory),
-        extra_analyzers: plugins.into_iter().map(|p| Arc::new(p) as Arc<dyn TensorAnalyzer>).collect(),
+        extra_analyzers: plugins.analyzers,
         open_options: OpenOptions {
             max_tensor_bytes: args.max_tensor_bytes,
             allow_unsafe_pickle: args.allow_unsafe_pickle,
         },
-        readers,
+        readers: plugins.readers,
         split_experts: args.split_experts,
         shard: args.shard,
         all_files: args.all_files,
@@ -212,7 +203,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     let progress = AnalyzeProgress::new(!quiet);
     let mut analysis = analyze_with_progress(&config, &started_at, &progress);
     progress.finish();
-    analysis.errors.splice(0..0, plugin_errors.iter().map(RunError::from));
+    analysis.errors.splice(0..0, plugins.errors.iter().map(RunError::from));
     for e in &analysis.errors {
         tracing::error!(target: runlog::FILE_ONLY, file = %e.file, tensor = ?e.tensor, "{}", e.message);
         eprintln!("error: {}", e.message);
@@ -233,22 +224,17 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     } else {
         drop(sink);
     }
-    let thresholds = Thresholds { zero_eps: args.zero_eps, rank_rtol: RANK_RTOL, rank: rank.as_str() };
     let info = RunInfo {
         cli_args: std::env::args().collect(),
-        thresholds,
-        limits: Limits {
-            max_memory: config.max_memory,
-            max_tensor_bytes: args.max_tensor_bytes,
-            threads: rayon::current_num_threads(),
-        },
+        thresholds: Thresholds::for_config(&config),
+        limits: Limits::for_config(&config),
         output: write.then_some(out.as_path()),
-        format,
+        format: Some(format),
         started_at: &started_at,
         duration: start.elapsed(),
     };
     let mut meta = RunMeta::new(&analysis, info, validation.clone());
-    meta.plugins = plugin_meta;
+    meta.plugins = plugins.records;
     meta.shard = args.shard.map(|s| ShardMeta::new(s, &analysis));
     write_meta(&meta_path(&out), &meta)?;
 

@@ -16,7 +16,7 @@ pub struct FormatsArgs {
 }
 
 pub fn run(args: &FormatsArgs) -> Result<bool> {
-    let (registry, errors) = crate::readers::registry_with_plugins(&args.plugins);
+    let (registry, errors) = weightlens_engine::plugins::registry_with_plugins(&args.plugins);
     for e in &errors {
         eprintln!("error: {e}");
     }

@@ -25,7 +25,7 @@ pub struct LsArgs {
 }
 
 pub fn run(args: &LsArgs) -> Result<bool> {
-    let (registry, mut errors) = crate::readers::registry_with_plugins(&args.plugins);
+    let (registry, mut errors) = weightlens_engine::plugins::registry_with_plugins(&args.plugins);
     let listing = weightlens_engine::listing::list_paths_with(&registry, &args.paths, args.raw);
     errors.extend(listing.errors);
     for e in &errors {

@@ -14,6 +14,7 @@ use std::path::Path;
 use weightlens_core::{ColumnType, Result, Row, Schema, Sink, Value};
 
 pub use atomic::{remove_pending_for_exit, write_atomic};
+pub use parquet::{arrow_schema, record_batch};
 pub use read::{read_table, Table};
 
 /// A table file format.

@@ -44,7 +44,17 @@ pub fn arrow_schema(schema: &Schema) -> Arc<ArrowSchema> {
     Arc::new(ArrowSchema::new(fields.collect::<Vec<_>>()))
 }
 
-fn batch(schema: &Schema, arrow: &Arc<ArrowSchema>, rows: &[Row]) -> std::result::Result<RecordBatch, String> {
+/// The rows as one arrow record batch with the columns, types and order of the Parquet output
+/// (for programs that keep the table in memory, such as the Python package).
+pub fn record_batch(schema: &Schema, rows: &[Row]) -> std::result::Result<RecordBatch, arrow_schema::ArrowError> {
+    batch(schema, &arrow_schema(schema), rows)
+}
+
+fn batch(
+    schema: &Schema,
+    arrow: &Arc<ArrowSchema>,
+    rows: &[Row],
+) -> std::result::Result<RecordBatch, arrow_schema::ArrowError> {
     let columns = schema.columns().iter().enumerate().map(|(i, c)| -> ArrayRef {
         let cells = rows.iter().map(move |r| r.values.get(i).unwrap_or(&Value::Null));
         match c.ty {
@@ -53,7 +63,7 @@ fn batch(schema: &Schema, arrow: &Arc<ArrowSchema>, rows: &[Row]) -> std::result
             ColumnType::Str => Arc::new(cells.map(Value::as_str).collect::<StringArray>()),
         }
     });
-    RecordBatch::try_new(arrow.clone(), columns.collect()).map_err(|e| e.to_string())
+    RecordBatch::try_new(arrow.clone(), columns.collect())
 }
 
 impl Sink for ParquetSink {
@@ -75,7 +85,7 @@ impl Sink for ParquetSink {
         let mut writer =
             ArrowWriter::try_new(file.writer()?, arrow.clone(), Some(props)).map_err(|e| err(e.to_string()))?;
         for chunk in rows.chunks(BATCH_ROWS) {
-            let b = batch(&schema, &arrow, chunk).map_err(err)?;
+            let b = batch(&schema, &arrow, chunk).map_err(|e| err(e.to_string()))?;
             writer.write(&b).map_err(|e| err(e.to_string()))?;
         }
         let inner = writer.into_inner().map_err(|e| err(e.to_string()))?;
