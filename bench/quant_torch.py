@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """CPU dequantization throughput of the libraries that write each quantized safetensors scheme,
-on the same tensors `benches/dequant` (`cargo bench --bench quant`) times: the first quantized
+on the same tensors `bench/criterion/dequant` (`cargo bench --bench quant`) times: the first quantized
 weight of each `fixtures/quant/` checkpoint. Prints GB/s of float32 output per scheme, one thread.
 
 Needs a venv with torch (CPU) and, per scheme, its library: compressed-tensors, transformers,
