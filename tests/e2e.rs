@@ -189,6 +189,30 @@ fn spectral_columns_follow_the_builtin_ones_and_agree_with_the_moments() {
         .status
         .success());
     assert!(table(&plain).schema.index_of("sigma_max").is_none());
+
+    // --spectral=full: rand_distance last, a Jensen-Shannon distance (0..sqrt(ln 2)), seeded.
+    let full = |name: &str| {
+        let path = dir.path().join(name);
+        let o = run(&[
+            "analyze",
+            fixture("llama-tiny").to_str().unwrap(),
+            "--spectral=full",
+            "--out",
+            path.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        table(&path)
+    };
+    let (a, b) = (full("f1.csv"), full("f2.csv"));
+    assert_eq!(a.schema.columns().last().map(|c| c.name.as_str()), Some("rand_distance"));
+    let distances: Vec<f64> =
+        a.rows.iter().filter_map(|r| r.get(&a.schema, "rand_distance").and_then(Value::as_f64)).collect();
+    assert!(distances.len() >= 14, "only {} rand_distance values", distances.len());
+    assert!(distances.iter().all(|d| (0.0..=std::f64::consts::LN_2.sqrt()).contains(d)), "{distances:?}");
+    let again: Vec<f64> =
+        b.rows.iter().filter_map(|r| r.get(&b.schema, "rand_distance").and_then(Value::as_f64)).collect();
+    assert_eq!(distances, again, "the permutation is seeded");
 }
 
 #[test]

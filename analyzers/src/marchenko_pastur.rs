@@ -9,7 +9,7 @@
 //!   `np.arange(0.05 s, 2 s, 0.01 s)` with `s = calc_sigma(Q, x) = sqrt(max x) / (1 + 1 / sqrt(Q))`,
 //!   then polishes the best grid point by brute's default `finish`, `scipy.optimize.fmin`
 //!   (Nelder-Mead, `xatol = fatol = 1e-4`, at most 200 evaluations; scipy 1.17's
-//!   `_minimize_neldermead`, [`nelder_mead`]);
+//!   `_minimize_neldermead`, reproduced in `nelder_mead`);
 //! - the objective is `RMT_Util.resid_mp(..., allresid=False)`: the sum of squared residuals between
 //!   a kernel density estimate of the values (sklearn `KernelDensity(kernel='linear',
 //!   bandwidth=0.1)`, evaluated on `np.linspace(0, max + 0.5, 1000)`, points with density at or
