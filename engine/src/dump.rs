@@ -70,18 +70,28 @@ pub fn decode_tensor(source: &dyn TensorSource, index: usize, max_bytes: u64) ->
         });
     }
     let view = source.view(index)?;
-    let integer = dump_dtype(info.dtype) == info.dtype && info.dtype != Dtype::F64;
-    let bytes = match view.plain_bytes() {
-        Some((dtype, order, raw)) if integer => {
+    // The type written follows the view, not `info.dtype`: a quantized weight's logical tensor
+    // keeps its packed component's dtype (e.g. I32 for GPTQ) but is served as computed values.
+    let Some((dtype, order, raw)) = view.plain_bytes() else {
+        let values = view.to_f32_vec()?;
+        return Ok((Dtype::F32, info.shape.clone(), values.iter().flat_map(|v| v.to_le_bytes()).collect()));
+    };
+    match dump_dtype(dtype) {
+        Dtype::F64 => {
+            let bytes = view.to_f64_vec()?.iter().flat_map(|v| v.to_le_bytes()).collect();
+            Ok((Dtype::F64, info.shape.clone(), bytes))
+        }
+        Dtype::F32 => {
+            let bytes = view.to_f32_vec()?.iter().flat_map(|v| v.to_le_bytes()).collect();
+            Ok((Dtype::F32, info.shape.clone(), bytes))
+        }
+        _ => {
             let size = dtype.size().unwrap_or(1);
             let mut bytes = raw.to_vec();
             if order == ByteOrder::Big {
                 bytes.chunks_exact_mut(size).for_each(<[u8]>::reverse);
             }
-            return Ok((dtype, info.shape.clone(), bytes));
+            Ok((dtype, info.shape.clone(), bytes))
         }
-        _ if info.dtype == Dtype::F64 => view.to_f64_vec()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        _ => view.to_f32_vec()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
-    };
-    Ok((dump_dtype(info.dtype), info.shape.clone(), bytes))
+    }
 }
