@@ -322,8 +322,8 @@ fn esd_charts_draw_the_reference_spectra() {
         assert!(close(&c[2], want["xmin"].as_f64().unwrap()), "{name}: xmin {} vs {}", &c[2], want["xmin"]);
         assert!(chart.contains(&format!("{} of {} eigenvalues in the tail", want["num_pl_spikes"], want["num_evals"])));
     }
-    // The alpha-per-layer chart is there too.
-    assert!(html.contains("<h3>alpha (power-law exponent of the ESD)</h3>"));
+    // The model summary of the same run (all 7 tensors have >= 8 pooled eigenvalues).
+    assert!(html.contains("<td>conv</td><td>7</td>"), "spectral summary");
 
     // The model moved: the report names it instead of drawing.
     std::fs::remove_file(&model).unwrap();
