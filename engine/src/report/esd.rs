@@ -109,7 +109,12 @@ fn entry(set: &Dataset, row: &Row, sources: &[Box<dyn TensorSource>], path: &str
         Some((s, index))
     });
     let Some((source, index)) = found else {
-        return fail(format!("no tensor {name} in {file} under {path} (moved since the run?)"));
+        if sources.is_empty() {
+            return fail(format!(
+                "no model at {path} (moved since the run? a relative model_path is read from the current directory)"
+            ));
+        }
+        return fail(format!("no tensor {name} in {file} under {path} (changed since the run?)"));
     };
     let computed = source.view(index).and_then(|view| layer_singular_values(&view, conv, Some(default_max_memory())));
     let sv = match computed {
@@ -126,12 +131,12 @@ fn entry(set: &Dataset, row: &Row, sources: &[Box<dyn TensorSource>], path: &str
         tail: f.num_pl_spikes,
     });
     let table_alpha = row.get(&set.table.schema, spectral_columns::ALPHA).and_then(|v| v.as_f64());
+    // Recomputed from the same values as the table's: a difference means the file changed.
     let title = match (table_alpha, fit) {
         (Some(a), Some(f)) if (a - f.alpha).abs() > 1e-9 * a.abs() => {
-            format!("{title}: alpha {} (table: {})", fmt_num(f.alpha), fmt_num(a))
+            format!("{title} (the table's alpha is {}: the file changed since the run?)", fmt_num(a))
         }
-        (_, Some(f)) => format!("{title}: alpha {}", fmt_num(f.alpha)),
-        (_, None) => title,
+        _ => title,
     };
     Entry { body: svg::esd_chart(&format!("ESD of {name}"), &evals, fit), title }
 }

@@ -468,11 +468,23 @@ fn spectral_section(sets: &[Dataset]) -> String {
         out.push_str("</tr>");
     }
     out.push_str("</table>");
-    let colors = block_colors(sets);
+    // One color per block type of weight matrices with an alpha (the legend lists only those).
+    let drawn: BTreeSet<String> = sets
+        .iter()
+        .flat_map(|s| s.per_layer(spectral_columns::ALPHA).into_keys())
+        .filter(|(panel, _)| *panel == Panel::Matrices)
+        .map(|(_, block)| block)
+        .collect();
+    let colors: BTreeMap<String, &'static str> = drawn.into_iter().enumerate().map(|(i, b)| (b, color(i))).collect();
     let series = panel_series(sets, &colors, spectral_columns::ALPHA, Panel::Matrices);
     if series.iter().any(|s| !s.points.is_empty()) {
         let label = "alpha (power-law exponent of the ESD)";
-        let _ = write!(out, "<h3>{label}</h3>{}", svg::line_chart(label, "layer", "alpha", &series));
+        let _ = write!(
+            out,
+            r#"<h3>{label}: weight matrices</h3>{}<div style="max-width:760px">{}</div>"#,
+            legend(&colors, sets),
+            svg::line_chart(label, "layer", "alpha", &series)
+        );
     }
     out.push_str("</section>");
     out

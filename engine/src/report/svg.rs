@@ -107,6 +107,15 @@ fn axis_ticks(lo: f64, hi: f64, n: usize, log: bool) -> Vec<f64> {
     ticks(lo, hi, n)
 }
 
+/// The label of tick `t` on a log axis: `10^t`, a whole decade beyond 1e+-3 as `1e-5`.
+fn log_label(t: f64) -> String {
+    if t.fract() == 0.0 && t.abs() >= 3.0 {
+        format!("1e{t}")
+    } else {
+        fmt_num(10f64.powf(t))
+    }
+}
+
 /// Maps data to drawing coordinates.
 struct Frame {
     x: (f64, f64),
@@ -135,7 +144,7 @@ impl Frame {
                 r##"<line x1="{x0}" x2="{x1}" y1="{y:.1}" y2="{y:.1}" stroke="#e6e6e6"/><text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
                 x0 - 6.0,
                 y + 4.0,
-                fmt_num(if self.log_y { 10f64.powf(t) } else { t })
+                if self.log_y { log_label(t) } else { fmt_num(t) }
             );
         }
         let x_ticks: Vec<f64> = axis_ticks(self.x.0, self.x.1, 8, self.log_x)
@@ -149,7 +158,7 @@ impl Frame {
                 r##"<line x1="{x:.1}" x2="{x:.1}" y1="{y1}" y2="{:.1}" stroke="#999"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" class="tick">{}</text>"##,
                 y1 + 4.0,
                 y1 + 16.0,
-                fmt_num(if self.log_x { 10f64.powf(t) } else { t })
+                if self.log_x { log_label(t) } else { fmt_num(t) }
             );
         }
         let _ = write!(
@@ -393,7 +402,8 @@ const ESD_BINS: usize = 40;
 /// log-spaced bins, each bar at `count / (n * width)` (a density of the `n` positive eigenvalues,
 /// `width` in eigenvalue units), the fitted power law `(tail / n) (alpha - 1) / xmin (x /
 /// xmin)^-alpha` from `xmin` to `xmax` (the fit's density scaled to the share of eigenvalues in
-/// the tail), and `xmin` as a vertical line. Eigenvalues <= 0 cannot be drawn and are counted.
+/// the tail), and `xmin` as a vertical line; a line above the chart states the fit, and counts the
+/// eigenvalues <= 0, which cannot be drawn.
 pub fn esd_chart(label: &str, evals: &[f64], fit: Option<PowerLawLine>) -> String {
     let mut out = String::new();
     open_svg(&mut out, label);
@@ -466,27 +476,25 @@ pub fn esd_chart(label: &str, evals: &[f64], fit: Option<PowerLawLine>) -> Strin
         let x = frame.px(f.xmin.log10());
         let _ = write!(
             out,
-            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{base:.1}" stroke="#e15759" stroke-dasharray="5 3" stroke-width="1.4"><title>xmin {}</title></line><text x="{:.1}" y="{:.1}" class="tick" fill="#b3262b">xmin {}</text>"##,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{base:.1}" stroke="#e15759" stroke-dasharray="5 3" stroke-width="1.4"><title>xmin {}</title></line><text x="{:.1}" y="{:.1}" class="tick" fill="#b3262b">xmin</text>"##,
             fmt_num(f.xmin),
             x + 4.0,
             TOP + 10.0,
-            fmt_num(f.xmin)
         );
     }
+    out.push_str("</svg>");
     let note = match fit {
-        Some(f) => format!("alpha {} | {} of {} eigenvalues in the tail", fmt_num(f.alpha), f.tail, positive.len()),
+        Some(f) => format!(
+            "alpha {}, xmin {}: {} of {} eigenvalues in the tail",
+            fmt_num(f.alpha),
+            fmt_num(f.xmin),
+            f.tail,
+            positive.len()
+        ),
         None => format!("{} eigenvalues, no power-law fit", positive.len()),
     };
-    let note = if dropped > 0 { format!("{note} | {dropped} zero not drawn") } else { note };
-    let _ = write!(
-        out,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{}</text>"#,
-        WIDTH - RIGHT - 4.0,
-        TOP + 10.0,
-        escape(&note)
-    );
-    out.push_str("</svg>");
-    out
+    let note = if dropped > 0 { format!("{note}; {dropped} zero eigenvalues not drawn") } else { note };
+    format!(r#"<p class="muted">{}</p>{out}"#, escape(&note))
 }
 
 /// A grid of values: `rows` labels down, `cols` labels across, `None` where there is no value.
