@@ -240,3 +240,54 @@ fn approx_and_auto_ranks_say_what_they_used() {
         }
     }
 }
+
+#[test]
+fn conv_ww_through_the_binary_matches_the_reference() {
+    let text = std::fs::read_to_string(fixture("reference/conv-ww.safetensors.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let dir = tmp();
+    for mode in ["ww", "reshape"] {
+        let out = dir.path().join(format!("{mode}.csv"));
+        let o = run(&[
+            "analyze",
+            fixture("conv-ww.safetensors").to_str().unwrap(),
+            "--spectral",
+            "--conv",
+            mode,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let t = table(&out);
+        for r in reference["tensors"].as_array().unwrap() {
+            let name = r["name"].as_str().unwrap();
+            let want = &r[mode];
+            for column in ["alpha", "log_norm", "xmin", "entropy", "mp_softrank", "sigma_max"] {
+                let got = row_value(&t, name, column).and_then(Value::as_f64).unwrap();
+                let w = want[column].as_f64().unwrap();
+                assert!((got - w).abs() <= 1e-6 * w.abs().max(1.0), "--conv {mode} {name} {column}: {got} vs {w}");
+            }
+            // Read back from CSV, a column outside the built-in ones is typed as numeric (float).
+            let spikes = row_value(&t, name, "num_pl_spikes").and_then(Value::as_f64);
+            assert_eq!(spikes, want["num_pl_spikes"].as_f64(), "--conv {mode} {name}");
+            // The rank is the matrix's in both modes.
+            let rank = row_value(&t, name, "rank").and_then(Value::as_i64).unwrap();
+            let shape: Vec<u64> = r["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect();
+            assert_eq!(
+                rank as u64,
+                shape[0].min(shape[1..].iter().product()),
+                "{name}: a Gaussian tensor has full rank"
+            );
+        }
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("run_meta.json")).unwrap()).unwrap();
+        assert_eq!(meta["thresholds"]["conv"], mode);
+        // The model summary counts what WeightWatcher analyzes: every tensor has >= 8 pooled
+        // eigenvalues under ww (the fewest: conv_pointwise, 16); reshaped, conv_kernel [2, 75]
+        // has only 2.
+        let matrices = meta["spectral_summary"][0]["matrices"].as_u64().unwrap();
+        assert_eq!(matrices, if mode == "ww" { 7 } else { 6 }, "--conv {mode}");
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(stdout.contains(&format!("({matrices} matrices")), "{stdout}");
+    }
+}

@@ -273,3 +273,69 @@ fn real_model_reports_render_in_headless_chromium() {
         assert!(dom.contains("data-errors=\"0\""), "{id}");
     }
 }
+
+/// `--esd`: one log-log ESD per matching matrix of a `--spectral --conv ww` table, its bars
+/// counting every pooled eigenvalue and its power law the reference's fit
+/// (`fixtures/reference/conv-ww.safetensors.json`); a model that moved is named instead.
+#[test]
+fn esd_charts_draw_the_reference_spectra() {
+    let text = std::fs::read_to_string(fixture("reference/conv-ww.safetensors.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let dir = tmp();
+    let model = dir.path().join("conv.safetensors");
+    std::fs::copy(fixture("conv-ww.safetensors"), &model).unwrap();
+    let table = dir.path().join("t.csv");
+    let page = dir.path().join("esd.html");
+    let o = run(&[
+        "analyze",
+        model.to_str().unwrap(),
+        "--spectral",
+        "--conv",
+        "ww",
+        "--out",
+        table.to_str().unwrap(),
+        "-q",
+        "--report",
+        page.to_str().unwrap(),
+        "--esd",
+        "^(conv_heavy|conv_first|dense)\\.",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    let esd =
+        html.split(r#"<section id="esd">"#).nth(1).and_then(|s| s.split("</section>").next()).expect("ESD section");
+    assert!(esd.contains("--conv ww") && esd.contains("3 matching matrices"), "{esd}");
+    let charts: Vec<&str> = esd.split("<h4>").skip(1).collect();
+    assert_eq!(charts.len(), 3);
+    let bar = regex::Regex::new(r"<title>(\d+) eigenvalues in \[").unwrap();
+    let line = regex::Regex::new(r"<title>power law alpha ([-0-9.e]+) from xmin ([-0-9.e]+) to xmax").unwrap();
+    for chart in charts {
+        let name = chart.split_whitespace().next().unwrap();
+        let r = reference["tensors"].as_array().unwrap().iter().find(|t| t["name"] == name).expect(name);
+        let want = &r["ww"];
+        // Every eigenvalue is in a bar (none of these is zero).
+        let counted: u64 = bar.captures_iter(chart).map(|c| c[1].parse::<u64>().unwrap()).sum();
+        assert_eq!(counted, want["num_evals"].as_u64().unwrap(), "{name}");
+        let c = line.captures(chart).unwrap_or_else(|| panic!("{name}: no power law"));
+        let close = |got: &str, w: f64| (got.parse::<f64>().unwrap() - w).abs() <= 6e-5 + 5e-4 * w.abs();
+        assert!(close(&c[1], want["alpha"].as_f64().unwrap()), "{name}: alpha {} vs {}", &c[1], want["alpha"]);
+        assert!(close(&c[2], want["xmin"].as_f64().unwrap()), "{name}: xmin {} vs {}", &c[2], want["xmin"]);
+        assert!(chart.contains(&format!("{} of {} eigenvalues in the tail", want["num_pl_spikes"], want["num_evals"])));
+    }
+    // The model summary of the same run (all 7 tensors have >= 8 pooled eigenvalues).
+    assert!(html.contains("<td>conv</td><td>7</td>"), "spectral summary");
+
+    // The model moved: the report names it instead of drawing.
+    std::fs::remove_file(&model).unwrap();
+    let again = dir.path().join("again.html");
+    let o = run(&["report", table.to_str().unwrap(), "--out", again.to_str().unwrap(), "--esd", "conv_first"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&again).unwrap();
+    assert!(html.contains("no model at "), "moved model not reported");
+
+    let Some(browser) = chromium() else { return };
+    let o = headless(&browser, &["--dump-dom"], &page);
+    let dom = String::from_utf8_lossy(&o.stdout);
+    assert!(dom.contains("selfcheck:ok"), "{}", dom.lines().find(|l| l.contains("selfcheck")).unwrap_or(""));
+    assert!(dom.contains("data-errors=\"0\""));
+}

@@ -10,6 +10,7 @@
 //!   `get_summary()`);
 //! - [`plugin`]: the host of analyzer plugins (shared libraries behind a versioned C ABI).
 
+pub mod conv;
 pub mod delta;
 pub mod marchenko_pastur;
 pub mod plugin;

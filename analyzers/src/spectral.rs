@@ -25,10 +25,11 @@
 
 use weightlens_core::{Column, ColumnType, Error, Result, TensorAnalyzer, TensorView, Value};
 
+use crate::conv::{ww_conv_dims, ww_slice, ConvMode, WwConvDims, CONV2D_NORM_SCALE};
 use crate::marchenko_pastur::{self, MpFit};
 use crate::powerlaw::{self, PowerLawFit};
 use crate::rand_distance;
-use crate::rank::{finite_values, rank_by_svd, working_dims, RankError, RankMode};
+use crate::rank::{finite_values, rank_by_svd, working_dims, RankAnalyzer, RankError, RankMode};
 use crate::singular::{singular_values, singular_values_of_view, Method};
 
 /// Names of the spectral columns, in table order (after the built-in columns).
@@ -133,6 +134,14 @@ pub struct Spectrum {
 /// The metrics of a matrix with singular values `sv` (any order, all >= 0) whose larger side is
 /// `max_dim`; `None` for a zero matrix (every metric would be 0/0).
 pub fn spectrum(sv: &[f64], max_dim: usize) -> Option<Spectrum> {
+    spectrum_nm(sv, max_dim.max(sv.len()), sv.len())
+}
+
+/// [`spectrum`] of singular values `sv` pooled from one layer whose `N` and `M` (WeightWatcher's
+/// names) are `n` and `m`: the entropy's rank tolerance uses `n`, the Marchenko-Pastur fit `Q = n
+/// / m` and `m` (for a matrix, `n` and `m` are its larger and smaller sides; for a pooled
+/// convolution, [`crate::conv`]).
+pub fn spectrum_nm(sv: &[f64], n: usize, m: usize) -> Option<Spectrum> {
     let sigma_max = sv.iter().copied().fold(0.0, f64::max);
     if sigma_max.is_nan() || sigma_max <= 0.0 {
         return None;
@@ -152,10 +161,10 @@ pub fn spectrum(sv: &[f64], max_dim: usize) -> Option<Spectrum> {
         stable_rank: fro2 / (sigma_max * sigma_max),
         effective_rank: entropy.exp(),
         condition_number: if sigma_min > 0.0 { sigma_max / sigma_min } else { f64::INFINITY },
-        entropy: matrix_entropy(sv, &evals, fro2, max_dim),
+        entropy: matrix_entropy(sv, &evals, fro2, n),
         alpha_norm: fit.map(|f| evals.iter().map(|e| e.powf(f.alpha)).sum()),
         fit,
-        mp: marchenko_pastur::fit(&evals, max_dim.max(evals.len()), evals.len()),
+        mp: marchenko_pastur::fit(&evals, n, m),
     })
 }
 
@@ -174,7 +183,13 @@ fn matrix_entropy(sv: &[f64], evals: &[f64], sum: f64, max_dim: usize) -> f64 {
 /// The values of the spectral columns for singular values `sv` (any order, all >= 0) of a
 /// matrix whose larger side is `max_dim`.
 pub fn spectral_values(sv: &[f64], max_dim: usize) -> Vec<Value> {
-    let Some(s) = spectrum(sv, max_dim) else {
+    spectral_values_nm(sv, max_dim.max(sv.len()), sv.len())
+}
+
+/// [`spectral_values`] of a layer's pooled singular values with WeightWatcher's `N = n` and `M =
+/// m` ([`spectrum_nm`]).
+pub fn spectral_values_nm(sv: &[f64], n: usize, m: usize) -> Vec<Value> {
+    let Some(s) = spectrum_nm(sv, n, m) else {
         let mut row = vec![Value::Null; COLUMN_COUNT];
         // A zero or empty matrix: its norms are 0, the ratios 0/0 and the logarithms -inf.
         if sv.iter().all(|&s| s == 0.0) {
@@ -217,6 +232,7 @@ pub struct SpectralAnalyzer {
     rank: Option<RankMode>,
     max_bytes: Option<u64>,
     rand_distance: bool,
+    conv: ConvMode,
 }
 
 impl SpectralAnalyzer {
@@ -243,6 +259,59 @@ impl SpectralAnalyzer {
     /// of its seeded element permutation ([`crate::rand_distance`]).
     pub fn with_rand_distance(self, on: bool) -> Self {
         SpectralAnalyzer { rand_distance: on, ..self }
+    }
+
+    /// Analyzes 4-D tensors as `conv` says (`--conv`; [`crate::conv`]).
+    pub fn with_conv(self, conv: ConvMode) -> Self {
+        SpectralAnalyzer { conv, ..self }
+    }
+
+    /// The row of a 4-D tensor under `--conv ww`: the spectral columns from WeightWatcher's pooled
+    /// slices, the rank (when asked for) of the tensor's matrix as without `--conv ww`.
+    fn analyze_ww_conv(&self, view: &TensorView<'_>, dims: &WwConvDims) -> Result<Vec<Value>> {
+        let mut cells = match self.rank {
+            None => Vec::new(),
+            Some(mode) => {
+                let rank = RankAnalyzer::new(mode);
+                match self.max_bytes {
+                    Some(max) => rank.with_max_bytes(max).analyze(view)?,
+                    None => rank.analyze(view)?,
+                }
+            }
+        };
+        let pooled = ww_conv_singular_values(view, dims, self.max_bytes)?;
+        let Some(sv) = pooled else {
+            cells.extend(vec![Value::Null; COLUMN_COUNT + usize::from(self.rand_distance)]);
+            return Ok(cells);
+        };
+        cells.extend(spectral_values_nm(&sv, dims.n, dims.m));
+        if self.rand_distance {
+            cells.push(self.ww_conv_rand_distance(view, dims, &sv)?);
+        }
+        Ok(cells)
+    }
+
+    /// `rand_distance` of a pooled convolution: each slice permuted with its own seeded
+    /// permutation, the permuted spectra pooled (`apply_random_esd` over the layer's slices).
+    fn ww_conv_rand_distance(&self, view: &TensorView<'_>, dims: &WwConvDims, sv: &[f64]) -> Result<Value> {
+        let info = view.info();
+        let Some(data) = finite_values(view)? else { return Ok(Value::Null) };
+        let seed = rand_distance::permutation_seed(&info.name);
+        let mut slice = Vec::new();
+        let mut permuted = Vec::with_capacity(sv.len());
+        for index in 0..dims.rf {
+            ww_slice(&data, dims, index, CONV2D_NORM_SCALE, &mut slice);
+            rand_distance::permute(&mut slice, seed.wrapping_add(index as u64));
+            let s = singular_values(&slice, dims.rows, dims.cols, Method::for_matrix(dims.rows, dims.cols))
+                .map_err(|e| Error::tensor(info.file.as_ref(), &info.name, e.to_string()))?;
+            permuted.extend(s.values);
+        }
+        let sorted_evals = |sv: &[f64]| {
+            let mut e: Vec<f64> = sv.iter().map(|s| s * s).collect();
+            e.sort_by(f64::total_cmp);
+            e
+        };
+        Ok(rand_distance::jensen_shannon_distance(&sorted_evals(sv), &sorted_evals(&permuted)).into())
     }
 
     /// WeightWatcher's `rand_distance` of a matrix whose singular values are `values`: the
@@ -293,6 +362,11 @@ impl TensorAnalyzer for SpectralAnalyzer {
         let row = |rank: Vec<Value>, spectral: Vec<Value>| {
             Ok(rank.into_iter().chain(spectral).chain(rand_cells(Value::Null)).collect())
         };
+        if self.conv == ConvMode::Ww {
+            if let Some(dims) = ww_conv_dims(&info.shape) {
+                return self.analyze_ww_conv(view, &dims);
+            }
+        }
         let Some((rows, cols)) = info.matrix_dims() else {
             return row(self.rank_cells(None), vec![Value::Null; COLUMN_COUNT]);
         };
@@ -319,6 +393,56 @@ impl TensorAnalyzer for SpectralAnalyzer {
         let cells = self.rank_cells(rank).into_iter().chain(spectral_values(&sv.values, r.max(c)));
         Ok(cells.chain(rand).collect())
     }
+}
+
+/// The singular values of a 4-D tensor's WeightWatcher slices ([`crate::conv`]), each slice scaled
+/// by [`CONV2D_NORM_SCALE`], pooled; `None` when the tensor holds NaN/Inf. Empty for an empty
+/// tensor.
+pub fn ww_conv_singular_values(
+    view: &TensorView<'_>,
+    dims: &WwConvDims,
+    max_bytes: Option<u64>,
+) -> Result<Option<Vec<f64>>> {
+    let info = view.info();
+    if dims.rows == 0 || dims.cols == 0 || dims.rf == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let (rows, cols) = working_dims(info, dims.rows as u64, dims.cols as u64, max_bytes, "spectrum")?;
+    let Some(data) = finite_values(view)? else { return Ok(None) };
+    let mut slice = Vec::with_capacity(rows * cols);
+    let mut pooled = Vec::with_capacity(rows.min(cols).saturating_mul(dims.rf));
+    for index in 0..dims.rf {
+        ww_slice(&data, dims, index, CONV2D_NORM_SCALE, &mut slice);
+        let sv = singular_values(&slice, rows, cols, Method::for_matrix(rows, cols))
+            .map_err(|e| Error::tensor(info.file.as_ref(), &info.name, e.to_string()))?;
+        pooled.extend(sv.values);
+    }
+    Ok(Some(pooled))
+}
+
+/// The singular values a tensor's spectral columns come from under `conv`, with WeightWatcher's
+/// `N` and `M` for them: the matrix's (larger and smaller side), or the pooled slices of a 4-D
+/// tensor under [`ConvMode::Ww`]. `None` for tensors of fewer than 2 dimensions and tensors holding
+/// NaN/Inf. The report's ESD plots (`--esd`) draw these.
+pub fn layer_singular_values(
+    view: &TensorView<'_>,
+    conv: ConvMode,
+    max_bytes: Option<u64>,
+) -> Result<Option<(Vec<f64>, usize, usize)>> {
+    let info = view.info();
+    if conv == ConvMode::Ww {
+        if let Some(dims) = ww_conv_dims(&info.shape) {
+            return Ok(ww_conv_singular_values(view, &dims, max_bytes)?.map(|sv| (sv, dims.n, dims.m)));
+        }
+    }
+    let Some((rows, cols)) = info.matrix_dims() else { return Ok(None) };
+    if rows == 0 || cols == 0 {
+        return Ok(Some((Vec::new(), 0, 0)));
+    }
+    let (r, c) = working_dims(info, rows, cols, max_bytes, "spectrum")?;
+    let Some(sv) = singular_values_of_view(view, r, c)? else { return Ok(None) };
+    let sv = sv.map_err(|e| Error::tensor(info.file.as_ref(), &info.name, e.to_string()))?;
+    Ok(Some((sv.values, r.max(c), r.min(c))))
 }
 
 #[cfg(test)]

@@ -4,15 +4,17 @@
 //! `log_norm`, `alpha`, `alpha_weighted`, `log_alpha_norm`, `log_spectral_norm`, `stable_rank`
 //! and `mp_softrank` (that one with its `mp_fit=True`; always computed here). The layers are
 //! those its `analyze()` accepts: at least `min_evals = 8` eigenvalues, at most `max_evals =
-//! 15000`, a larger side of at most `max_N = 50000` ([`ww_analyzes`]). Means skip empty cells
+//! 15000`, a larger side of at most `max_N = 50000` ([`ww_analyzes`]; under `--conv ww` a 4-D
+//! tensor counts `M * rf` eigenvalues and its `N`, [`crate::conv`]). Means skip empty cells
 //! (pandas' `mean`); WeightWatcher would average its `-1` of a failed fit in, weightlens leaves
 //! those layers' `alpha` empty and out of the mean.
 
 use std::collections::BTreeMap;
 
-use weightlens_core::table::columns::{COLS, MODEL_ID, ROWS};
+use weightlens_core::table::columns::{COLS, MODEL_ID, ROWS, SHAPE};
 use weightlens_core::{Row, Schema};
 
+use crate::conv::{ww_conv_dims, ConvMode};
 use crate::spectral::columns;
 
 /// The metrics averaged, in WeightWatcher's order.
@@ -37,6 +39,33 @@ pub fn ww_analyzes(rows: i64, cols: i64) -> bool {
     (MIN_EVALS..=MAX_EVALS).contains(&m) && n <= MAX_N
 }
 
+/// Whether WeightWatcher's `analyze()` takes a row's tensor, analyzed under `conv`: a 4-D tensor
+/// under [`ConvMode::Ww`] by its pooled eigenvalue count `M * rf` and its `N`
+/// (`layer_supported`), every other by [`ww_analyzes`] of its `rows x cols`.
+fn row_analyzed(schema: &Schema, r: &Row, conv: ConvMode) -> bool {
+    let int = |c: &str| r.get(schema, c).and_then(|v| v.as_i64());
+    if conv == ConvMode::Ww {
+        let shape = r.get(schema, SHAPE).and_then(|v| v.as_str()).and_then(parse_shape);
+        if let Some(dims) = shape.as_deref().and_then(ww_conv_dims) {
+            let evals = i64::try_from(dims.num_evals()).unwrap_or(i64::MAX);
+            return (MIN_EVALS..=MAX_EVALS).contains(&evals) && i64::try_from(dims.n).is_ok_and(|n| n <= MAX_N);
+        }
+    }
+    match (int(ROWS), int(COLS)) {
+        (Some(rows), Some(cols)) => ww_analyzes(rows, cols),
+        _ => false,
+    }
+}
+
+/// The dimensions of a `shape` cell (`[64, 3, 7, 7]`).
+fn parse_shape(text: &str) -> Option<Vec<u64>> {
+    let inner = text.trim().strip_prefix('[')?.strip_suffix(']')?;
+    if inner.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    inner.split(',').map(|d| d.trim().parse().ok()).collect()
+}
+
 /// The summary of one model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpectralSummary {
@@ -48,17 +77,15 @@ pub struct ModelSpectralSummary {
     pub means: Vec<(&'static str, Option<f64>)>,
 }
 
-/// The summary of each model of a table (by `model_id`); empty when the table has no spectral
-/// columns.
-pub fn spectral_summary(schema: &Schema, rows: &[Row]) -> Vec<ModelSpectralSummary> {
+/// The summary of each model of a table (by `model_id`) whose 4-D tensors were analyzed under
+/// `conv`; empty when the table has no spectral columns.
+pub fn spectral_summary(schema: &Schema, rows: &[Row], conv: ConvMode) -> Vec<ModelSpectralSummary> {
     if schema.index_of(columns::ALPHA).is_none() {
         return Vec::new();
     }
     let mut models: BTreeMap<String, (usize, Vec<(f64, usize)>)> = BTreeMap::new();
     for r in rows {
-        let int = |c: &str| r.get(schema, c).and_then(|v| v.as_i64());
-        let (Some(rows), Some(cols)) = (int(ROWS), int(COLS)) else { continue };
-        if !ww_analyzes(rows, cols) || r.get(schema, columns::SIGMA_MAX).and_then(|v| v.as_f64()).is_none() {
+        if !row_analyzed(schema, r, conv) || r.get(schema, columns::SIGMA_MAX).and_then(|v| v.as_f64()).is_none() {
             continue;
         }
         let model = r.get(schema, MODEL_ID).and_then(|v| v.as_str()).unwrap_or_default().to_string();
@@ -128,7 +155,7 @@ mod tests {
             row("m", 2, 384, Some(9.0)),         // fewer than 8 eigenvalues: WeightWatcher skips it
             row("other", 100, 60000, Some(4.0)), // larger side above max_N
         ];
-        let s = spectral_summary(&schema, &rows);
+        let s = spectral_summary(&schema, &rows, ConvMode::Reshape);
         assert_eq!(s.len(), 1);
         assert_eq!((s[0].model_id.as_str(), s[0].matrices), ("m", 3));
         let mean = |m: &str| s[0].means.iter().find(|(n, _)| *n == m).and_then(|(_, v)| *v);
@@ -137,5 +164,30 @@ mod tests {
         assert_eq!(mean(columns::LOG_NORM), None);
         assert!(summary_text(&s).contains("alpha              4.000000"));
         assert!(ww_analyzes(8, 50000) && !ww_analyzes(7, 100) && !ww_analyzes(15001, 20000));
+    }
+
+    #[test]
+    fn conv_layers_count_their_pooled_eigenvalues_under_conv_ww() {
+        let cols =
+            [(MODEL_ID, ColumnType::Str), (ROWS, ColumnType::Int), (COLS, ColumnType::Int), (SHAPE, ColumnType::Str)];
+        let mut cols: Vec<Column> = cols.iter().map(|(n, t)| Column::new(*n, *t)).collect();
+        cols.extend(columns::ALL.iter().map(|(n, t)| Column::new(*n, *t)));
+        let schema = Schema::new(cols);
+        let row = |r: i64, c: i64, shape: &str| {
+            let mut values = vec![Value::Str("m".into()), Value::Int(r), Value::Int(c), Value::Str(shape.into())];
+            values.extend(columns::ALL.iter().map(|(name, _)| match *name {
+                columns::SIGMA_MAX => Value::Float(1.0),
+                _ => Value::Null,
+            }));
+            Row { values }
+        };
+        // [4, 2, 3, 3]: reshaped 4 x 18 (4 eigenvalues, skipped); pooled M * rf = 2 * 9 = 18.
+        // [2, 2, 1, 1]: 2 eigenvalues either way. [64, 40]: a matrix, 40 eigenvalues.
+        let rows = [row(4, 18, "[4, 2, 3, 3]"), row(2, 2, "[2, 2, 1, 1]"), row(64, 40, "[64, 40]")];
+        let count = |conv| spectral_summary(&schema, &rows, conv)[0].matrices;
+        assert_eq!((count(ConvMode::Reshape), count(ConvMode::Ww)), (1, 2));
+        assert_eq!(parse_shape("[64, 3, 7, 7]"), Some(vec![64, 3, 7, 7]));
+        assert_eq!(parse_shape("[]"), Some(vec![]));
+        assert_eq!(parse_shape("64, 3"), None);
     }
 }

@@ -20,9 +20,10 @@
 
 use std::path::{Path, PathBuf};
 
+use weightlens_analyzers::conv::ConvMode;
 use weightlens_analyzers::rand_distance::jensen_shannon_distance;
 use weightlens_analyzers::singular::{singular_values, Method};
-use weightlens_analyzers::spectral::{columns, spectral_values};
+use weightlens_analyzers::spectral::{columns, layer_singular_values, spectral_values};
 use weightlens_analyzers::SpectralAnalyzer;
 use weightlens_core::{TensorAnalyzer, Value};
 
@@ -183,4 +184,58 @@ fn rand_distance_is_scipys_jensen_shannon_distance() {
         let got = jensen_shannon_distance(&p, &q).expect("a distance");
         assert!((got - want).abs() <= 1e-12 * want, "{got} vs scipy {want}");
     }
+}
+
+/// `--conv ww` against `fixtures/reference/conv-ww.safetensors.json`
+/// (`fixtures/generator/make_conv_reference.py`: numpy's re-derivation of WeightWatcher 0.7.7's
+/// pooled Conv2D slices, itself checked against WeightWatcher's `analyze()` when generated), and
+/// the default reshape of the same tensors; same tolerances as above.
+#[test]
+fn conv_ww_pools_the_slices_as_weightwatcher() {
+    let fixtures = root().join("fixtures");
+    let text = std::fs::read_to_string(fixtures.join("reference/conv-ww.safetensors.json")).expect("reference");
+    let reference: serde_json::Value = serde_json::from_str(&text).expect("reference JSON");
+    // The generator ran WeightWatcher itself: its numbers agreed with the re-derivation.
+    let ww = &reference["weightwatcher_max_rel_diff"];
+    assert_eq!(ww["version"], "0.7.7");
+    for metric in ["alpha", "xmin", "D", "log_norm", "entropy", "sigma_mp", "mp_softrank", "N", "M", "num_evals"] {
+        assert!(ww[metric].as_f64().expect("recorded") < 1e-12, "WeightWatcher vs numpy {metric}: {}", ww[metric]);
+    }
+    let source = weightlens_readers::open_path(&fixtures.join("conv-ww.safetensors")).expect("safetensors opens");
+    let pooled = SpectralAnalyzer::new().with_conv(ConvMode::Ww);
+    let reshaped = SpectralAnalyzer::new();
+    let mut convs = 0;
+    for r in reference["tensors"].as_array().expect("tensors") {
+        let name = r["name"].as_str().expect("name");
+        let index = source.tensors().iter().position(|t| t.name == name).expect("tensor present");
+        let view = source.view(index).expect("view");
+        assert_close(&pooled.analyze(&view).expect("analyze"), &r["ww"], &format!("{name} (ww)"));
+        assert_close(&reshaped.analyze(&view).expect("analyze"), &r["reshape"], &format!("{name} (reshape)"));
+        let (sv, n, m) = layer_singular_values(&view, ConvMode::Ww, None).expect("decodes").expect("finite");
+        let int = |k: &str| r["ww"][k].as_u64().expect("an integer") as usize;
+        assert_eq!((sv.len(), n, m), (int("num_evals"), int("N"), int("M")), "{name}");
+        if view.info().shape.len() == 4 {
+            convs += 1;
+            assert_ne!(r["ww"]["log_norm"], r["reshape"]["log_norm"], "{name}: conv2d_norm halves the eigenvalues");
+        }
+    }
+    assert_eq!(convs, 6);
+}
+
+#[test]
+fn conv_ww_rank_and_rand_distance() {
+    let source = weightlens_readers::open_path(&root().join("fixtures/conv-ww.safetensors")).expect("opens");
+    let index = source.tensors().iter().position(|t| t.name == "conv_wide.weight").expect("present");
+    let view = source.view(index).expect("view");
+    let analyzer = SpectralAnalyzer::new().with_conv(ConvMode::Ww).with_rand_distance(true);
+    let full = analyzer.with_rank(weightlens_analyzers::RankMode::Exact);
+    let row = full.analyze(&view).expect("analyze");
+    let names: Vec<String> = full.columns().into_iter().map(|c| c.name).collect();
+    assert_eq!(row.len(), names.len());
+    // The rank stays that of the 12 x 216 matrix (full rank 12 for a Gaussian tensor).
+    assert_eq!(row[0], Value::Int(12));
+    let rand = row.last().and_then(Value::as_f64).expect("rand_distance");
+    assert!(rand > 0.0 && rand <= std::f64::consts::LN_2.sqrt(), "{rand}");
+    // Seeded: the same twice.
+    assert_eq!(analyzer.analyze(&view).expect("analyze").last(), row.last());
 }

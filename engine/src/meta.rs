@@ -139,12 +139,19 @@ pub struct Thresholds {
     pub rank_rtol: f64,
     /// The rank method (`exact`, `none`).
     pub rank: &'static str,
+    /// How `--spectral` analyzed 4-D tensors (`--conv`: `reshape`, `ww`).
+    pub conv: &'static str,
 }
 
 impl Thresholds {
     /// The thresholds of a run of `config`.
     pub fn for_config(config: &AnalyzeConfig) -> Self {
-        Thresholds { zero_eps: config.zero_eps, rank_rtol: RANK_RTOL, rank: config.rank.as_str() }
+        Thresholds {
+            zero_eps: config.zero_eps,
+            rank_rtol: RANK_RTOL,
+            rank: config.rank.as_str(),
+            conv: config.conv.as_str(),
+        }
     }
 }
 
@@ -302,6 +309,7 @@ impl RunMeta {
         let mut framework: Vec<String> = analysis.models.iter().map(|m| m.framework.clone()).collect();
         framework.sort();
         framework.dedup();
+        let conv = info.thresholds.conv.parse().unwrap_or_default();
         RunMeta {
             model_id: analysis.models.iter().map(|m| m.model_id.clone()).collect(),
             revision: analysis.models.iter().map(|m| m.revision.clone()).collect(),
@@ -325,7 +333,10 @@ impl RunMeta {
             validation,
             plugins: Vec::new(),
             duplicates: analysis.duplicates.clone(),
-            spectral_summary: spectral_summary(&analysis.schema, &analysis.rows).iter().map(summary_json).collect(),
+            spectral_summary: spectral_summary(&analysis.schema, &analysis.rows, conv)
+                .iter()
+                .map(summary_json)
+                .collect(),
             anomalies: crate::anomalies::find_anomalies(&analysis.schema, &analysis.rows, &analysis.duplicates),
             skipped_files: analysis.skipped_files.clone(),
             shard: None,

@@ -9,6 +9,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use regex::Regex;
 use serde::Serialize;
+use weightlens_analyzers::conv::ConvMode;
 use weightlens_analyzers::rank::rank_working_bytes;
 use weightlens_analyzers::stats::DEFAULT_ZERO_EPS;
 use weightlens_analyzers::{RankAnalyzer, RankMode, SpectralAnalyzer, StatsAnalyzer};
@@ -45,6 +46,8 @@ pub struct AnalyzeConfig {
     pub spectral: bool,
     /// With `spectral`, also WeightWatcher's `rand_distance` (`--spectral=full`).
     pub spectral_full: bool,
+    /// With `spectral`, how 4-D (convolution) tensors are analyzed (`--conv`).
+    pub conv: ConvMode,
     /// Working memory for ranks, in bytes: matrices needing more than their share of it
     /// (`max_memory / threads`) are analyzed one at a time; larger than all of it, refused.
     pub max_memory: u64,
@@ -78,6 +81,7 @@ impl AnalyzeConfig {
             rank: RankMode::Exact,
             spectral: false,
             spectral_full: false,
+            conv: ConvMode::Reshape,
             max_memory: default_max_memory(),
             extra_analyzers: Vec::new(),
             open_options: OpenOptions::default(),
@@ -107,6 +111,7 @@ impl std::fmt::Debug for AnalyzeConfig {
             .field("rank", &self.rank)
             .field("spectral", &self.spectral)
             .field("spectral_full", &self.spectral_full)
+            .field("conv", &self.conv)
             .field("max_memory", &self.max_memory)
             .field("open_options", &self.open_options)
             .field("split_experts", &self.split_experts)
@@ -252,7 +257,8 @@ pub fn analyzers(config: &AnalyzeConfig) -> Vec<Arc<dyn TensorAnalyzer>> {
             SpectralAnalyzer::new()
                 .with_rank(config.rank)
                 .with_max_bytes(config.max_memory)
-                .with_rand_distance(config.spectral_full),
+                .with_rand_distance(config.spectral_full)
+                .with_conv(config.conv),
         )
     } else {
         Arc::new(RankAnalyzer::new(config.rank).with_max_bytes(config.max_memory))

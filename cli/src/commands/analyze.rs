@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use weightlens_analyzers::conv::ConvMode;
 use weightlens_analyzers::spectral_summary::{spectral_summary, summary_text};
 use weightlens_analyzers::stats::DEFAULT_ZERO_EPS;
 use weightlens_analyzers::RankMode;
@@ -40,6 +41,15 @@ pub enum RankArg {
     None,
 }
 
+/// How `--spectral` analyzes 4-D convolution weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ConvArg {
+    /// The out x (in kh kw) matrix, as every tensor of 2 or more dimensions.
+    Reshape,
+    /// WeightWatcher's pooled per-position slices W[:, :, i, j] (scaled by its conv2d_norm).
+    Ww,
+}
+
 /// How much spectral analysis `--spectral` asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SpectralArg {
@@ -70,6 +80,11 @@ pub struct AnalyzeArgs {
     /// also adds rand_distance (one more decomposition per matrix).
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "basic")]
     spectral: Option<SpectralArg>,
+    /// With --spectral: 4-D convolution weights [out, in, kh, kw] as the reshaped out x (in kh kw)
+    /// matrix (`reshape`), or as WeightWatcher analyzes a Conv2D layer (`ww`: the kh*kw slices
+    /// W[:, :, i, j] scaled by 1/sqrt(2), their eigenvalues pooled into one spectrum).
+    #[arg(long, value_enum, default_value = "reshape")]
+    conv: ConvArg,
     /// Working memory for ranks and spectra (bytes; suffixes K, M, G, T): bigger matrices run one at a time,
     /// a matrix needing more gets no rank (and an error) [default: half the RAM].
     #[arg(long, value_parser = parse_size)]
@@ -96,6 +111,10 @@ pub struct AnalyzeArgs {
     /// Also write a self-contained HTML report of the table (as `weightlens report`).
     #[arg(long, value_name = "HTML")]
     report: Option<PathBuf>,
+    /// With --report and --spectral: draw the eigenvalue spectrum (ESD, log-log, with the fitted
+    /// power law and xmin) of each matrix whose name matches this regular expression (at most 24).
+    #[arg(long, value_name = "REGEX", requires = "report")]
+    esd: Option<String>,
     /// Largest tensor, in bytes, that may be copied into memory to be read (a deflated npz or
     /// torch member, a Fortran-order array); larger ones are reported as errors. Memory-mapped
     /// tensors are not limited.
@@ -186,6 +205,10 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
         rank,
         spectral: args.spectral.is_some(),
         spectral_full: args.spectral == Some(SpectralArg::Full),
+        conv: match args.conv {
+            ConvArg::Reshape => ConvMode::Reshape,
+            ConvArg::Ww => ConvMode::Ww,
+        },
         max_memory: args.max_memory.unwrap_or_else(default_max_memory),
         extra_analyzers: plugins.analyzers,
         open_options: OpenOptions {
@@ -245,7 +268,8 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     }
     if let Some(html) = args.report.as_deref().filter(|_| write) {
         let step = Instant::now();
-        report::write_report(std::slice::from_ref(&out), html, &ReportOptions::default())?;
+        let esd = args.esd.as_deref().map(regex::Regex::new).transpose().context("--esd")?;
+        report::write_report(std::slice::from_ref(&out), html, &ReportOptions { esd, ..ReportOptions::default() })?;
         tracing::info!(operation = "report", duration_ms = ms(step), path = %html.display(), "wrote report");
     }
     tracing::info!(
@@ -259,7 +283,7 @@ pub fn run(args: &AnalyzeArgs, quiet: bool) -> Result<bool> {
     if !quiet {
         if !analysis.rows.is_empty() {
             print!("{}", render::summary_table(&analysis.schema, &analysis.rows));
-            print!("{}", summary_text(&spectral_summary(&analysis.schema, &analysis.rows)));
+            print!("{}", summary_text(&spectral_summary(&analysis.schema, &analysis.rows, config.conv)));
             let anomalies = find_anomalies(&analysis.schema, &analysis.rows, &analysis.duplicates);
             print!("{}", render::anomalies_text(&anomalies));
         }

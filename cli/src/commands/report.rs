@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
 use weightlens_engine::report::{write_report, ReportOptions};
@@ -22,11 +22,17 @@ pub struct ReportArgs {
     /// The page title [default: the models' ids].
     #[arg(long)]
     title: Option<String>,
+    /// Draw the eigenvalue spectrum (ESD, log-log, with the fitted power law and xmin) of each
+    /// matrix of a --spectral table whose name matches this regular expression (at most 24 per
+    /// table), recomputed from the model at run_meta.json's model_path.
+    #[arg(long, value_name = "REGEX")]
+    esd: Option<String>,
 }
 
 /// Writes the report; never partially fails.
 pub fn run(args: &ReportArgs, quiet: bool) -> Result<bool> {
-    let options = ReportOptions { heatmap_metric: args.metric.clone(), title: args.title.clone() };
+    let esd = args.esd.as_deref().map(regex::Regex::new).transpose().context("--esd")?;
+    let options = ReportOptions { heatmap_metric: args.metric.clone(), title: args.title.clone(), esd };
     write_report(&args.tables, &args.out, &options)?;
     if !quiet {
         println!("report -> {}", args.out.display());

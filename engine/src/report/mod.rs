@@ -3,18 +3,21 @@
 //!
 //! Sections: run metadata (from `run_meta.json` beside each table), per-layer charts of rank
 //! ratio, std and sparsity by block type in one panel per kind of tensor ([`Panel`]), with
-//! `--spectral` columns the model summary (WeightWatcher's `get_summary()`) and alpha per layer,
+//! `--spectral` columns the model summary (WeightWatcher's `get_summary()`) and alpha per layer
+//! (and with `--esd` the eigenvalue spectra of chosen matrices, [`esd`]),
 //! a heatmap of one metric over layer x block type colored by a robust z-score per row,
 //! histograms of the metrics over floating-point tensors with robust ranges, tensors outside the
 //! layers, and the anomaly list. docs/output-spec.md ("Report") states what each chart draws.
 
 pub mod diff;
+mod esd;
 pub mod svg;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
+use weightlens_analyzers::conv::ConvMode;
 use weightlens_analyzers::spectral::columns as spectral_columns;
 use weightlens_analyzers::spectral_summary::{spectral_summary, ModelSpectralSummary, METRICS as SPECTRAL_METRICS};
 use weightlens_core::table::columns;
@@ -37,11 +40,13 @@ pub struct ReportOptions {
     pub heatmap_metric: String,
     /// The page title (default: the tables' models).
     pub title: Option<String>,
+    /// Draw the ESD of the matrices whose name matches (`--esd`, [`esd`]).
+    pub esd: Option<regex::Regex>,
 }
 
 impl Default for ReportOptions {
     fn default() -> Self {
-        ReportOptions { heatmap_metric: "std".into(), title: None }
+        ReportOptions { heatmap_metric: "std".into(), title: None, esd: None }
     }
 }
 
@@ -110,6 +115,13 @@ impl Dataset {
             _ => stem,
         };
         Ok(Dataset { label, table, meta, duplicates })
+    }
+
+    /// How the run analyzed 4-D tensors (`run_meta.json`'s `thresholds.conv`; `reshape` when it
+    /// does not say).
+    fn conv_mode(&self) -> ConvMode {
+        let conv = self.meta.as_ref().and_then(|m| m.pointer("/thresholds/conv")).and_then(|v| v.as_str());
+        conv.and_then(|c| c.parse().ok()).unwrap_or_default()
     }
 
     /// The value of `metric` in a row (`rank_ratio` is derived).
@@ -268,6 +280,9 @@ fn render(sets: &[Dataset], options: &ReportOptions) -> String {
     body.push_str(&metadata_section(sets));
     body.push_str(&per_layer_section(sets));
     body.push_str(&spectral_section(sets));
+    if let Some(regex) = &options.esd {
+        body.push_str(&esd::esd_section(sets, regex));
+    }
     body.push_str(&heatmap_section(sets, &options.heatmap_metric));
     body.push_str(&histogram_section(sets));
     body.push_str(&outside_layers_section(sets));
@@ -431,7 +446,9 @@ fn per_layer_section(sets: &[Dataset]) -> String {
 fn spectral_section(sets: &[Dataset]) -> String {
     let summaries: Vec<(&str, ModelSpectralSummary)> = sets
         .iter()
-        .flat_map(|s| spectral_summary(&s.table.schema, &s.table.rows).into_iter().map(|m| (s.label.as_str(), m)))
+        .flat_map(|s| {
+            spectral_summary(&s.table.schema, &s.table.rows, s.conv_mode()).into_iter().map(|m| (s.label.as_str(), m))
+        })
         .collect();
     if summaries.is_empty() {
         return String::new();
@@ -451,11 +468,23 @@ fn spectral_section(sets: &[Dataset]) -> String {
         out.push_str("</tr>");
     }
     out.push_str("</table>");
-    let colors = block_colors(sets);
+    // One color per block type of weight matrices with an alpha (the legend lists only those).
+    let drawn: BTreeSet<String> = sets
+        .iter()
+        .flat_map(|s| s.per_layer(spectral_columns::ALPHA).into_keys())
+        .filter(|(panel, _)| *panel == Panel::Matrices)
+        .map(|(_, block)| block)
+        .collect();
+    let colors: BTreeMap<String, &'static str> = drawn.into_iter().enumerate().map(|(i, b)| (b, color(i))).collect();
     let series = panel_series(sets, &colors, spectral_columns::ALPHA, Panel::Matrices);
     if series.iter().any(|s| !s.points.is_empty()) {
         let label = "alpha (power-law exponent of the ESD)";
-        let _ = write!(out, "<h3>{label}</h3>{}", svg::line_chart(label, "layer", "alpha", &series));
+        let _ = write!(
+            out,
+            r#"<h3>{label}: weight matrices</h3>{}<div style="max-width:760px">{}</div>"#,
+            legend(&colors, sets),
+            svg::line_chart(label, "layer", "alpha", &series)
+        );
     }
     out.push_str("</section>");
     out

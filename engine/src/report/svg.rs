@@ -95,12 +95,35 @@ fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     (first..=last).take(50).map(|k| k as f64 * step).collect()
 }
 
+/// Ticks of an axis; on a log axis (coordinates log10 of the values) spanning two or more
+/// decades, the whole decades (labels 0.01, 0.1, 1...).
+fn axis_ticks(lo: f64, hi: f64, n: usize, log: bool) -> Vec<f64> {
+    if log && hi - lo >= 2.0 {
+        let step = ((hi - lo) / n.max(1) as f64).ceil().max(1.0);
+        let first = (lo / step).ceil() as i64;
+        let last = (hi / step).floor() as i64;
+        return (first..=last).take(50).map(|k| k as f64 * step).collect();
+    }
+    ticks(lo, hi, n)
+}
+
+/// The label of tick `t` on a log axis: `10^t`, a whole decade beyond 1e+-3 as `1e-5`.
+fn log_label(t: f64) -> String {
+    if t.fract() == 0.0 && t.abs() >= 3.0 {
+        format!("1e{t}")
+    } else {
+        fmt_num(10f64.powf(t))
+    }
+}
+
 /// Maps data to drawing coordinates.
 struct Frame {
     x: (f64, f64),
     y: (f64, f64),
     /// The y coordinates are log10 of the values: tick labels show 10^t.
     log_y: bool,
+    /// The x coordinates are log10 of the values.
+    log_x: bool,
 }
 
 impl Frame {
@@ -114,18 +137,20 @@ impl Frame {
     /// Axes, grid lines, tick labels and axis titles.
     fn axes(&self, out: &mut String, x_label: &str, y_label: &str, integer_x: bool) {
         let (x0, x1, y0, y1) = (LEFT, WIDTH - RIGHT, TOP, HEIGHT - BOTTOM);
-        for t in ticks(self.y.0, self.y.1, 5) {
+        for t in axis_ticks(self.y.0, self.y.1, 5, self.log_y) {
             let y = self.py(t);
             let _ = write!(
                 out,
                 r##"<line x1="{x0}" x2="{x1}" y1="{y:.1}" y2="{y:.1}" stroke="#e6e6e6"/><text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
                 x0 - 6.0,
                 y + 4.0,
-                fmt_num(if self.log_y { 10f64.powf(t) } else { t })
+                if self.log_y { log_label(t) } else { fmt_num(t) }
             );
         }
-        let x_ticks: Vec<f64> =
-            ticks(self.x.0, self.x.1, 8).into_iter().filter(|t| !integer_x || t.fract() == 0.0).collect();
+        let x_ticks: Vec<f64> = axis_ticks(self.x.0, self.x.1, 8, self.log_x)
+            .into_iter()
+            .filter(|t| !integer_x || t.fract() == 0.0)
+            .collect();
         for t in x_ticks {
             let x = self.px(t);
             let _ = write!(
@@ -133,7 +158,7 @@ impl Frame {
                 r##"<line x1="{x:.1}" x2="{x:.1}" y1="{y1}" y2="{:.1}" stroke="#999"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" class="tick">{}</text>"##,
                 y1 + 4.0,
                 y1 + 16.0,
-                fmt_num(t)
+                if self.log_x { log_label(t) } else { fmt_num(t) }
             );
         }
         let _ = write!(
@@ -190,7 +215,7 @@ fn draw_lines(label: &str, x_label: &str, y_label: &str, series: &[Series], log_
         all.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
     };
     let (xr, yr) = (range(|p| p.0), range(|p| p.1));
-    let frame = Frame { x: padded(xr.0, xr.1), y: padded(y_of(yr.0), y_of(yr.1)), log_y };
+    let frame = Frame { x: padded(xr.0, xr.1), y: padded(y_of(yr.0), y_of(yr.1)), log_y, log_x: false };
     frame.axes(&mut out, x_label, y_label, true);
     for s in series {
         let pts: Vec<(f64, f64)> =
@@ -321,7 +346,7 @@ pub fn histogram(label: &str, x_label: &str, data: &[HistogramData], axis: HistA
         })
         .collect();
     let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1);
-    let frame = Frame { x: (lo, hi), y: (0.0, max as f64 * 1.15), log_y: false };
+    let frame = Frame { x: (lo, hi), y: (0.0, max as f64 * 1.15), log_y: false, log_x: false };
     frame.axes(&mut out, &x_label, "tensors", false);
     let log = axis == HistAxis::Log10;
     let shown_value = |x: f64| if log { fmt_num(10f64.powf(x)) } else { fmt_num(x) };
@@ -355,6 +380,121 @@ pub fn histogram(label: &str, x_label: &str, data: &[HistogramData], axis: HistA
     }
     out.push_str("</svg>");
     out
+}
+
+/// WeightWatcher's power-law fit of an ESD, as [`esd_chart`] draws it.
+#[derive(Clone, Copy, Debug)]
+pub struct PowerLawLine {
+    /// The exponent.
+    pub alpha: f64,
+    /// The smallest eigenvalue of the tail.
+    pub xmin: f64,
+    /// The largest.
+    pub xmax: f64,
+    /// Eigenvalues in the tail (`num_pl_spikes`).
+    pub tail: usize,
+}
+
+/// Log-spaced bins of an ESD chart.
+const ESD_BINS: usize = 40;
+
+/// The empirical spectral density of `evals` on log-log axes: a histogram over [`ESD_BINS`]
+/// log-spaced bins, each bar at `count / (n * width)` (a density of the `n` positive eigenvalues,
+/// `width` in eigenvalue units), the fitted power law `(tail / n) (alpha - 1) / xmin (x /
+/// xmin)^-alpha` from `xmin` to `xmax` (the fit's density scaled to the share of eigenvalues in
+/// the tail), and `xmin` as a vertical line; a line above the chart states the fit, and counts the
+/// eigenvalues <= 0, which cannot be drawn.
+pub fn esd_chart(label: &str, evals: &[f64], fit: Option<PowerLawLine>) -> String {
+    let mut out = String::new();
+    open_svg(&mut out, label);
+    let positive: Vec<f64> = evals.iter().copied().filter(|v| v.is_finite() && *v > 0.0).collect();
+    let dropped = evals.len() - positive.len();
+    let (lo, hi) = positive.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    if positive.is_empty() {
+        no_data(&mut out);
+        return out;
+    }
+    let (llo, lhi) = padded(lo.log10(), hi.log10());
+    let width = (lhi - llo) / ESD_BINS as f64;
+    let mut counts = [0usize; ESD_BINS];
+    for v in &positive {
+        let bin = (((v.log10() - llo) / width) as usize).min(ESD_BINS - 1);
+        if let Some(slot) = counts.get_mut(bin) {
+            *slot += 1;
+        }
+    }
+    let n = positive.len() as f64;
+    let edge = |b: usize| 10f64.powf(llo + b as f64 * width);
+    let density = |b: usize, c: usize| c as f64 / (n * (edge(b + 1) - edge(b)));
+    let line: Vec<(f64, f64)> = fit
+        .filter(|f| f.alpha.is_finite() && f.xmin > 0.0 && f.xmax >= f.xmin)
+        .map(|f| {
+            let scale = f.tail as f64 / n * (f.alpha - 1.0) / f.xmin;
+            let (a, b) = (f.xmin.log10(), f.xmax.log10());
+            (0..=60)
+                .map(|k| a + (b - a) * k as f64 / 60.0)
+                .map(|lx| (lx, scale * 10f64.powf(-f.alpha * (lx - a))))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ys = counts.iter().enumerate().filter(|(_, &c)| c > 0).map(|(b, &c)| density(b, c));
+    let ys: Vec<f64> = ys.chain(line.iter().map(|p| p.1)).filter(|y| *y > 0.0 && y.is_finite()).collect();
+    let (ylo, yhi) = ys.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    // Room below the smallest bar, so that it shows.
+    let (ylo, yhi) = padded(ylo.log10() - 0.3, yhi.log10() + 0.15);
+    let frame = Frame { x: (llo, lhi), y: (ylo, yhi), log_y: true, log_x: true };
+    frame.axes(&mut out, "eigenvalue (log scale)", "density (log scale)", false);
+    let base = frame.py(ylo);
+    for (b, &c) in counts.iter().enumerate().filter(|(_, &c)| c > 0) {
+        let d = density(b, c);
+        let (x0, x1) = (frame.px(llo + b as f64 * width), frame.px(llo + (b + 1) as f64 * width));
+        let y0 = frame.py(d.log10().max(ylo));
+        let _ = write!(
+            out,
+            r##"<rect x="{x0:.1}" y="{y0:.1}" width="{:.1}" height="{:.1}" fill="#4e79a7" fill-opacity="0.6" stroke="#4e79a7" stroke-width="0.5"><title>{c} eigenvalues in [{}, {}): density {}</title></rect>"##,
+            (x1 - x0 - 0.6).max(0.5),
+            (base - y0).max(0.0),
+            fmt_num(edge(b)),
+            fmt_num(edge(b + 1)),
+            fmt_num(d)
+        );
+    }
+    if let Some(f) = fit.filter(|_| !line.is_empty()) {
+        let pts: Vec<String> = line
+            .iter()
+            .filter(|p| p.1 > 0.0)
+            .map(|&(lx, y)| format!("{:.1},{:.1}", frame.px(lx), frame.py(y.log10().clamp(ylo, yhi))))
+            .collect();
+        let _ = write!(
+            out,
+            r##"<polyline fill="none" stroke="#e15759" stroke-width="2" points="{}"><title>power law alpha {} from xmin {} to xmax {}</title></polyline>"##,
+            pts.join(" "),
+            fmt_num(f.alpha),
+            fmt_num(f.xmin),
+            fmt_num(f.xmax)
+        );
+        let x = frame.px(f.xmin.log10());
+        let _ = write!(
+            out,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{base:.1}" stroke="#e15759" stroke-dasharray="5 3" stroke-width="1.4"><title>xmin {}</title></line><text x="{:.1}" y="{:.1}" class="tick" fill="#b3262b">xmin</text>"##,
+            fmt_num(f.xmin),
+            x + 4.0,
+            TOP + 10.0,
+        );
+    }
+    out.push_str("</svg>");
+    let note = match fit {
+        Some(f) => format!(
+            "alpha {}, xmin {}: {} of {} eigenvalues in the tail",
+            fmt_num(f.alpha),
+            fmt_num(f.xmin),
+            f.tail,
+            positive.len()
+        ),
+        None => format!("{} eigenvalues, no power-law fit", positive.len()),
+    };
+    let note = if dropped > 0 { format!("{note}; {dropped} zero eigenvalues not drawn") } else { note };
+    format!(r#"<p class="muted">{}</p>{out}"#, escape(&note))
 }
 
 /// A grid of values: `rows` labels down, `cols` labels across, `None` where there is no value.
