@@ -24,7 +24,8 @@ use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
 use super::gptq::SCALE_DTYPES;
 use super::parts::{
-    dense_words, dims2, expect_dtype, expect_shape, for_rows, stream_field, to_usize, word, word_field, Parts, E2M1,
+    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_fields, stream_field, to_usize,
+    unpack_nibbles, unpack_stream, word, word_field, Kernel, Out, Parts, E2M1, RUN,
 };
 
 /// How scales are shared along a row.
@@ -216,7 +217,7 @@ pub fn pack_decoder<'a>(
         }
     };
     let packed = parts.bytes(0)?;
-    Ok(Box::new(Pack {
+    Ok(fused(Pack {
         packed,
         words_per_row: packed.len() / 4 / rows.max(1),
         bits: p.bits,
@@ -231,27 +232,49 @@ pub fn pack_decoder<'a>(
     }))
 }
 
-impl ElementDecoder for Pack<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+impl Kernel for Pack<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
         let offset = 1i64 << (self.bits - 1);
+        let mut fields = [0u8; RUN];
+        // Columns sharing one scale (and zero point) without g_idx.
+        let run_len = match self.grouping {
+            Grouping::Group(_) => self.group,
+            Grouping::Tensor | Grouping::Channel | Grouping::Block(..) => self.cols,
+        };
         for_rows(self.cols, start, out, |r, c0, seg| {
             let base = r * self.words_per_row;
             let at = |w: usize| word(self.packed, base + w);
-            for (k, v) in seg.iter_mut().enumerate() {
-                let c = c0 + k;
-                let raw = if self.legacy { word_field(at, c, self.bits) } else { stream_field(at, c, self.bits) };
-                let s = match &self.groups {
-                    Some(g) => r * self.groups_per_row + g[c] as usize,
-                    None => self.grouping.index(r, c, self.groups_per_row, (self.group, 1)),
+            let group = if self.groups.is_some() { RUN } else { run_len };
+            for_runs(group, c0, seg, |c, _, run| {
+                let fields = &mut fields[..run.len()];
+                if self.legacy {
+                    for (k, q) in fields.iter_mut().enumerate() {
+                        *q = word_field(at, c + k, self.bits) as u8;
+                    }
+                } else {
+                    unpack_stream(at, self.bits, c, fields);
+                }
+                let value = |s: usize, q: u8| {
+                    let zp = self.zeros.as_ref().map_or(0, |z| z.get(s).copied().unwrap_or(0));
+                    O::of((i64::from(q) - offset - zp) as f64 * self.scales.get(s).copied().unwrap_or(f64::NAN))
                 };
-                let zp = self.zeros.as_ref().map_or(0, |z| z[s]);
-                *v = (i64::from(raw) - offset - zp) as f64 * self.scales[s];
-            }
+                match &self.groups {
+                    Some(g) => {
+                        let g = g.get(c..c + run.len()).unwrap_or(&[]);
+                        for ((v, &q), &g) in run.iter_mut().zip(fields.iter()).zip(g) {
+                            *v = value(r * self.groups_per_row + g as usize, q);
+                        }
+                    }
+                    None => {
+                        let s = self.grouping.index(r, c, self.groups_per_row, (self.group, 1));
+                        map_fields(fields, self.bits, run, |q| value(s, q));
+                    }
+                }
+            });
         });
-        Ok(())
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    fn packed(&self) -> &[u8] {
         self.packed
     }
 }
@@ -365,7 +388,7 @@ pub fn float_decoder<'a>(
             Element::Int(_) => f64::from(b as u8 as i8),
         };
     }
-    Ok(Box::new(Float {
+    Ok(fused(Float {
         weight,
         element,
         lut,
@@ -419,7 +442,7 @@ impl Float<'_> {
 
     /// Row `r`, columns `c0 ..`: one-byte elements without g_idx, a run of columns sharing one
     /// scale and zero point at a time (the common layouts: a tight loop the compiler unrolls).
-    fn decode_runs(&self, r: usize, c0: usize, seg: &mut [f64]) {
+    fn decode_runs<O: Out>(&self, r: usize, c0: usize, seg: &mut [O]) {
         let (run, base) = self.runs(r);
         let from = r * self.cols + c0;
         let bytes = self.weight.get(from..from + seg.len()).unwrap_or(&[]);
@@ -430,15 +453,15 @@ impl Float<'_> {
             let at = base + c / run;
             let (s, z) = (self.scales[at], self.zeros.as_ref().map_or(0.0, |z| z[at]));
             for (v, &b) in seg[done..done + n].iter_mut().zip(bytes.get(done..done + n).unwrap_or(&[])) {
-                *v = (self.lut[usize::from(b)] - z) * s;
+                *v = O::of((self.lut[usize::from(b)] - z) * s);
             }
             done += n;
         }
     }
 }
 
-impl ElementDecoder for Float<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+impl Kernel for Float<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
         let one_byte = matches!(self.element, Element::Fp8 { .. } | Element::Int(1));
         for_rows(self.cols, start, out, |r, c0, seg| {
             if one_byte && self.groups.is_none() {
@@ -452,13 +475,12 @@ impl ElementDecoder for Float<'_> {
                 };
                 let q = self.element(r * self.cols + c);
                 // x - 0.0 is x (also -0.0 and NaN): one formula with and without zero points.
-                *v = (q - self.zeros.as_ref().map_or(0.0, |z| z[s])) * self.scales[s];
+                *v = O::of((q - self.zeros.as_ref().map_or(0.0, |z| z[s])) * self.scales[s]);
             }
         });
-        Ok(())
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    fn packed(&self) -> &[u8] {
         self.weight
     }
 }
@@ -482,7 +504,7 @@ pub fn mxfp4_decoder<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn Ele
     if scales.len() != rows * cols.div_ceil(32) {
         return Err("weight_scale does not hold one scale per 32 inputs".into());
     }
-    Ok(Box::new(Nvfp4 { packed: parts.bytes(0)?, cols, groups_per_row: scales.len() / rows.max(1), scales, group: 32 }))
+    Ok(fused(Nvfp4 { packed: parts.bytes(0)?, cols, groups_per_row: scales.len() / rows.max(1), scales, group: 32 }))
 }
 
 /// The E8M0 scale `2^(s - 127)` as `f32` (255, the format's NaN, is `2^128`, i.e. infinity, as
@@ -539,7 +561,7 @@ pub fn nvfp4_decoder<'a>(
     let global = parts.values_f32(1)?.first().copied().ok_or("weight_global_scale is empty")?;
     // The per-group scale divided by the global scale, once per group.
     let scales: Vec<f32> = parts.values_f32(2)?.into_iter().map(|s| s / global).collect();
-    Ok(Box::new(Nvfp4 {
+    Ok(fused(Nvfp4 {
         packed: parts.bytes(0)?,
         cols,
         groups_per_row: scales.len() / rows.max(1),
@@ -548,21 +570,23 @@ pub fn nvfp4_decoder<'a>(
     }))
 }
 
-impl ElementDecoder for Nvfp4<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+impl Kernel for Nvfp4<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
+        let mut codes = [0u8; RUN];
         for_rows(self.cols, start, out, |r, c0, seg| {
-            for (k, v) in seg.iter_mut().enumerate() {
-                let c = c0 + k;
-                let b = self.packed.get((r * self.cols + c) / 2).copied().unwrap_or(0);
-                let code = if c % 2 == 0 { b & 0xF } else { b >> 4 };
-                let product = E2M1[usize::from(code)] as f32 * self.scales[r * self.groups_per_row + c / self.group];
-                *v = half::bf16::from_f32(product).to_f64();
-            }
+            for_runs(self.group, c0, seg, |c, g, run| {
+                let codes = &mut codes[..run.len()];
+                unpack_nibbles(self.packed, false, r * self.cols + c, codes);
+                let scale = self.scales.get(r * self.groups_per_row + g).copied().unwrap_or(f32::NAN);
+                // The product rounded to bfloat16, as the library computes it.
+                map_fields(codes, 4, run, |code| {
+                    O::of(half::bf16::from_f32(E2M1[usize::from(code & 0xF)] as f32 * scale).to_f64())
+                });
+            });
         });
-        Ok(())
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    fn packed(&self) -> &[u8] {
         self.packed
     }
 }

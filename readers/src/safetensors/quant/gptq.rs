@@ -17,7 +17,10 @@
 use super::parts::LayoutError;
 use weightlens_core::{Dtype, ElementDecoder};
 
-use super::parts::{dense_words, dims2, expect_dtype, expect_shape, for_rows, stream_field, to_usize, word, Parts};
+use super::parts::{
+    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_fields, stream_field, to_usize,
+    unpack_stream, word, Kernel, Out, Parts, RUN,
+};
 
 /// Float dtypes a scale may have.
 pub const SCALE_DTYPES: &[Dtype] = &[Dtype::F16, Dtype::BF16, Dtype::F32, Dtype::F64];
@@ -76,9 +79,14 @@ struct Gptq<'a> {
     qweight: &'a [u8],
     out: usize,
     bits: u32,
+    /// Zero points and scales transposed to `[out, n_groups]`: a row's are contiguous.
     zeros: Vec<f64>,
     scales: Vec<f64>,
-    groups: Vec<u32>,
+    n_groups: usize,
+    /// The group of each input, when `g_idx` is not simply `i / group` (act-order).
+    groups: Option<Vec<u32>>,
+    /// Inputs per group when it is.
+    group: usize,
     inputs: usize,
 }
 
@@ -91,77 +99,70 @@ pub fn gptq_decoder<'a>(
     let (out, inputs) = (to_usize(shape[0])?, to_usize(shape[1])?);
     let scales = parts.values(2)?;
     let n_groups = scales.len() / out.max(1);
-    let groups: Vec<u32> = match parts.info(3) {
+    let group = p.group_size.map_or(Ok(inputs.max(1)), to_usize)?.max(1);
+    let groups: Option<Vec<u32>> = match parts.info(3) {
         Ok(_) => {
             let g = parts.integers(3)?;
             if let Some((i, bad)) = g.iter().enumerate().find(|(_, &g)| g < 0 || g as usize >= n_groups) {
                 return Err(format!("g_idx[{i}] = {bad} is outside the {n_groups} groups").into());
             }
-            g.into_iter().map(|g| g as u32).collect()
+            // Without act-order g_idx is `i / group_size` (what `QuantLinear.pack` writes):
+            // then runs of inputs share a group and no per-input lookup is needed.
+            let trivial = g.iter().enumerate().all(|(i, &g)| g as usize == i / group);
+            (!trivial).then(|| g.into_iter().map(|g| g as u32).collect())
         }
-        Err(_) => {
-            let gs = p.group_size.map_or(Ok(inputs.max(1)), to_usize)?;
-            (0..inputs).map(|i| (i / gs) as u32).collect()
-        }
+        Err(_) => None,
     };
-    // Unpack the zero points once: n_groups * out values.
+    // Unpack the zero points once: n_groups * out values, stored [out, n_groups].
     let packed = parts.bytes(1)?;
     let zero_words = dense_words(out as u64, p.bits).map(to_usize).ok_or("qzeros is too large")??;
     let mask = (1i64 << p.bits) - 1;
-    let mut zeros = Vec::with_capacity(n_groups * out);
+    let mut zeros = vec![0f64; n_groups * out];
+    let mut t_scales = vec![0f64; n_groups * out];
     for g in 0..n_groups {
         for o in 0..out {
             let stored = i64::from(stream_field(|w| word(packed, g * zero_words + w), o, p.bits));
             // Small integers: exact in f64.
-            zeros.push((if p.v2 { stored } else { (stored & mask) + 1 }) as f64);
+            zeros[o * n_groups + g] = (if p.v2 { stored } else { (stored & mask) + 1 }) as f64;
+            t_scales[o * n_groups + g] = scales[g * out + o];
         }
     }
-    Ok(Box::new(Gptq { qweight: parts.bytes(0)?, out, bits: p.bits, zeros, scales, groups, inputs }))
+    Ok(fused(Gptq { qweight: parts.bytes(0)?, out, bits: p.bits, zeros, scales: t_scales, n_groups, groups, group, inputs }))
 }
 
-impl Gptq<'_> {
-    /// Row `o`, inputs `i0 ..` for widths that divide 32 (2, 4, 8 bits: no value straddles
-    /// two words): each word of column `o` is read once and its fields taken in turn.
-    fn decode_words(&self, o: usize, i0: usize, seg: &mut [f64]) {
-        let per = (32 / self.bits) as usize;
-        let mask = (1u32 << self.bits) - 1;
-        let mut i = i0;
-        let mut rest = seg;
-        while !rest.is_empty() {
-            let (w, first) = (i / per, i % per);
-            let n = (per - first).min(rest.len());
-            let (now, tail) = rest.split_at_mut(n);
-            let bits = word(self.qweight, w * self.out + o) >> (first as u32 * self.bits);
-            for (k, v) in now.iter_mut().enumerate() {
-                let q = (bits >> (k as u32 * self.bits)) & mask;
-                let g = self.groups[i + k] as usize * self.out + o;
-                *v = self.scales[g] * (f64::from(q) - self.zeros[g]);
-            }
-            i += n;
-            rest = tail;
-        }
-    }
-}
-
-impl ElementDecoder for Gptq<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+impl Kernel for Gptq<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
         let n_out = self.out;
+        let mut fields = [0u8; RUN];
         for_rows(self.inputs, start, out, |o, i0, seg| {
-            if 32 % self.bits == 0 {
-                return self.decode_words(o, i0, seg);
-            }
-            for (k, v) in seg.iter_mut().enumerate() {
-                let i = i0 + k;
-                // Column o's stream: word w of it is qweight[w, o].
-                let q = stream_field(|w| word(self.qweight, w * n_out + o), i, self.bits);
-                let g = self.groups[i] as usize * n_out + o;
-                *v = self.scales[g] * (f64::from(q) - self.zeros[g]);
+            // Column o's stream over the inputs: word w of it is qweight[w, o].
+            let column = |w: usize| word(self.qweight, w * n_out + o);
+            let zeros = self.zeros.get(o * self.n_groups..).unwrap_or(&[]);
+            let scales = self.scales.get(o * self.n_groups..).unwrap_or(&[]);
+            let value = |g: usize, q: u8| {
+                let (s, z) = (scales.get(g).copied().unwrap_or(f64::NAN), zeros.get(g).copied().unwrap_or(0.0));
+                O::of(s * (f64::from(q) - z))
+            };
+            match &self.groups {
+                None => for_runs(self.group, i0, seg, |i, g, run| {
+                    let fields = &mut fields[..run.len()];
+                    unpack_stream(column, self.bits, i, fields);
+                    let (s, z) = (scales.get(g).copied().unwrap_or(f64::NAN), zeros.get(g).copied().unwrap_or(0.0));
+                    map_fields(fields, self.bits, run, |q| O::of(s * (f64::from(q) - z)));
+                }),
+                Some(groups) => for_runs(RUN, i0, seg, |i, _, run| {
+                    let fields = &mut fields[..run.len()];
+                    unpack_stream(column, self.bits, i, fields);
+                    let groups = groups.get(i..i + run.len()).unwrap_or(&[]);
+                    for ((v, &q), &g) in run.iter_mut().zip(fields.iter()).zip(groups) {
+                        *v = value(g as usize, q);
+                    }
+                }),
             }
         });
-        Ok(())
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    fn packed(&self) -> &[u8] {
         self.qweight
     }
 }
@@ -204,7 +205,7 @@ pub fn awq_decoder<'a>(
     parts: &Parts<'a>,
     shape: &[u64],
 ) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
-    Ok(Box::new(Awq {
+    Ok(fused(Awq {
         qweight: parts.bytes(0)?,
         qzeros: parts.bytes(1)?,
         scales: parts.values(2)?,
@@ -214,27 +215,26 @@ pub fn awq_decoder<'a>(
     }))
 }
 
-/// The 4-bit field of output column `o` in row `row` of an AWQ-packed `[rows, out / 8]` matrix.
-#[inline]
-fn awq_field(bytes: &[u8], row: usize, out: usize, o: usize) -> u32 {
-    (word(bytes, row * (out / 8) + o / 8) >> (4 * AWQ_NIBBLE_OF[o % 8])) & 0xF
-}
-
-impl ElementDecoder for Awq<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+impl Kernel for Awq<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
+        let words = self.out / 8;
+        let mut fields = [0u8; RUN];
         for_rows(self.inputs, start, out, |o, i0, seg| {
-            for (k, v) in seg.iter_mut().enumerate() {
-                let i = i0 + k;
-                let g = i / self.group_size;
-                let q = awq_field(self.qweight, i, self.out, o);
-                let z = awq_field(self.qzeros, g, self.out, o);
-                *v = (f64::from(q) - f64::from(z)) * self.scales[g * self.out + o];
-            }
+            // Output column o is one nibble of word o / 8 of every row.
+            let (col, shift) = (o / 8, 4 * AWQ_NIBBLE_OF[o % 8]);
+            for_runs(self.group_size, i0, seg, |i, g, run| {
+                let fields = &mut fields[..run.len()];
+                for (k, q) in fields.iter_mut().enumerate() {
+                    *q = ((word(self.qweight, (i + k) * words + col) >> shift) & 0xF) as u8;
+                }
+                let z = f64::from((word(self.qzeros, g * words + col) >> shift) & 0xF);
+                let s = self.scales.get(g * self.out + o).copied().unwrap_or(f64::NAN);
+                map_fields(fields, 4, run, |q| O::of((f64::from(q) - z) * s));
+            });
         });
-        Ok(())
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    fn packed(&self) -> &[u8] {
         self.qweight
     }
 }

@@ -6,7 +6,7 @@
 use super::parts::LayoutError;
 use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
-use super::parts::{expect_dtype, expect_shape, for_rows, to_usize, Parts, E2M1};
+use super::parts::{expect_dtype, expect_shape, for_rows, fused, to_usize, Kernel, Out, Parts, E2M1};
 
 /// Checks blocks and scales; returns the logical shape `[E, K, R]`.
 pub fn mxfp4_shape(blocks: &TensorInfo, scales: &TensorInfo) -> Result<Vec<u64>, LayoutError> {
@@ -29,37 +29,45 @@ struct Mxfp4<'a> {
     scales: &'a [u8],
     k: usize,
     r: usize,
+    /// `2^(s - 127)` of every scale byte.
+    pow: Box<[f64; 256]>,
 }
 
 /// The decoder of an MXFP4 tensor checked by [`mxfp4_shape`].
 pub fn mxfp4_decoder<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
-    Ok(Box::new(Mxfp4 {
+    let mut pow = Box::new([0f64; 256]);
+    for (s, p) in pow.iter_mut().enumerate() {
+        *p = 2f64.powi(s as i32 - 127);
+    }
+    Ok(fused(Mxfp4 {
         blocks: parts.bytes(0)?,
         scales: parts.bytes(1)?,
         k: to_usize(shape[1])?,
         r: to_usize(shape[2])?,
+        pow,
     }))
 }
 
-impl ElementDecoder for Mxfp4<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+impl Kernel for Mxfp4<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
         // Logical rows are (expert, k); along a row r varies, i.e. the stored rows.
         let (k_len, r_len) = (self.k, self.r);
+        let groups = k_len / 32;
         for_rows(r_len, start, out, |row, r0, seg| {
             let (e, k) = (row / k_len, row % k_len);
-            let groups = k_len / 32;
+            // Every element of the row is the same nibble of its stored row's block.
+            let shift = if k % 2 == 0 { 0 } else { 4 };
+            let first = e * r_len + r0;
             for (i, v) in seg.iter_mut().enumerate() {
-                let stored_row = e * r_len + r0 + i;
+                let stored_row = first + i;
                 let s = self.scales.get(stored_row * groups + k / 32).copied().unwrap_or(0);
                 let b = self.blocks.get(stored_row * k_len / 2 + k / 2).copied().unwrap_or(0);
-                let code = if k % 2 == 0 { b & 0xF } else { b >> 4 };
-                *v = E2M1[usize::from(code)] * 2f64.powi(i32::from(s) - 127);
+                *v = O::of(E2M1[usize::from((b >> shift) & 0xF)] * self.pow[usize::from(s)]);
             }
         });
-        Ok(())
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    fn packed(&self) -> &[u8] {
         self.blocks
     }
 }
