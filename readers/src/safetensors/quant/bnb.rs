@@ -17,8 +17,7 @@ use serde::Deserialize;
 use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
 use super::parts::{
-    dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_fields, to_usize, unpack_nibbles, Kernel, Out,
-    Parts, RUN,
+    dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_nibbles, to_usize, Kernel, Out, Parts, RUN,
 };
 
 /// A quant-state JSON larger than this is not one.
@@ -136,10 +135,8 @@ impl Kernel for FourBit<'_> {
         let mut codes = [0u8; RUN];
         // The flattened weight: one row, blocks of `blocksize` elements sharing an absmax.
         for_runs(self.blocksize, start, out, |e, block, run| {
-            let codes = &mut codes[..run.len()];
-            unpack_nibbles(self.codes, true, e, codes);
             let scale = self.absmax.get(block).copied().unwrap_or(f32::NAN);
-            map_fields(codes, 4, run, |code| {
+            map_nibbles(self.codes, true, e, run, &mut codes, |code| {
                 O::of(f64::from(self.quant_map.get(usize::from(code)).copied().unwrap_or(f32::NAN) * scale))
             });
         });

@@ -20,12 +20,14 @@
 //!   `W = e2m1 * (weight_scale / weight_global_scale)`.
 
 use super::parts::LayoutError;
-use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
+use weightlens_core::decode::decode_plain_f64;
+use weightlens_core::{ByteOrder, Dtype, ElementDecoder, TensorInfo};
 
 use super::gptq::SCALE_DTYPES;
 use super::parts::{
-    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_fields, stream_field, to_usize,
-    unpack_nibbles, unpack_stream, word, word_field, Kernel, Out, Parts, E2M1, RUN,
+    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_fields, map_nibbles,
+    map_nibbles_with, map_stream, stream_field, to_usize, unpack_stream, word, word_field, Kernel, Out, Parts, E2M1,
+    RUN,
 };
 
 /// How scales are shared along a row.
@@ -246,6 +248,16 @@ impl Kernel for Pack<'_> {
             let at = |w: usize| word(self.packed, base + w);
             let group = if self.groups.is_some() { RUN } else { run_len };
             for_runs(group, c0, seg, |c, _, run| {
+                // The zero point (0 without) and scale of group index `s`.
+                let affine = |s: usize| {
+                    let zp = self.zeros.as_ref().map_or(0, |z| z.get(s).copied().unwrap_or(0));
+                    (offset + zp, self.scales.get(s).copied().unwrap_or(f64::NAN))
+                };
+                let value = |(shift, s): (i64, f64), q: u8| O::of((i64::from(q) - shift) as f64 * s);
+                if !self.legacy && self.groups.is_none() {
+                    let a = affine(self.grouping.index(r, c, self.groups_per_row, (self.group, 1)));
+                    return map_stream(at, self.bits, c, run, &mut fields, |q| value(a, q));
+                }
                 let fields = &mut fields[..run.len()];
                 if self.legacy {
                     for (k, q) in fields.iter_mut().enumerate() {
@@ -254,20 +266,16 @@ impl Kernel for Pack<'_> {
                 } else {
                     unpack_stream(at, self.bits, c, fields);
                 }
-                let value = |s: usize, q: u8| {
-                    let zp = self.zeros.as_ref().map_or(0, |z| z.get(s).copied().unwrap_or(0));
-                    O::of((i64::from(q) - offset - zp) as f64 * self.scales.get(s).copied().unwrap_or(f64::NAN))
-                };
                 match &self.groups {
                     Some(g) => {
                         let g = g.get(c..c + run.len()).unwrap_or(&[]);
                         for ((v, &q), &g) in run.iter_mut().zip(fields.iter()).zip(g) {
-                            *v = value(r * self.groups_per_row + g as usize, q);
+                            *v = value(affine(r * self.groups_per_row + g as usize), q);
                         }
                     }
                     None => {
-                        let s = self.grouping.index(r, c, self.groups_per_row, (self.group, 1));
-                        map_fields(fields, self.bits, run, |q| value(s, q));
+                        let a = affine(self.grouping.index(r, c, self.groups_per_row, (self.group, 1)));
+                        map_fields(fields, self.bits, run, |q| value(a, q));
                     }
                 }
             });
@@ -500,11 +508,12 @@ pub fn mxfp4_shape(packed: &TensorInfo, scale: &TensorInfo) -> Result<Vec<u64>, 
 /// a global scale, the scale `2^(s - 127)` (`decompress_mx_scale`, in bfloat16, as the product).
 pub fn mxfp4_decoder<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     let (rows, cols) = (to_usize(shape[0])?, to_usize(shape[1])?);
-    let scales: Vec<f32> = parts.bytes(1)?.iter().map(|&s| e8m0(s)).collect();
-    if scales.len() != rows * cols.div_ceil(32) {
+    let codes = parts.bytes(1)?;
+    if codes.len() != rows * cols.div_ceil(32) {
         return Err("weight_scale does not hold one scale per 32 inputs".into());
     }
-    Ok(fused(Nvfp4 { packed: parts.bytes(0)?, cols, groups_per_row: scales.len() / rows.max(1), scales, group: 32 }))
+    let scales = Fp4Scales::coded(codes, e8m0);
+    Ok(fused(Nvfp4 { packed: parts.bytes(0)?, cols, groups_per_row: codes.len() / rows.max(1), scales, group: 32 }))
 }
 
 /// The E8M0 scale `2^(s - 127)` as `f32` (255, the format's NaN, is `2^128`, i.e. infinity, as
@@ -546,9 +555,32 @@ pub fn nvfp4_shape(
 struct Nvfp4<'a> {
     packed: &'a [u8],
     cols: usize,
-    scales: Vec<f32>,
+    scales: Fp4Scales<'a>,
     groups_per_row: usize,
     group: usize,
+}
+
+/// The group scales of an FP4 weight.
+enum Fp4Scales<'a> {
+    /// One byte per group (FP8 or E8M0 scales, as every published checkpoint stores them), with
+    /// the 16 values `bf16(e2m1 * scale)` of each of the 256 codes computed once.
+    Coded { codes: &'a [u8], values: Box<[f64]> },
+    /// Scales stored as wider floats.
+    Plain(Vec<f32>),
+}
+
+impl<'a> Fp4Scales<'a> {
+    fn coded(codes: &'a [u8], scale: impl Fn(u8) -> f32) -> Self {
+        let values =
+            (0..=255u8).flat_map(|c| (0..16).map(move |e| (c, e))).map(|(c, e)| fp4_value(e, scale(c))).collect();
+        Fp4Scales::Coded { codes, values }
+    }
+}
+
+/// E2M1 code `code` times `scale`, rounded to bfloat16 as the library computes it.
+#[inline]
+fn fp4_value(code: usize, scale: f32) -> f64 {
+    half::bf16::from_f32(E2M1[code & 0xF] as f32 * scale).to_f64()
 }
 
 /// The decoder of an NVFP4 weight checked by [`nvfp4_shape`] (parts: packed, global, scale).
@@ -559,12 +591,27 @@ pub fn nvfp4_decoder<'a>(
 ) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     let (rows, cols) = (to_usize(shape[0])?, to_usize(shape[1])?);
     let global = parts.values_f32(1)?.first().copied().ok_or("weight_global_scale is empty")?;
-    // The per-group scale divided by the global scale, once per group.
-    let scales: Vec<f32> = parts.values_f32(2)?.into_iter().map(|s| s / global).collect();
+    // The per-group scale divided by the global scale.
+    let scale = parts.info(2)?;
+    let (scales, count) = if scale.dtype == Dtype::F8E4M3 {
+        let codes = parts.bytes(2)?;
+        if Some(codes.len() as u64) != scale.numel() {
+            return Err(format!("{} holds {} bytes, not {}", scale.name, codes.len(), scale.shape_string()).into());
+        }
+        // Each code's scale exactly as `values_f32` decodes it.
+        let all: Vec<u8> = (0..=255).collect();
+        let mut decoded = vec![0f64; 256];
+        decode_plain_f64(Dtype::F8E4M3, ByteOrder::Little, &all, &mut decoded);
+        (Fp4Scales::coded(codes, |c| decoded[usize::from(c)] as f32 / global), codes.len())
+    } else {
+        let plain: Vec<f32> = parts.values_f32(2)?.into_iter().map(|s| s / global).collect();
+        let n = plain.len();
+        (Fp4Scales::Plain(plain), n)
+    };
     Ok(fused(Nvfp4 {
         packed: parts.bytes(0)?,
         cols,
-        groups_per_row: scales.len() / rows.max(1),
+        groups_per_row: count / rows.max(1),
         scales,
         group: to_usize(group)?,
     }))
@@ -575,13 +622,22 @@ impl Kernel for Nvfp4<'_> {
         let mut codes = [0u8; RUN];
         for_rows(self.cols, start, out, |r, c0, seg| {
             for_runs(self.group, c0, seg, |c, g, run| {
-                let codes = &mut codes[..run.len()];
-                unpack_nibbles(self.packed, false, r * self.cols + c, codes);
-                let scale = self.scales.get(r * self.groups_per_row + g).copied().unwrap_or(f32::NAN);
-                // The product rounded to bfloat16, as the library computes it.
-                map_fields(codes, 4, run, |code| {
-                    O::of(half::bf16::from_f32(E2M1[usize::from(code & 0xF)] as f32 * scale).to_f64())
-                });
+                let g = r * self.groups_per_row + g;
+                let from = r * self.cols + c;
+                match &self.scales {
+                    Fp4Scales::Coded { codes: scale_codes, values } => {
+                        let at = usize::from(scale_codes.get(g).copied().unwrap_or(0)) * 16;
+                        let values = values.get(at..at + 16).unwrap_or(&[0.0; 16]);
+                        let table = std::array::from_fn(|e| O::of(values[e]));
+                        map_nibbles_with(self.packed, false, from, run, &table);
+                    }
+                    Fp4Scales::Plain(scales) => {
+                        let scale = scales.get(g).copied().unwrap_or(f32::NAN);
+                        map_nibbles(self.packed, false, from, run, &mut codes, |e| {
+                            O::of(fp4_value(usize::from(e), scale))
+                        });
+                    }
+                }
             });
         });
     }

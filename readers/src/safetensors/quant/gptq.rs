@@ -18,8 +18,8 @@ use super::parts::LayoutError;
 use weightlens_core::{Dtype, ElementDecoder};
 
 use super::parts::{
-    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_fields, stream_field, to_usize,
-    unpack_stream, word, Kernel, Out, Parts, RUN,
+    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_fields, map_stream, split_rows,
+    stream_field, to_usize, unpack_stream, word, Kernel, Out, Parts, RUN,
 };
 
 /// Float dtypes a scale may have.
@@ -79,9 +79,9 @@ struct Gptq<'a> {
     qweight: &'a [u8],
     out: usize,
     bits: u32,
-    /// Zero points and scales transposed to `[out, n_groups]`: a row's are contiguous.
-    zeros: Vec<f64>,
-    scales: Vec<f64>,
+    /// `(scale, zero point)` of every group, transposed to `[out, n_groups]`: a row's are
+    /// contiguous.
+    affine: Vec<(f64, f64)>,
     n_groups: usize,
     /// The group of each input, when `g_idx` is not simply `i / group` (act-order).
     groups: Option<Vec<u32>>,
@@ -117,17 +117,16 @@ pub fn gptq_decoder<'a>(
     let packed = parts.bytes(1)?;
     let zero_words = dense_words(out as u64, p.bits).map(to_usize).ok_or("qzeros is too large")??;
     let mask = (1i64 << p.bits) - 1;
-    let mut zeros = vec![0f64; n_groups * out];
-    let mut t_scales = vec![0f64; n_groups * out];
+    let mut affine = vec![(0f64, 0f64); n_groups * out];
     for g in 0..n_groups {
         for o in 0..out {
             let stored = i64::from(stream_field(|w| word(packed, g * zero_words + w), o, p.bits));
             // Small integers: exact in f64.
-            zeros[o * n_groups + g] = (if p.v2 { stored } else { (stored & mask) + 1 }) as f64;
-            t_scales[o * n_groups + g] = scales[g * out + o];
+            let zero = (if p.v2 { stored } else { (stored & mask) + 1 }) as f64;
+            affine[o * n_groups + g] = (scales[g * out + o], zero);
         }
     }
-    Ok(fused(Gptq { qweight: parts.bytes(0)?, out, bits: p.bits, zeros, scales: t_scales, n_groups, groups, group, inputs }))
+    Ok(fused(Gptq { qweight: parts.bytes(0)?, out, bits: p.bits, affine, n_groups, groups, group, inputs }))
 }
 
 impl Kernel for Gptq<'_> {
@@ -137,25 +136,20 @@ impl Kernel for Gptq<'_> {
         for_rows(self.inputs, start, out, |o, i0, seg| {
             // Column o's stream over the inputs: word w of it is qweight[w, o].
             let column = |w: usize| word(self.qweight, w * n_out + o);
-            let zeros = self.zeros.get(o * self.n_groups..).unwrap_or(&[]);
-            let scales = self.scales.get(o * self.n_groups..).unwrap_or(&[]);
-            let value = |g: usize, q: u8| {
-                let (s, z) = (scales.get(g).copied().unwrap_or(f64::NAN), zeros.get(g).copied().unwrap_or(0.0));
-                O::of(s * (f64::from(q) - z))
-            };
+            let affine = self.affine.get(o * self.n_groups..).unwrap_or(&[]);
+            let affine = |g: usize| affine.get(g).copied().unwrap_or((f64::NAN, 0.0));
+            let value = |(s, z): (f64, f64), q: u8| O::of(s * (f64::from(q) - z));
             match &self.groups {
                 None => for_runs(self.group, i0, seg, |i, g, run| {
-                    let fields = &mut fields[..run.len()];
-                    unpack_stream(column, self.bits, i, fields);
-                    let (s, z) = (scales.get(g).copied().unwrap_or(f64::NAN), zeros.get(g).copied().unwrap_or(0.0));
-                    map_fields(fields, self.bits, run, |q| O::of(s * (f64::from(q) - z)));
+                    let a = affine(g);
+                    map_stream(column, self.bits, i, run, &mut fields, |q| value(a, q));
                 }),
                 Some(groups) => for_runs(RUN, i0, seg, |i, _, run| {
                     let fields = &mut fields[..run.len()];
                     unpack_stream(column, self.bits, i, fields);
                     let groups = groups.get(i..i + run.len()).unwrap_or(&[]);
                     for ((v, &q), &g) in run.iter_mut().zip(fields.iter()).zip(groups) {
-                        *v = value(g as usize, q);
+                        *v = value(affine(g as usize), q);
                     }
                 }),
             }
@@ -215,23 +209,71 @@ pub fn awq_decoder<'a>(
     }))
 }
 
+impl Awq<'_> {
+    /// Row `o`, inputs `i0 ..`: one nibble of each word.
+    fn row<O: Out>(&self, o: usize, i0: usize, seg: &mut [O], fields: &mut [u8; RUN]) {
+        let words = self.out / 8;
+        // Output column o is one nibble of word o / 8 of every row.
+        let (col, shift) = (o / 8, 4 * AWQ_NIBBLE_OF[o % 8]);
+        for_runs(self.group_size, i0, seg, |i, g, run| {
+            let fields = &mut fields[..run.len()];
+            for (k, q) in fields.iter_mut().enumerate() {
+                *q = ((word(self.qweight, (i + k) * words + col) >> shift) & 0xF) as u8;
+            }
+            let z = f64::from((word(self.qzeros, g * words + col) >> shift) & 0xF);
+            let s = self.scales.get(g * self.out + o).copied().unwrap_or(f64::NAN);
+            map_fields(fields, 4, run, |q| O::of((f64::from(q) - z) * s));
+        });
+    }
+
+    /// The 8 whole rows `8c .. 8c + 8` in `rows`: every word read once for its 8 nibbles.
+    fn eight_rows<O: Out>(&self, c: usize, rows: &mut [O]) {
+        let (words, n) = (self.out / 8, self.inputs);
+        let mut tables = [[O::default(); 16]; 8];
+        let mut split = rows.chunks_exact_mut(n.max(1));
+        let mut rows: [&mut [O]; 8] = std::array::from_fn(|_| split.next().unwrap_or_default());
+        for i0 in (0..n).step_by(self.group_size.max(1)) {
+            let g = i0 / self.group_size.max(1);
+            let zeros = word(self.qzeros, g * words + c);
+            for (j, table) in tables.iter_mut().enumerate() {
+                let shift = 4 * AWQ_NIBBLE_OF[j];
+                let z = f64::from((zeros >> shift) & 0xF);
+                let s = self.scales.get(g * self.out + c * 8 + j).copied().unwrap_or(f64::NAN);
+                *table = std::array::from_fn(|q| O::of((q as f64 - z) * s));
+            }
+            for i in i0..(i0 + self.group_size).min(n) {
+                let w = word(self.qweight, i * words + c);
+                for ((j, table), row) in tables.iter().enumerate().zip(rows.iter_mut()) {
+                    if let Some(v) = row.get_mut(i) {
+                        *v = table[((w >> (4 * AWQ_NIBBLE_OF[j])) & 0xF) as usize];
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Kernel for Awq<'_> {
     fn run<O: Out>(&self, start: usize, out: &mut [O]) {
-        let words = self.out / 8;
         let mut fields = [0u8; RUN];
-        for_rows(self.inputs, start, out, |o, i0, seg| {
-            // Output column o is one nibble of word o / 8 of every row.
-            let (col, shift) = (o / 8, 4 * AWQ_NIBBLE_OF[o % 8]);
-            for_runs(self.group_size, i0, seg, |i, g, run| {
-                let fields = &mut fields[..run.len()];
-                for (k, q) in fields.iter_mut().enumerate() {
-                    *q = ((word(self.qweight, (i + k) * words + col) >> shift) & 0xF) as u8;
-                }
-                let z = f64::from((word(self.qzeros, g * words + col) >> shift) & 0xF);
-                let s = self.scales.get(g * self.out + o).copied().unwrap_or(f64::NAN);
-                map_fields(fields, 4, run, |q| O::of((f64::from(q) - z) * s));
-            });
-        });
+        let n = self.inputs;
+        let ((o, i0, head), (first, body), (last, tail)) = split_rows(n, start, out);
+        self.row(o, i0, head, &mut fields);
+        // Whole rows: groups of 8 sharing their words where aligned, the others one by one.
+        let mut o = first;
+        let mut rest = body;
+        while !rest.is_empty() {
+            let take = if o % 8 == 0 && rest.len() >= 8 * n { 8 } else { 1 };
+            let (now, after) = rest.split_at_mut(take * n);
+            if take == 8 {
+                self.eight_rows(o / 8, now);
+            } else {
+                self.row(o, 0, now, &mut fields);
+            }
+            o += take;
+            rest = after;
+        }
+        self.row(last, 0, tail, &mut fields);
     }
 
     fn packed(&self) -> &[u8] {

@@ -13,8 +13,8 @@ use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
 use super::ct::{e8m0, fp8};
 use super::parts::{
-    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_fields, to_usize, unpack_nibbles,
-    unpack_stream, word, Kernel, Out, Parts, E2M1, RUN,
+    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_nibbles, map_stream, to_usize, word,
+    Kernel, Out, Parts, E2M1, RUN,
 };
 
 /// Checks weight, scales and biases for `bits` and `group_size`; returns the logical shape.
@@ -74,11 +74,11 @@ impl Kernel for Mlx<'_> {
         for_rows(self.cols, start, out, |r, c0, seg| {
             let base = r * self.words;
             for_runs(self.group, c0, seg, |c, g, run| {
-                let fields = &mut fields[..run.len()];
-                unpack_stream(|w| word(self.weight, base + w), self.bits, c, fields);
                 let g = r * groups + g;
-                let (s, b) = (self.scales.get(g).copied().unwrap_or(f32::NAN), self.biases.get(g).copied().unwrap_or(0.0));
-                map_fields(fields, self.bits, run, |q| O::of(f64::from(f32::from(q) * s + b)));
+                let (s, b) =
+                    (self.scales.get(g).copied().unwrap_or(f32::NAN), self.biases.get(g).copied().unwrap_or(0.0));
+                let at = |w: usize| word(self.weight, base + w);
+                map_stream(at, self.bits, c, run, &mut fields, |q| O::of(f64::from(f32::from(q) * s + b)));
             });
         });
     }
@@ -151,9 +151,8 @@ impl Kernel for MlxFp<'_> {
                 let scale = self.scales.get(r * groups + g).copied().unwrap_or(f32::NAN);
                 // float32 as `fp_dequantize` computes it with a float32 output.
                 if self.bits == 4 {
-                    let codes = &mut codes[..run.len()];
-                    unpack_nibbles(row, false, c, codes);
-                    map_fields(codes, 4, run, |code| O::of(f64::from(E2M1[usize::from(code & 0xF)] as f32 * scale)));
+                    let value = |code: u8| O::of(f64::from(E2M1[usize::from(code & 0xF)] as f32 * scale));
+                    map_nibbles(row, false, c, run, &mut codes, value);
                 } else {
                     let bytes = row.get(c..c + run.len()).unwrap_or(&[]);
                     for (v, &b) in run.iter_mut().zip(bytes) {

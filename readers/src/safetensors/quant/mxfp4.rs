@@ -6,7 +6,7 @@
 use super::parts::LayoutError;
 use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
-use super::parts::{expect_dtype, expect_shape, for_rows, fused, to_usize, Kernel, Out, Parts, E2M1};
+use super::parts::{expect_dtype, expect_shape, fused, split_rows, to_usize, Kernel, Out, Parts, E2M1};
 
 /// Checks blocks and scales; returns the logical shape `[E, K, R]`.
 pub fn mxfp4_shape(blocks: &TensorInfo, scales: &TensorInfo) -> Result<Vec<u64>, LayoutError> {
@@ -48,23 +48,58 @@ pub fn mxfp4_decoder<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn Ele
     }))
 }
 
+impl Mxfp4<'_> {
+    /// Logical row `row` = (expert, k), columns `r0 ..`.
+    fn row<O: Out>(&self, row: usize, r0: usize, seg: &mut [O]) {
+        let (k_len, r_len) = (self.k, self.r);
+        let groups = k_len / 32;
+        let (e, k) = (row / k_len.max(1), row % k_len.max(1));
+        // Every element of the row is the same nibble of its stored row's block.
+        let shift = if k % 2 == 0 { 0 } else { 4 };
+        let first = e * r_len + r0;
+        for (i, v) in seg.iter_mut().enumerate() {
+            let stored_row = first + i;
+            let s = self.scales.get(stored_row * groups + k / 32).copied().unwrap_or(0);
+            let b = self.blocks.get(stored_row * k_len / 2 + k / 2).copied().unwrap_or(0);
+            *v = O::of(E2M1[usize::from((b >> shift) & 0xF)] * self.pow[usize::from(s)]);
+        }
+    }
+
+    /// Whole logical rows from `first` (`rows` holds them): each stored row's bytes are read
+    /// in order, and its values scattered into the logical rows (the transpose).
+    fn rows<O: Out>(&self, first: usize, rows: &mut [O]) {
+        let (k_len, r_len) = (self.k.max(1), self.r);
+        let groups = k_len / 32;
+        let count = rows.len() / r_len.max(1);
+        let mut done = 0;
+        while done < count {
+            // The rows of one expert.
+            let (e, k0) = ((first + done) / k_len, (first + done) % k_len);
+            let n = (k_len - k0).min(count - done);
+            let tile = &mut rows[done * r_len..(done + n) * r_len];
+            for r in 0..r_len {
+                let stored_row = e * r_len + r;
+                let bytes = self.blocks.get(stored_row * k_len / 2..).unwrap_or(&[]);
+                let scales = self.scales.get(stored_row * groups..).unwrap_or(&[]);
+                for k in k0..k0 + n {
+                    let b = bytes.get(k / 2).copied().unwrap_or(0);
+                    let s = scales.get(k / 32).copied().unwrap_or(0);
+                    let code = (b >> (4 * (k % 2))) & 0xF;
+                    tile[(k - k0) * r_len + r] = O::of(E2M1[usize::from(code)] * self.pow[usize::from(s)]);
+                }
+            }
+            done += n;
+        }
+    }
+}
+
 impl Kernel for Mxfp4<'_> {
     fn run<O: Out>(&self, start: usize, out: &mut [O]) {
         // Logical rows are (expert, k); along a row r varies, i.e. the stored rows.
-        let (k_len, r_len) = (self.k, self.r);
-        let groups = k_len / 32;
-        for_rows(r_len, start, out, |row, r0, seg| {
-            let (e, k) = (row / k_len, row % k_len);
-            // Every element of the row is the same nibble of its stored row's block.
-            let shift = if k % 2 == 0 { 0 } else { 4 };
-            let first = e * r_len + r0;
-            for (i, v) in seg.iter_mut().enumerate() {
-                let stored_row = first + i;
-                let s = self.scales.get(stored_row * groups + k / 32).copied().unwrap_or(0);
-                let b = self.blocks.get(stored_row * k_len / 2 + k / 2).copied().unwrap_or(0);
-                *v = O::of(E2M1[usize::from((b >> shift) & 0xF)] * self.pow[usize::from(s)]);
-            }
-        });
+        let ((row, r0, head), (first, body), (last, tail)) = split_rows(self.r, start, out);
+        self.row(row, r0, head);
+        self.rows(first, body);
+        self.row(last, 0, tail);
     }
 
     fn packed(&self) -> &[u8] {

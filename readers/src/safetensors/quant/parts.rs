@@ -145,6 +145,26 @@ pub fn for_rows<T>(cols: usize, start: usize, out: &mut [T], mut f: impl FnMut(u
     }
 }
 
+/// The row-major range of `out` from element `start` of a matrix with `cols` columns split
+/// into a leading partial row `(row, first_col, seg)`, whole rows `(first_row, seg)` and a
+/// trailing partial row `(row, seg)` (any may be empty): for decoders that decode several
+/// whole rows at once.
+#[allow(clippy::type_complexity)]
+pub fn split_rows<T>(
+    cols: usize,
+    start: usize,
+    out: &mut [T],
+) -> ((usize, usize, &mut [T]), (usize, &mut [T]), (usize, &mut [T])) {
+    let cols = cols.max(1);
+    let (row, col) = (start / cols, start % cols);
+    let head_len = if col == 0 { 0 } else { (cols - col).min(out.len()) };
+    let (head, rest) = out.split_at_mut(head_len);
+    let first = row + usize::from(col != 0);
+    let whole = rest.len() / cols * cols;
+    let (body, tail) = rest.split_at_mut(whole);
+    ((row, col, head), (first, body), (first + whole / cols, tail))
+}
+
 /// The longest run [`for_runs`] hands out: the fields of one run are unpacked into a stack
 /// buffer of this many bytes.
 pub const RUN: usize = 256;
@@ -254,18 +274,124 @@ pub fn unpack_nibbles(bytes: &[u8], high_first: bool, from: usize, out: &mut [u8
 /// looked up (the same values: `value` is the only formula).
 #[inline]
 pub fn map_fields<O: Out>(fields: &[u8], bits: u32, out: &mut [O], value: impl Fn(u8) -> O) {
-    if bits <= 4 && out.len() >= 32 {
-        let mut table = [O::default(); 16];
-        for (q, t) in table.iter_mut().enumerate().take(1 << bits) {
-            *t = value(q as u8);
+    match table(bits, out.len(), &value) {
+        Some(table) => {
+            for (o, &q) in out.iter_mut().zip(fields) {
+                *o = table[usize::from(q & 0xF)];
+            }
         }
-        for (o, &q) in out.iter_mut().zip(fields) {
-            *o = table[usize::from(q & 0xF)];
+        None => {
+            for (o, &q) in out.iter_mut().zip(fields) {
+                *o = value(q);
+            }
         }
-    } else {
-        for (o, &q) in out.iter_mut().zip(fields) {
-            *o = value(q);
+    }
+}
+
+/// The 16 values of `value` when fields have at most 4 bits and a run of `len` pays for them.
+#[inline]
+fn table<O: Out>(bits: u32, len: usize, value: &impl Fn(u8) -> O) -> Option<[O; 16]> {
+    (bits <= 4 && len >= 32)
+        .then(|| std::array::from_fn(|q| if q >> bits == 0 { value(q as u8) } else { O::default() }))
+}
+
+/// `value(q)` of fields `from .. from + out.len()` of a dense LSB-first stream (what
+/// [`unpack_stream`] then [`map_fields`] give): 2- and 4-bit fields straight from each word
+/// through the table, other widths unpacked into `scratch` first.
+#[inline]
+pub fn map_stream<O: Out>(
+    word_at: impl Fn(usize) -> u32,
+    bits: u32,
+    from: usize,
+    out: &mut [O],
+    scratch: &mut [u8; RUN],
+    value: impl Fn(u8) -> O,
+) {
+    match (bits, table(bits, out.len(), &value)) {
+        (4, Some(t)) => map_words::<O, 4>(word_at, from, out, &t),
+        (2, Some(t)) => map_words::<O, 2>(word_at, from, out, &t),
+        _ => {
+            for (k, run) in out.chunks_mut(RUN).enumerate() {
+                let fields = &mut scratch[..run.len()];
+                unpack_stream(&word_at, bits, from + k * RUN, fields);
+                map_fields(fields, bits, run, &value);
+            }
         }
+    }
+}
+
+/// [`map_stream`] through a table, for widths dividing 32.
+#[inline]
+fn map_words<O: Out, const B: u32>(word_at: impl Fn(usize) -> u32, from: usize, out: &mut [O], table: &[O; 16]) {
+    let per = (32 / B) as usize;
+    let mask = (1u32 << B) - 1;
+    let look = |bits: u32, k: usize| table[((bits >> (k as u32 * B)) & mask & 0xF) as usize];
+    let head = ((per - from % per) % per).min(out.len());
+    let (first, rest) = out.split_at_mut(head);
+    for (k, v) in first.iter_mut().enumerate() {
+        *v = table[(stream_field(&word_at, from + k, B) & 0xF) as usize];
+    }
+    let mut w = (from + head) / per;
+    let mut chunks = rest.chunks_exact_mut(per);
+    for chunk in &mut chunks {
+        let bits = word_at(w);
+        for (k, v) in chunk.iter_mut().enumerate() {
+            *v = look(bits, k);
+        }
+        w += 1;
+    }
+    let bits = word_at(w);
+    for (k, v) in chunks.into_remainder().iter_mut().enumerate() {
+        *v = look(bits, k);
+    }
+}
+
+/// `value(code)` of elements `from .. from + out.len()` of 4-bit codes two per byte (as
+/// [`unpack_nibbles`] reads them); through the table when the run pays for it.
+#[inline]
+pub fn map_nibbles<O: Out>(
+    bytes: &[u8],
+    high_first: bool,
+    from: usize,
+    out: &mut [O],
+    scratch: &mut [u8; RUN],
+    value: impl Fn(u8) -> O,
+) {
+    match table(4, out.len(), &value) {
+        Some(table) => map_nibbles_with(bytes, high_first, from, out, &table),
+        None => {
+            for (k, run) in out.chunks_mut(RUN).enumerate() {
+                let codes = &mut scratch[..run.len()];
+                unpack_nibbles(bytes, high_first, from + k * RUN, codes);
+                map_fields(codes, 4, run, &value);
+            }
+        }
+    }
+}
+
+/// [`map_nibbles`] through the table of the 16 values.
+#[inline]
+pub fn map_nibbles_with<O: Out>(bytes: &[u8], high_first: bool, from: usize, out: &mut [O], table: &[O; 16]) {
+    let (even, odd) = if high_first { (4, 0) } else { (0, 4) };
+    let nibble = |e: usize| bytes.get(e / 2).map_or(0, |&b| (b >> if e % 2 == 0 { even } else { odd }) & 0xF);
+    let head = (from % 2).min(out.len());
+    let (first, rest) = out.split_at_mut(head);
+    if let Some(v) = first.first_mut() {
+        *v = table[usize::from(nibble(from))];
+    }
+    let start = (from + head) / 2;
+    let pairs = rest.len() / 2;
+    let (body, last) = rest.split_at_mut(pairs * 2);
+    let avail = bytes.get(start..).unwrap_or(&[]);
+    let src = &avail[..pairs.min(avail.len())];
+    for (pair, &b) in body.chunks_exact_mut(2).zip(src) {
+        pair[0] = table[usize::from((b >> even) & 0xF)];
+        pair[1] = table[usize::from((b >> odd) & 0xF)];
+    }
+    // A short buffer (refused by the layout checks before this) reads code 0, never panics.
+    body[src.len() * 2..].fill(table[0]);
+    if let Some(v) = last.first_mut() {
+        *v = table[usize::from(nibble(from + head + pairs * 2))];
     }
 }
 
@@ -398,7 +524,8 @@ mod tests {
     #[test]
     fn unpacking_runs_equals_reading_each_field() {
         // Pseudo-random words; every width, every start and length around word boundaries.
-        let words: Vec<u32> = (0..40u32).map(|i| i.wrapping_mul(2_654_435_761).rotate_left(i % 32) ^ 0x5bd1_e995).collect();
+        let words: Vec<u32> =
+            (0..40u32).map(|i| i.wrapping_mul(2_654_435_761).rotate_left(i % 32) ^ 0x5bd1_e995).collect();
         let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
         let at = |w: usize| word(&bytes, w);
         for bits in 1..=8u32 {
