@@ -255,8 +255,14 @@ impl Kernel for Pack<'_> {
                 };
                 let value = |(shift, s): (i64, f64), q: u8| O::of((i64::from(q) - shift) as f64 * s);
                 if !self.legacy && self.groups.is_none() {
-                    let a = affine(self.grouping.index(r, c, self.groups_per_row, (self.group, 1)));
-                    return map_stream(at, self.bits, c, run, &mut fields, |q| value(a, q));
+                    let (shift, s) = affine(self.grouping.index(r, c, self.groups_per_row, (self.group, 1)));
+                    // The same integer in i32 when it fits (a loop the compiler vectorizes).
+                    return match i32::try_from(shift).ok().filter(|s| s.unsigned_abs() < 1 << 30) {
+                        Some(shift) => map_stream(at, self.bits, c, run, &mut fields, |q| {
+                            O::of(f64::from(i32::from(q) - shift) * s)
+                        }),
+                        None => map_stream(at, self.bits, c, run, &mut fields, |q| value((shift, s), q)),
+                    };
                 }
                 let fields = &mut fields[..run.len()];
                 if self.legacy {

@@ -133,6 +133,8 @@ impl Kernel for Gptq<'_> {
     fn run<O: Out>(&self, start: usize, out: &mut [O]) {
         let n_out = self.out;
         let mut fields = [0u8; RUN];
+        // Act-order, at most 4 bits: the 16 values of every group of a row, once per row.
+        let mut tables: Vec<O> = Vec::new();
         for_rows(self.inputs, start, out, |o, i0, seg| {
             // Column o's stream over the inputs: word w of it is qweight[w, o].
             let column = |w: usize| word(self.qweight, w * n_out + o);
@@ -144,6 +146,18 @@ impl Kernel for Gptq<'_> {
                     let a = affine(g);
                     map_stream(column, self.bits, i, run, &mut fields, |q| value(a, q));
                 }),
+                Some(groups) if self.bits <= 4 && seg.len() >= 16 * self.n_groups => {
+                    tables.clear();
+                    tables.extend((0..self.n_groups * 16).map(|k| value(affine(k / 16), (k % 16) as u8)));
+                    for_runs(RUN, i0, seg, |i, _, run| {
+                        let fields = &mut fields[..run.len()];
+                        unpack_stream(column, self.bits, i, fields);
+                        let groups = groups.get(i..i + run.len()).unwrap_or(&[]);
+                        for ((v, &q), &g) in run.iter_mut().zip(fields.iter()).zip(groups) {
+                            *v = tables.get(g as usize * 16 + usize::from(q)).copied().unwrap_or_default();
+                        }
+                    })
+                }
                 Some(groups) => for_runs(RUN, i0, seg, |i, _, run| {
                     let fields = &mut fields[..run.len()];
                     unpack_stream(column, self.bits, i, fields);

@@ -29,26 +29,29 @@ struct Mxfp4<'a> {
     scales: &'a [u8],
     k: usize,
     r: usize,
-    /// `2^(s - 127)` of every scale byte.
-    pow: Box<[f64; 256]>,
+    /// `e2m1[code] * 2^(s - 127)` at `s * 16 + code`, for every scale byte `s`.
+    values: Box<[f64]>,
 }
 
 /// The decoder of an MXFP4 tensor checked by [`mxfp4_shape`].
 pub fn mxfp4_decoder<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
-    let mut pow = Box::new([0f64; 256]);
-    for (s, p) in pow.iter_mut().enumerate() {
-        *p = 2f64.powi(s as i32 - 127);
-    }
+    let values = (0..256 * 16).map(|k| E2M1[k % 16] * 2f64.powi((k / 16) as i32 - 127)).collect();
     Ok(fused(Mxfp4 {
         blocks: parts.bytes(0)?,
         scales: parts.bytes(1)?,
         k: to_usize(shape[1])?,
         r: to_usize(shape[2])?,
-        pow,
+        values,
     }))
 }
 
 impl Mxfp4<'_> {
+    /// The value of E2M1 `code` under scale byte `s`.
+    #[inline]
+    fn value(&self, s: u8, code: u8) -> f64 {
+        self.values.get(usize::from(s) * 16 + usize::from(code & 0xF)).copied().unwrap_or(0.0)
+    }
+
     /// Logical row `row` = (expert, k), columns `r0 ..`.
     fn row<O: Out>(&self, row: usize, r0: usize, seg: &mut [O]) {
         let (k_len, r_len) = (self.k, self.r);
@@ -61,7 +64,7 @@ impl Mxfp4<'_> {
             let stored_row = first + i;
             let s = self.scales.get(stored_row * groups + k / 32).copied().unwrap_or(0);
             let b = self.blocks.get(stored_row * k_len / 2 + k / 2).copied().unwrap_or(0);
-            *v = O::of(E2M1[usize::from((b >> shift) & 0xF)] * self.pow[usize::from(s)]);
+            *v = O::of(self.value(s, (b >> shift) & 0xF));
         }
     }
 
@@ -85,7 +88,7 @@ impl Mxfp4<'_> {
                     let b = bytes.get(k / 2).copied().unwrap_or(0);
                     let s = scales.get(k / 32).copied().unwrap_or(0);
                     let code = (b >> (4 * (k % 2))) & 0xF;
-                    tile[(k - k0) * r_len + r] = O::of(E2M1[usize::from(code)] * self.pow[usize::from(s)]);
+                    tile[(k - k0) * r_len + r] = O::of(self.value(s, code));
                 }
             }
             done += n;
