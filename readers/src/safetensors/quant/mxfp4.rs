@@ -80,15 +80,17 @@ impl Mxfp4<'_> {
             let (e, k0) = ((first + done) / k_len, (first + done) % k_len);
             let n = (k_len - k0).min(count - done);
             let tile = &mut rows[done * r_len..(done + n) * r_len];
-            for r in 0..r_len {
-                let stored_row = e * r_len + r;
-                let bytes = self.blocks.get(stored_row * k_len / 2..).unwrap_or(&[]);
-                let scales = self.scales.get(stored_row * groups..).unwrap_or(&[]);
+            // Blocks of 16 stored rows: 16 read streams, and each logical row's writes contiguous.
+            for r_block in (0..r_len).step_by(16) {
+                let block = r_block..(r_block + 16).min(r_len);
                 for k in k0..k0 + n {
-                    let b = bytes.get(k / 2).copied().unwrap_or(0);
-                    let s = scales.get(k / 32).copied().unwrap_or(0);
-                    let code = (b >> (4 * (k % 2))) & 0xF;
-                    tile[(k - k0) * r_len + r] = O::of(self.value(s, code));
+                    let dst = &mut tile[(k - k0) * r_len..][block.clone()];
+                    for (v, r) in dst.iter_mut().zip(block.clone()) {
+                        let stored_row = e * r_len + r;
+                        let b = self.blocks.get(stored_row * k_len / 2 + k / 2).copied().unwrap_or(0);
+                        let s = self.scales.get(stored_row * groups + k / 32).copied().unwrap_or(0);
+                        *v = O::of(self.value(s, (b >> (4 * (k % 2))) & 0xF));
+                    }
                 }
             }
             done += n;
