@@ -157,6 +157,19 @@ pub trait BlockDecoder: Send + Sync {
 pub trait ElementDecoder: Send + Sync {
     /// Computes elements `start .. start + out.len()` (the range is checked by the caller).
     fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), DecodeError>;
+    /// The same elements rounded to `f32` (each exactly `decode_f64`'s value `as f32`). The
+    /// default computes them in `f64` pieces; decoders override it to write `f32` directly.
+    fn decode_f32(&self, start: usize, out: &mut [f32]) -> Result<(), DecodeError> {
+        let mut scratch = vec![0f64; SCRATCH_ELEMS.min(out.len())];
+        for (i, chunk) in out.chunks_mut(SCRATCH_ELEMS).enumerate() {
+            let tmp = &mut scratch[..chunk.len()];
+            self.decode_f64(start + i * SCRATCH_ELEMS, tmp)?;
+            for (o, v) in chunk.iter_mut().zip(tmp.iter()) {
+                *o = *v as f32;
+            }
+        }
+        Ok(())
+    }
     /// The packed (primary) component's bytes, for content hashing.
     fn packed_bytes(&self) -> &[u8];
 }
@@ -366,17 +379,9 @@ impl<'a> TensorView<'a> {
                 let src = &bytes[first * bb..(first + count) * bb];
                 decoder.decode_blocks(quant, src, out).map_err(|e| self.info.error(e.to_string()))
             }
-            ViewData::Computed { .. } => {
-                // Computed in f64 (as the writing libraries do on float64 inputs), then rounded.
-                let mut scratch = vec![0f64; SCRATCH_ELEMS.min(out.len())];
-                for (i, chunk) in out.chunks_mut(SCRATCH_ELEMS).enumerate() {
-                    let tmp = &mut scratch[..chunk.len()];
-                    self.decode_f64(start + i * SCRATCH_ELEMS, tmp)?;
-                    for (o, v) in chunk.iter_mut().zip(tmp.iter()) {
-                        *o = *v as f32;
-                    }
-                }
-                Ok(())
+            // Computed in f64 (as the writing libraries do on float64 inputs), then rounded.
+            ViewData::Computed { decoder, base } => {
+                decoder.decode_f32(base + start, out).map_err(|m| self.info.error(m.to_string()))
             }
         }
     }

@@ -16,7 +16,9 @@ use super::parts::LayoutError;
 use serde::Deserialize;
 use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
-use super::parts::{dims2, expect_dtype, expect_shape, for_rows, to_usize, Parts};
+use super::parts::{
+    dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_nibbles, to_usize, Kernel, Out, Parts, RUN,
+};
 
 /// A quant-state JSON larger than this is not one.
 pub const MAX_STATE_BYTES: u64 = 64 << 10;
@@ -120,7 +122,7 @@ pub fn decoder_4bit<'a>(state: &QuantState, parts: &Parts<'a>) -> Result<Box<dyn
                 .collect()
         }
     };
-    Ok(Box::new(FourBit {
+    Ok(fused(FourBit {
         codes: parts.bytes(0)?,
         quant_map: parts.values_f32(2)?,
         absmax,
@@ -128,19 +130,19 @@ pub fn decoder_4bit<'a>(state: &QuantState, parts: &Parts<'a>) -> Result<Box<dyn
     }))
 }
 
-impl ElementDecoder for FourBit<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
-        for (k, v) in out.iter_mut().enumerate() {
-            let e = start + k;
-            let b = self.codes.get(e / 2).copied().unwrap_or(0);
-            let code = if e % 2 == 0 { b >> 4 } else { b & 0xF };
-            let scale = self.absmax.get(e / self.blocksize).copied().unwrap_or(f32::NAN);
-            *v = f64::from(self.quant_map[usize::from(code)] * scale);
-        }
-        Ok(())
+impl Kernel for FourBit<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
+        let mut codes = [0u8; RUN];
+        // The flattened weight: one row, blocks of `blocksize` elements sharing an absmax.
+        for_runs(self.blocksize, start, out, |e, block, run| {
+            let scale = self.absmax.get(block).copied().unwrap_or(f32::NAN);
+            map_nibbles(self.codes, true, e, run, &mut codes, |code| {
+                O::of(f64::from(self.quant_map.get(usize::from(code)).copied().unwrap_or(f32::NAN) * scale))
+            });
+        });
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    fn packed(&self) -> &[u8] {
         self.codes
     }
 }
@@ -172,25 +174,25 @@ struct Int8<'a> {
 
 /// The decoder of an LLM.int8 weight checked by [`check_int8`].
 pub fn decoder_int8<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
-    Ok(Box::new(Int8 { weight: parts.bytes(0)?, cols: to_usize(shape[1])?, scb: parts.values_f32(1)? }))
+    Ok(fused(Int8 { weight: parts.bytes(0)?, cols: to_usize(shape[1])?, scb: parts.values_f32(1)? }))
 }
 
 /// bitsandbytes' `1/127` constant, as the float32 it multiplies with.
 const INV_127: f32 = 7.874_015_718_698_502e-3_f64 as f32;
 
-impl ElementDecoder for Int8<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+impl Kernel for Int8<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
         for_rows(self.cols, start, out, |r, c0, seg| {
-            let s = self.scb[r];
-            for (k, v) in seg.iter_mut().enumerate() {
-                let q = self.weight.get(r * self.cols + c0 + k).map_or(0, |&b| b as i8);
-                *v = f64::from(f32::from(q) * s * INV_127);
+            let s = self.scb.get(r).copied().unwrap_or(f32::NAN);
+            let from = r * self.cols + c0;
+            let row = self.weight.get(from..from + seg.len()).unwrap_or(&[]);
+            for (v, &q) in seg.iter_mut().zip(row) {
+                *v = O::of(f64::from(f32::from(q as i8) * s * INV_127));
             }
         });
-        Ok(())
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    fn packed(&self) -> &[u8] {
         self.weight
     }
 }

@@ -20,11 +20,14 @@
 //!   `W = e2m1 * (weight_scale / weight_global_scale)`.
 
 use super::parts::LayoutError;
-use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
+use weightlens_core::decode::decode_plain_f64;
+use weightlens_core::{ByteOrder, Dtype, ElementDecoder, TensorInfo};
 
 use super::gptq::SCALE_DTYPES;
 use super::parts::{
-    dense_words, dims2, expect_dtype, expect_shape, for_rows, stream_field, to_usize, word, word_field, Parts, E2M1,
+    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_fields, map_nibbles,
+    map_nibbles_with, map_stream, stream_field, to_usize, unpack_stream, word, word_field, Kernel, Out, Parts, E2M1,
+    RUN,
 };
 
 /// How scales are shared along a row.
@@ -216,7 +219,7 @@ pub fn pack_decoder<'a>(
         }
     };
     let packed = parts.bytes(0)?;
-    Ok(Box::new(Pack {
+    Ok(fused(Pack {
         packed,
         words_per_row: packed.len() / 4 / rows.max(1),
         bits: p.bits,
@@ -231,27 +234,61 @@ pub fn pack_decoder<'a>(
     }))
 }
 
-impl ElementDecoder for Pack<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+impl Kernel for Pack<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
         let offset = 1i64 << (self.bits - 1);
+        let mut fields = [0u8; RUN];
+        // Columns sharing one scale (and zero point) without g_idx.
+        let run_len = match self.grouping {
+            Grouping::Group(_) => self.group,
+            Grouping::Tensor | Grouping::Channel | Grouping::Block(..) => self.cols,
+        };
         for_rows(self.cols, start, out, |r, c0, seg| {
             let base = r * self.words_per_row;
             let at = |w: usize| word(self.packed, base + w);
-            for (k, v) in seg.iter_mut().enumerate() {
-                let c = c0 + k;
-                let raw = if self.legacy { word_field(at, c, self.bits) } else { stream_field(at, c, self.bits) };
-                let s = match &self.groups {
-                    Some(g) => r * self.groups_per_row + g[c] as usize,
-                    None => self.grouping.index(r, c, self.groups_per_row, (self.group, 1)),
+            let group = if self.groups.is_some() { RUN } else { run_len };
+            for_runs(group, c0, seg, |c, _, run| {
+                // The zero point (0 without) and scale of group index `s`.
+                let affine = |s: usize| {
+                    let zp = self.zeros.as_ref().map_or(0, |z| z.get(s).copied().unwrap_or(0));
+                    (offset + zp, self.scales.get(s).copied().unwrap_or(f64::NAN))
                 };
-                let zp = self.zeros.as_ref().map_or(0, |z| z[s]);
-                *v = (i64::from(raw) - offset - zp) as f64 * self.scales[s];
-            }
+                let value = |(shift, s): (i64, f64), q: u8| O::of((i64::from(q) - shift) as f64 * s);
+                if !self.legacy && self.groups.is_none() {
+                    let (shift, s) = affine(self.grouping.index(r, c, self.groups_per_row, (self.group, 1)));
+                    // The same integer in i32 when it fits (a loop the compiler vectorizes).
+                    return match i32::try_from(shift).ok().filter(|s| s.unsigned_abs() < 1 << 30) {
+                        Some(shift) => map_stream(at, self.bits, c, run, &mut fields, |q| {
+                            O::of(f64::from(i32::from(q) - shift) * s)
+                        }),
+                        None => map_stream(at, self.bits, c, run, &mut fields, |q| value((shift, s), q)),
+                    };
+                }
+                let fields = &mut fields[..run.len()];
+                if self.legacy {
+                    for (k, q) in fields.iter_mut().enumerate() {
+                        *q = word_field(at, c + k, self.bits) as u8;
+                    }
+                } else {
+                    unpack_stream(at, self.bits, c, fields);
+                }
+                match &self.groups {
+                    Some(g) => {
+                        let g = g.get(c..c + run.len()).unwrap_or(&[]);
+                        for ((v, &q), &g) in run.iter_mut().zip(fields.iter()).zip(g) {
+                            *v = value(affine(r * self.groups_per_row + g as usize), q);
+                        }
+                    }
+                    None => {
+                        let a = affine(self.grouping.index(r, c, self.groups_per_row, (self.group, 1)));
+                        map_fields(fields, self.bits, run, |q| value(a, q));
+                    }
+                }
+            });
         });
-        Ok(())
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    fn packed(&self) -> &[u8] {
         self.packed
     }
 }
@@ -365,7 +402,7 @@ pub fn float_decoder<'a>(
             Element::Int(_) => f64::from(b as u8 as i8),
         };
     }
-    Ok(Box::new(Float {
+    Ok(fused(Float {
         weight,
         element,
         lut,
@@ -419,7 +456,7 @@ impl Float<'_> {
 
     /// Row `r`, columns `c0 ..`: one-byte elements without g_idx, a run of columns sharing one
     /// scale and zero point at a time (the common layouts: a tight loop the compiler unrolls).
-    fn decode_runs(&self, r: usize, c0: usize, seg: &mut [f64]) {
+    fn decode_runs<O: Out>(&self, r: usize, c0: usize, seg: &mut [O]) {
         let (run, base) = self.runs(r);
         let from = r * self.cols + c0;
         let bytes = self.weight.get(from..from + seg.len()).unwrap_or(&[]);
@@ -430,15 +467,15 @@ impl Float<'_> {
             let at = base + c / run;
             let (s, z) = (self.scales[at], self.zeros.as_ref().map_or(0.0, |z| z[at]));
             for (v, &b) in seg[done..done + n].iter_mut().zip(bytes.get(done..done + n).unwrap_or(&[])) {
-                *v = (self.lut[usize::from(b)] - z) * s;
+                *v = O::of((self.lut[usize::from(b)] - z) * s);
             }
             done += n;
         }
     }
 }
 
-impl ElementDecoder for Float<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+impl Kernel for Float<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
         let one_byte = matches!(self.element, Element::Fp8 { .. } | Element::Int(1));
         for_rows(self.cols, start, out, |r, c0, seg| {
             if one_byte && self.groups.is_none() {
@@ -452,13 +489,12 @@ impl ElementDecoder for Float<'_> {
                 };
                 let q = self.element(r * self.cols + c);
                 // x - 0.0 is x (also -0.0 and NaN): one formula with and without zero points.
-                *v = (q - self.zeros.as_ref().map_or(0.0, |z| z[s])) * self.scales[s];
+                *v = O::of((q - self.zeros.as_ref().map_or(0.0, |z| z[s])) * self.scales[s]);
             }
         });
-        Ok(())
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    fn packed(&self) -> &[u8] {
         self.weight
     }
 }
@@ -478,11 +514,12 @@ pub fn mxfp4_shape(packed: &TensorInfo, scale: &TensorInfo) -> Result<Vec<u64>, 
 /// a global scale, the scale `2^(s - 127)` (`decompress_mx_scale`, in bfloat16, as the product).
 pub fn mxfp4_decoder<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     let (rows, cols) = (to_usize(shape[0])?, to_usize(shape[1])?);
-    let scales: Vec<f32> = parts.bytes(1)?.iter().map(|&s| e8m0(s)).collect();
-    if scales.len() != rows * cols.div_ceil(32) {
+    let codes = parts.bytes(1)?;
+    if codes.len() != rows * cols.div_ceil(32) {
         return Err("weight_scale does not hold one scale per 32 inputs".into());
     }
-    Ok(Box::new(Nvfp4 { packed: parts.bytes(0)?, cols, groups_per_row: scales.len() / rows.max(1), scales, group: 32 }))
+    let scales = Fp4Scales::coded(codes, e8m0);
+    Ok(fused(Nvfp4 { packed: parts.bytes(0)?, cols, groups_per_row: codes.len() / rows.max(1), scales, group: 32 }))
 }
 
 /// The E8M0 scale `2^(s - 127)` as `f32` (255, the format's NaN, is `2^128`, i.e. infinity, as
@@ -524,9 +561,32 @@ pub fn nvfp4_shape(
 struct Nvfp4<'a> {
     packed: &'a [u8],
     cols: usize,
-    scales: Vec<f32>,
+    scales: Fp4Scales<'a>,
     groups_per_row: usize,
     group: usize,
+}
+
+/// The group scales of an FP4 weight.
+enum Fp4Scales<'a> {
+    /// One byte per group (FP8 or E8M0 scales, as every published checkpoint stores them), with
+    /// the 16 values `bf16(e2m1 * scale)` of each of the 256 codes computed once.
+    Coded { codes: &'a [u8], values: Box<[f64]> },
+    /// Scales stored as wider floats.
+    Plain(Vec<f32>),
+}
+
+impl<'a> Fp4Scales<'a> {
+    fn coded(codes: &'a [u8], scale: impl Fn(u8) -> f32) -> Self {
+        let values =
+            (0..=255u8).flat_map(|c| (0..16).map(move |e| (c, e))).map(|(c, e)| fp4_value(e, scale(c))).collect();
+        Fp4Scales::Coded { codes, values }
+    }
+}
+
+/// E2M1 code `code` times `scale`, rounded to bfloat16 as the library computes it.
+#[inline]
+fn fp4_value(code: usize, scale: f32) -> f64 {
+    half::bf16::from_f32(E2M1[code & 0xF] as f32 * scale).to_f64()
 }
 
 /// The decoder of an NVFP4 weight checked by [`nvfp4_shape`] (parts: packed, global, scale).
@@ -537,32 +597,58 @@ pub fn nvfp4_decoder<'a>(
 ) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     let (rows, cols) = (to_usize(shape[0])?, to_usize(shape[1])?);
     let global = parts.values_f32(1)?.first().copied().ok_or("weight_global_scale is empty")?;
-    // The per-group scale divided by the global scale, once per group.
-    let scales: Vec<f32> = parts.values_f32(2)?.into_iter().map(|s| s / global).collect();
-    Ok(Box::new(Nvfp4 {
+    // The per-group scale divided by the global scale.
+    let scale = parts.info(2)?;
+    let (scales, count) = if scale.dtype == Dtype::F8E4M3 {
+        let codes = parts.bytes(2)?;
+        if Some(codes.len() as u64) != scale.numel() {
+            return Err(format!("{} holds {} bytes, not {}", scale.name, codes.len(), scale.shape_string()).into());
+        }
+        // Each code's scale exactly as `values_f32` decodes it.
+        let all: Vec<u8> = (0..=255).collect();
+        let mut decoded = vec![0f64; 256];
+        decode_plain_f64(Dtype::F8E4M3, ByteOrder::Little, &all, &mut decoded);
+        (Fp4Scales::coded(codes, |c| decoded[usize::from(c)] as f32 / global), codes.len())
+    } else {
+        let plain: Vec<f32> = parts.values_f32(2)?.into_iter().map(|s| s / global).collect();
+        let n = plain.len();
+        (Fp4Scales::Plain(plain), n)
+    };
+    Ok(fused(Nvfp4 {
         packed: parts.bytes(0)?,
         cols,
-        groups_per_row: scales.len() / rows.max(1),
+        groups_per_row: count / rows.max(1),
         scales,
         group: to_usize(group)?,
     }))
 }
 
-impl ElementDecoder for Nvfp4<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+impl Kernel for Nvfp4<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
+        let mut codes = [0u8; RUN];
         for_rows(self.cols, start, out, |r, c0, seg| {
-            for (k, v) in seg.iter_mut().enumerate() {
-                let c = c0 + k;
-                let b = self.packed.get((r * self.cols + c) / 2).copied().unwrap_or(0);
-                let code = if c % 2 == 0 { b & 0xF } else { b >> 4 };
-                let product = E2M1[usize::from(code)] as f32 * self.scales[r * self.groups_per_row + c / self.group];
-                *v = half::bf16::from_f32(product).to_f64();
-            }
+            for_runs(self.group, c0, seg, |c, g, run| {
+                let g = r * self.groups_per_row + g;
+                let from = r * self.cols + c;
+                match &self.scales {
+                    Fp4Scales::Coded { codes: scale_codes, values } => {
+                        let at = usize::from(scale_codes.get(g).copied().unwrap_or(0)) * 16;
+                        let values = values.get(at..at + 16).unwrap_or(&[0.0; 16]);
+                        let table = std::array::from_fn(|e| O::of(values[e]));
+                        map_nibbles_with(self.packed, false, from, run, &table);
+                    }
+                    Fp4Scales::Plain(scales) => {
+                        let scale = scales.get(g).copied().unwrap_or(f32::NAN);
+                        map_nibbles(self.packed, false, from, run, &mut codes, |e| {
+                            O::of(fp4_value(usize::from(e), scale))
+                        });
+                    }
+                }
+            });
         });
-        Ok(())
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    fn packed(&self) -> &[u8] {
         self.packed
     }
 }

@@ -17,7 +17,10 @@
 use super::parts::LayoutError;
 use weightlens_core::{Dtype, ElementDecoder};
 
-use super::parts::{dense_words, dims2, expect_dtype, expect_shape, for_rows, stream_field, to_usize, word, Parts};
+use super::parts::{
+    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_fields, map_stream, split_rows,
+    stream_field, to_usize, unpack_stream, word, Kernel, Out, Parts, RUN,
+};
 
 /// Float dtypes a scale may have.
 pub const SCALE_DTYPES: &[Dtype] = &[Dtype::F16, Dtype::BF16, Dtype::F32, Dtype::F64];
@@ -76,9 +79,14 @@ struct Gptq<'a> {
     qweight: &'a [u8],
     out: usize,
     bits: u32,
-    zeros: Vec<f64>,
-    scales: Vec<f64>,
-    groups: Vec<u32>,
+    /// `(scale, zero point)` of every group, transposed to `[out, n_groups]`: a row's are
+    /// contiguous.
+    affine: Vec<(f64, f64)>,
+    n_groups: usize,
+    /// The group of each input, when `g_idx` is not simply `i / group` (act-order).
+    groups: Option<Vec<u32>>,
+    /// Inputs per group when it is.
+    group: usize,
     inputs: usize,
 }
 
@@ -91,77 +99,78 @@ pub fn gptq_decoder<'a>(
     let (out, inputs) = (to_usize(shape[0])?, to_usize(shape[1])?);
     let scales = parts.values(2)?;
     let n_groups = scales.len() / out.max(1);
-    let groups: Vec<u32> = match parts.info(3) {
+    let group = p.group_size.map_or(Ok(inputs.max(1)), to_usize)?.max(1);
+    let groups: Option<Vec<u32>> = match parts.info(3) {
         Ok(_) => {
             let g = parts.integers(3)?;
             if let Some((i, bad)) = g.iter().enumerate().find(|(_, &g)| g < 0 || g as usize >= n_groups) {
                 return Err(format!("g_idx[{i}] = {bad} is outside the {n_groups} groups").into());
             }
-            g.into_iter().map(|g| g as u32).collect()
+            // Without act-order g_idx is `i / group_size` (what `QuantLinear.pack` writes):
+            // then runs of inputs share a group and no per-input lookup is needed.
+            let trivial = g.iter().enumerate().all(|(i, &g)| g as usize == i / group);
+            (!trivial).then(|| g.into_iter().map(|g| g as u32).collect())
         }
-        Err(_) => {
-            let gs = p.group_size.map_or(Ok(inputs.max(1)), to_usize)?;
-            (0..inputs).map(|i| (i / gs) as u32).collect()
-        }
+        Err(_) => None,
     };
-    // Unpack the zero points once: n_groups * out values.
+    // Unpack the zero points once: n_groups * out values, stored [out, n_groups].
     let packed = parts.bytes(1)?;
     let zero_words = dense_words(out as u64, p.bits).map(to_usize).ok_or("qzeros is too large")??;
     let mask = (1i64 << p.bits) - 1;
-    let mut zeros = Vec::with_capacity(n_groups * out);
+    let mut affine = vec![(0f64, 0f64); n_groups * out];
     for g in 0..n_groups {
         for o in 0..out {
             let stored = i64::from(stream_field(|w| word(packed, g * zero_words + w), o, p.bits));
             // Small integers: exact in f64.
-            zeros.push((if p.v2 { stored } else { (stored & mask) + 1 }) as f64);
+            let zero = (if p.v2 { stored } else { (stored & mask) + 1 }) as f64;
+            affine[o * n_groups + g] = (scales[g * out + o], zero);
         }
     }
-    Ok(Box::new(Gptq { qweight: parts.bytes(0)?, out, bits: p.bits, zeros, scales, groups, inputs }))
+    Ok(fused(Gptq { qweight: parts.bytes(0)?, out, bits: p.bits, affine, n_groups, groups, group, inputs }))
 }
 
-impl Gptq<'_> {
-    /// Row `o`, inputs `i0 ..` for widths that divide 32 (2, 4, 8 bits: no value straddles
-    /// two words): each word of column `o` is read once and its fields taken in turn.
-    fn decode_words(&self, o: usize, i0: usize, seg: &mut [f64]) {
-        let per = (32 / self.bits) as usize;
-        let mask = (1u32 << self.bits) - 1;
-        let mut i = i0;
-        let mut rest = seg;
-        while !rest.is_empty() {
-            let (w, first) = (i / per, i % per);
-            let n = (per - first).min(rest.len());
-            let (now, tail) = rest.split_at_mut(n);
-            let bits = word(self.qweight, w * self.out + o) >> (first as u32 * self.bits);
-            for (k, v) in now.iter_mut().enumerate() {
-                let q = (bits >> (k as u32 * self.bits)) & mask;
-                let g = self.groups[i + k] as usize * self.out + o;
-                *v = self.scales[g] * (f64::from(q) - self.zeros[g]);
-            }
-            i += n;
-            rest = tail;
-        }
-    }
-}
-
-impl ElementDecoder for Gptq<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+impl Kernel for Gptq<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
         let n_out = self.out;
+        let mut fields = [0u8; RUN];
+        // Act-order, at most 4 bits: the 16 values of every group of a row, once per row.
+        let mut tables: Vec<O> = Vec::new();
         for_rows(self.inputs, start, out, |o, i0, seg| {
-            if 32 % self.bits == 0 {
-                return self.decode_words(o, i0, seg);
-            }
-            for (k, v) in seg.iter_mut().enumerate() {
-                let i = i0 + k;
-                // Column o's stream: word w of it is qweight[w, o].
-                let q = stream_field(|w| word(self.qweight, w * n_out + o), i, self.bits);
-                let g = self.groups[i] as usize * n_out + o;
-                *v = self.scales[g] * (f64::from(q) - self.zeros[g]);
+            // Column o's stream over the inputs: word w of it is qweight[w, o].
+            let column = |w: usize| word(self.qweight, w * n_out + o);
+            let affine = self.affine.get(o * self.n_groups..).unwrap_or(&[]);
+            let affine = |g: usize| affine.get(g).copied().unwrap_or((f64::NAN, 0.0));
+            let value = |(s, z): (f64, f64), q: u8| O::of(s * (f64::from(q) - z));
+            match &self.groups {
+                None => for_runs(self.group, i0, seg, |i, g, run| {
+                    let a = affine(g);
+                    map_stream(column, self.bits, i, run, &mut fields, |q| value(a, q));
+                }),
+                Some(groups) if self.bits <= 4 && seg.len() >= 16 * self.n_groups => {
+                    tables.clear();
+                    tables.extend((0..self.n_groups * 16).map(|k| value(affine(k / 16), (k % 16) as u8)));
+                    for_runs(RUN, i0, seg, |i, _, run| {
+                        let fields = &mut fields[..run.len()];
+                        unpack_stream(column, self.bits, i, fields);
+                        let groups = groups.get(i..i + run.len()).unwrap_or(&[]);
+                        for ((v, &q), &g) in run.iter_mut().zip(fields.iter()).zip(groups) {
+                            *v = tables.get(g as usize * 16 + usize::from(q)).copied().unwrap_or_default();
+                        }
+                    })
+                }
+                Some(groups) => for_runs(RUN, i0, seg, |i, _, run| {
+                    let fields = &mut fields[..run.len()];
+                    unpack_stream(column, self.bits, i, fields);
+                    let groups = groups.get(i..i + run.len()).unwrap_or(&[]);
+                    for ((v, &q), &g) in run.iter_mut().zip(fields.iter()).zip(groups) {
+                        *v = value(affine(g as usize), q);
+                    }
+                }),
             }
         });
-        Ok(())
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    fn packed(&self) -> &[u8] {
         self.qweight
     }
 }
@@ -204,7 +213,7 @@ pub fn awq_decoder<'a>(
     parts: &Parts<'a>,
     shape: &[u64],
 ) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
-    Ok(Box::new(Awq {
+    Ok(fused(Awq {
         qweight: parts.bytes(0)?,
         qzeros: parts.bytes(1)?,
         scales: parts.values(2)?,
@@ -214,27 +223,74 @@ pub fn awq_decoder<'a>(
     }))
 }
 
-/// The 4-bit field of output column `o` in row `row` of an AWQ-packed `[rows, out / 8]` matrix.
-#[inline]
-fn awq_field(bytes: &[u8], row: usize, out: usize, o: usize) -> u32 {
-    (word(bytes, row * (out / 8) + o / 8) >> (4 * AWQ_NIBBLE_OF[o % 8])) & 0xF
-}
-
-impl ElementDecoder for Awq<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
-        for_rows(self.inputs, start, out, |o, i0, seg| {
-            for (k, v) in seg.iter_mut().enumerate() {
-                let i = i0 + k;
-                let g = i / self.group_size;
-                let q = awq_field(self.qweight, i, self.out, o);
-                let z = awq_field(self.qzeros, g, self.out, o);
-                *v = (f64::from(q) - f64::from(z)) * self.scales[g * self.out + o];
+impl Awq<'_> {
+    /// Row `o`, inputs `i0 ..`: one nibble of each word.
+    fn row<O: Out>(&self, o: usize, i0: usize, seg: &mut [O], fields: &mut [u8; RUN]) {
+        let words = self.out / 8;
+        // Output column o is one nibble of word o / 8 of every row.
+        let (col, shift) = (o / 8, 4 * AWQ_NIBBLE_OF[o % 8]);
+        for_runs(self.group_size, i0, seg, |i, g, run| {
+            let fields = &mut fields[..run.len()];
+            for (k, q) in fields.iter_mut().enumerate() {
+                *q = ((word(self.qweight, (i + k) * words + col) >> shift) & 0xF) as u8;
             }
+            let z = f64::from((word(self.qzeros, g * words + col) >> shift) & 0xF);
+            let s = self.scales.get(g * self.out + o).copied().unwrap_or(f64::NAN);
+            map_fields(fields, 4, run, |q| O::of((f64::from(q) - z) * s));
         });
-        Ok(())
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    /// The 8 whole rows `8c .. 8c + 8` in `rows`: every word read once for its 8 nibbles.
+    fn eight_rows<O: Out>(&self, c: usize, rows: &mut [O]) {
+        let (words, n) = (self.out / 8, self.inputs);
+        let mut tables = [[O::default(); 16]; 8];
+        let mut split = rows.chunks_exact_mut(n.max(1));
+        let mut rows: [&mut [O]; 8] = std::array::from_fn(|_| split.next().unwrap_or_default());
+        for i0 in (0..n).step_by(self.group_size.max(1)) {
+            let g = i0 / self.group_size.max(1);
+            let zeros = word(self.qzeros, g * words + c);
+            for (j, table) in tables.iter_mut().enumerate() {
+                let shift = 4 * AWQ_NIBBLE_OF[j];
+                let z = f64::from((zeros >> shift) & 0xF);
+                let s = self.scales.get(g * self.out + c * 8 + j).copied().unwrap_or(f64::NAN);
+                *table = std::array::from_fn(|q| O::of((q as f64 - z) * s));
+            }
+            for i in i0..(i0 + self.group_size).min(n) {
+                let w = word(self.qweight, i * words + c);
+                for ((j, table), row) in tables.iter().enumerate().zip(rows.iter_mut()) {
+                    if let Some(v) = row.get_mut(i) {
+                        *v = table[((w >> (4 * AWQ_NIBBLE_OF[j])) & 0xF) as usize];
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Kernel for Awq<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
+        let mut fields = [0u8; RUN];
+        let n = self.inputs;
+        let ((o, i0, head), (first, body), (last, tail)) = split_rows(n, start, out);
+        self.row(o, i0, head, &mut fields);
+        // Whole rows: groups of 8 sharing their words where aligned, the others one by one.
+        let mut o = first;
+        let mut rest = body;
+        while !rest.is_empty() {
+            let take = if o % 8 == 0 && rest.len() >= 8 * n { 8 } else { 1 };
+            let (now, after) = rest.split_at_mut(take * n);
+            if take == 8 {
+                self.eight_rows(o / 8, now);
+            } else {
+                self.row(o, 0, now, &mut fields);
+            }
+            o += take;
+            rest = after;
+        }
+        self.row(last, 0, tail, &mut fields);
+    }
+
+    fn packed(&self) -> &[u8] {
         self.qweight
     }
 }

@@ -13,7 +13,8 @@ use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
 use super::ct::{e8m0, fp8};
 use super::parts::{
-    dense_words, dims2, expect_dtype, expect_shape, for_rows, stream_field, to_usize, word, Parts, E2M1,
+    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_nibbles, map_stream, to_usize, word,
+    Kernel, Out, Parts, E2M1, RUN,
 };
 
 /// Checks weight, scales and biases for `bits` and `group_size`; returns the logical shape.
@@ -55,7 +56,7 @@ pub fn mlx_decoder<'a>(
     shape: &[u64],
 ) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
     let cols = to_usize(shape[1])?;
-    Ok(Box::new(Mlx {
+    Ok(fused(Mlx {
         weight: parts.bytes(0)?,
         words: to_usize(dense_words(shape[1], bits).ok_or("weight is too large")?)?,
         bits,
@@ -66,22 +67,23 @@ pub fn mlx_decoder<'a>(
     }))
 }
 
-impl ElementDecoder for Mlx<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
-        let groups = self.cols / self.group;
+impl Kernel for Mlx<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
+        let groups = self.cols / self.group.max(1);
+        let mut fields = [0u8; RUN];
         for_rows(self.cols, start, out, |r, c0, seg| {
             let base = r * self.words;
-            for (k, v) in seg.iter_mut().enumerate() {
-                let c = c0 + k;
-                let q = stream_field(|w| word(self.weight, base + w), c, self.bits) as f32;
-                let g = r * groups + c / self.group;
-                *v = f64::from(q * self.scales[g] + self.biases[g]);
-            }
+            for_runs(self.group, c0, seg, |c, g, run| {
+                let g = r * groups + g;
+                let (s, b) =
+                    (self.scales.get(g).copied().unwrap_or(f32::NAN), self.biases.get(g).copied().unwrap_or(0.0));
+                let at = |w: usize| word(self.weight, base + w);
+                map_stream(at, self.bits, c, run, &mut fields, |q| O::of(f64::from(f32::from(q) * s + b)));
+            });
         });
-        Ok(())
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    fn packed(&self) -> &[u8] {
         self.weight
     }
 }
@@ -115,6 +117,8 @@ struct MlxFp<'a> {
     bits: u32,
     cols: usize,
     scales: Vec<f32>,
+    /// The value of every E4M3 byte (8-bit mode).
+    fp8: Box<[f32; 256]>,
 }
 
 /// The decoder of an MLX `mxfp4`/`mxfp8` weight checked by [`mlx_fp_shape`].
@@ -129,32 +133,37 @@ pub fn mlx_fp_decoder<'a>(
     if scales.len() != rows * (cols / 32) || weight.len() != rows * cols * bits as usize / 8 {
         return Err("weight and scales do not hold the logical shape".into());
     }
-    Ok(Box::new(MlxFp { weight, bits, cols, scales }))
+    let mut lut = Box::new([0f32; 256]);
+    for (b, v) in lut.iter_mut().enumerate() {
+        *v = fp8(b as u8, false) as f32;
+    }
+    Ok(fused(MlxFp { weight, bits, cols, scales, fp8: lut }))
 }
 
-impl ElementDecoder for MlxFp<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
+impl Kernel for MlxFp<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
         let groups = self.cols / 32;
         let row_bytes = self.cols * self.bits as usize / 8;
+        let mut codes = [0u8; RUN];
         for_rows(self.cols, start, out, |r, c0, seg| {
-            let row = &self.weight[r * row_bytes..(r + 1) * row_bytes];
-            let scales = &self.scales[r * groups..(r + 1) * groups];
-            for (k, v) in seg.iter_mut().enumerate() {
-                let c = c0 + k;
-                let value = if self.bits == 4 {
-                    let b = row[c / 2];
-                    E2M1[usize::from(if c % 2 == 0 { b & 0xF } else { b >> 4 })] as f32
-                } else {
-                    fp8(row[c], false) as f32
-                };
+            let row = self.weight.get(r * row_bytes..(r + 1) * row_bytes).unwrap_or(&[]);
+            for_runs(32, c0, seg, |c, g, run| {
+                let scale = self.scales.get(r * groups + g).copied().unwrap_or(f32::NAN);
                 // float32 as `fp_dequantize` computes it with a float32 output.
-                *v = f64::from(value * scales[c / 32]);
-            }
+                if self.bits == 4 {
+                    let value = |code: u8| O::of(f64::from(E2M1[usize::from(code & 0xF)] as f32 * scale));
+                    map_nibbles(row, false, c, run, &mut codes, value);
+                } else {
+                    let bytes = row.get(c..c + run.len()).unwrap_or(&[]);
+                    for (v, &b) in run.iter_mut().zip(bytes) {
+                        *v = O::of(f64::from(self.fp8[usize::from(b)] * scale));
+                    }
+                }
+            });
         });
-        Ok(())
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    fn packed(&self) -> &[u8] {
         self.weight
     }
 }

@@ -6,7 +6,7 @@
 use super::parts::LayoutError;
 use weightlens_core::{Dtype, ElementDecoder, TensorInfo};
 
-use super::parts::{expect_dtype, expect_shape, for_rows, to_usize, Parts, E2M1};
+use super::parts::{expect_dtype, expect_shape, fused, split_rows, to_usize, Kernel, Out, Parts, E2M1};
 
 /// Checks blocks and scales; returns the logical shape `[E, K, R]`.
 pub fn mxfp4_shape(blocks: &TensorInfo, scales: &TensorInfo) -> Result<Vec<u64>, LayoutError> {
@@ -29,37 +29,85 @@ struct Mxfp4<'a> {
     scales: &'a [u8],
     k: usize,
     r: usize,
+    /// `e2m1[code] * 2^(s - 127)` at `s * 16 + code`, for every scale byte `s`.
+    values: Box<[f64]>,
 }
 
 /// The decoder of an MXFP4 tensor checked by [`mxfp4_shape`].
 pub fn mxfp4_decoder<'a>(parts: &Parts<'a>, shape: &[u64]) -> Result<Box<dyn ElementDecoder + 'a>, LayoutError> {
-    Ok(Box::new(Mxfp4 {
+    let values = (0..256 * 16).map(|k| E2M1[k % 16] * 2f64.powi((k / 16) as i32 - 127)).collect();
+    Ok(fused(Mxfp4 {
         blocks: parts.bytes(0)?,
         scales: parts.bytes(1)?,
         k: to_usize(shape[1])?,
         r: to_usize(shape[2])?,
+        values,
     }))
 }
 
-impl ElementDecoder for Mxfp4<'_> {
-    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), weightlens_core::DecodeError> {
-        // Logical rows are (expert, k); along a row r varies, i.e. the stored rows.
-        let (k_len, r_len) = (self.k, self.r);
-        for_rows(r_len, start, out, |row, r0, seg| {
-            let (e, k) = (row / k_len, row % k_len);
-            let groups = k_len / 32;
-            for (i, v) in seg.iter_mut().enumerate() {
-                let stored_row = e * r_len + r0 + i;
-                let s = self.scales.get(stored_row * groups + k / 32).copied().unwrap_or(0);
-                let b = self.blocks.get(stored_row * k_len / 2 + k / 2).copied().unwrap_or(0);
-                let code = if k % 2 == 0 { b & 0xF } else { b >> 4 };
-                *v = E2M1[usize::from(code)] * 2f64.powi(i32::from(s) - 127);
-            }
-        });
-        Ok(())
+impl Mxfp4<'_> {
+    /// The value of E2M1 `code` under scale byte `s`.
+    #[inline]
+    fn value(&self, s: u8, code: u8) -> f64 {
+        self.values.get(usize::from(s) * 16 + usize::from(code & 0xF)).copied().unwrap_or(0.0)
     }
 
-    fn packed_bytes(&self) -> &[u8] {
+    /// Logical row `row` = (expert, k), columns `r0 ..`.
+    fn row<O: Out>(&self, row: usize, r0: usize, seg: &mut [O]) {
+        let (k_len, r_len) = (self.k, self.r);
+        let groups = k_len / 32;
+        let (e, k) = (row / k_len.max(1), row % k_len.max(1));
+        // Every element of the row is the same nibble of its stored row's block.
+        let shift = if k % 2 == 0 { 0 } else { 4 };
+        let first = e * r_len + r0;
+        for (i, v) in seg.iter_mut().enumerate() {
+            let stored_row = first + i;
+            let s = self.scales.get(stored_row * groups + k / 32).copied().unwrap_or(0);
+            let b = self.blocks.get(stored_row * k_len / 2 + k / 2).copied().unwrap_or(0);
+            *v = O::of(self.value(s, (b >> shift) & 0xF));
+        }
+    }
+
+    /// Whole logical rows from `first` (`rows` holds them): each stored row's bytes are read
+    /// in order, and its values scattered into the logical rows (the transpose).
+    fn rows<O: Out>(&self, first: usize, rows: &mut [O]) {
+        let (k_len, r_len) = (self.k.max(1), self.r);
+        let groups = k_len / 32;
+        let count = rows.len() / r_len.max(1);
+        let mut done = 0;
+        while done < count {
+            // The rows of one expert.
+            let (e, k0) = ((first + done) / k_len, (first + done) % k_len);
+            let n = (k_len - k0).min(count - done);
+            let tile = &mut rows[done * r_len..(done + n) * r_len];
+            // Blocks of 16 stored rows: 16 read streams, and each logical row's writes contiguous.
+            for r_block in (0..r_len).step_by(16) {
+                let block = r_block..(r_block + 16).min(r_len);
+                for k in k0..k0 + n {
+                    let dst = &mut tile[(k - k0) * r_len..][block.clone()];
+                    for (v, r) in dst.iter_mut().zip(block.clone()) {
+                        let stored_row = e * r_len + r;
+                        let b = self.blocks.get(stored_row * k_len / 2 + k / 2).copied().unwrap_or(0);
+                        let s = self.scales.get(stored_row * groups + k / 32).copied().unwrap_or(0);
+                        *v = O::of(self.value(s, (b >> (4 * (k % 2))) & 0xF));
+                    }
+                }
+            }
+            done += n;
+        }
+    }
+}
+
+impl Kernel for Mxfp4<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
+        // Logical rows are (expert, k); along a row r varies, i.e. the stored rows.
+        let ((row, r0, head), (first, body), (last, tail)) = split_rows(self.r, start, out);
+        self.row(row, r0, head);
+        self.rows(first, body);
+        self.row(last, 0, tail);
+    }
+
+    fn packed(&self) -> &[u8] {
         self.blocks
     }
 }

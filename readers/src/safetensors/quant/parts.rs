@@ -3,7 +3,7 @@
 //! words, and the walk over a row-major element range.
 
 use weightlens_core::decode::decode_plain_f64;
-use weightlens_core::{ByteOrder, Dtype, TensorInfo};
+use weightlens_core::{ByteOrder, DecodeError, Dtype, ElementDecoder, TensorInfo};
 
 /// Why stored components do not form a quantized weight (one line, naming the component).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -129,7 +129,7 @@ pub fn dense_words(n: u64, bits: u32) -> Option<u64> {
 
 /// Calls `f(row, first_col, segment)` for each row-piece of the row-major range of `out`
 /// starting at element `start` of a matrix with `cols` columns.
-pub fn for_rows(cols: usize, start: usize, out: &mut [f64], mut f: impl FnMut(usize, usize, &mut [f64])) {
+pub fn for_rows<T>(cols: usize, start: usize, out: &mut [T], mut f: impl FnMut(usize, usize, &mut [T])) {
     if cols == 0 {
         return;
     }
@@ -143,6 +143,310 @@ pub fn for_rows(cols: usize, start: usize, out: &mut [f64], mut f: impl FnMut(us
         pos += n;
         rest = tail;
     }
+}
+
+/// The row-major range of `out` from element `start` of a matrix with `cols` columns split
+/// into a leading partial row `(row, first_col, seg)`, whole rows `(first_row, seg)` and a
+/// trailing partial row `(row, seg)` (any may be empty): for decoders that decode several
+/// whole rows at once.
+#[allow(clippy::type_complexity)]
+pub fn split_rows<T>(
+    cols: usize,
+    start: usize,
+    out: &mut [T],
+) -> ((usize, usize, &mut [T]), (usize, &mut [T]), (usize, &mut [T])) {
+    let cols = cols.max(1);
+    let (row, col) = (start / cols, start % cols);
+    let head_len = if col == 0 { 0 } else { (cols - col).min(out.len()) };
+    let (head, rest) = out.split_at_mut(head_len);
+    let first = row + usize::from(col != 0);
+    let whole = rest.len() / cols * cols;
+    let (body, tail) = rest.split_at_mut(whole);
+    ((row, col, head), (first, body), (first + whole / cols, tail))
+}
+
+/// The longest run [`for_runs`] hands out: the fields of one run are unpacked into a stack
+/// buffer of this many bytes.
+pub const RUN: usize = 256;
+
+/// Calls `f(first_col, group, run)` for the runs of columns `c0 .. c0 + seg.len()` (of one row)
+/// that share group `col / group` of `group` consecutive columns, each at most [`RUN`] long: the
+/// decoders look up a group's scale and zero point once per run instead of once per element.
+#[inline]
+pub fn for_runs<T>(group: usize, c0: usize, seg: &mut [T], mut f: impl FnMut(usize, usize, &mut [T])) {
+    let group = group.max(1);
+    let mut c = c0;
+    let mut rest = seg;
+    while !rest.is_empty() {
+        let n = (group - c % group).min(rest.len()).min(RUN);
+        let (run, tail) = rest.split_at_mut(n);
+        f(c, c / group, run);
+        c += n;
+        rest = tail;
+    }
+}
+
+/// Fields `from .. from + out.len()` of a dense LSB-first stream of `bits`-bit values
+/// (`bits <= 8`) whose `w`-th word is `word_at(w)`: what [`stream_field`] gives one at a time,
+/// reading each word once (3/5/6/7-bit values straddle words).
+#[inline]
+pub fn unpack_stream(word_at: impl Fn(usize) -> u32, bits: u32, from: usize, out: &mut [u8]) {
+    match bits {
+        1 => unpack_words::<1>(word_at, from, out),
+        2 => unpack_words::<2>(word_at, from, out),
+        4 => unpack_words::<4>(word_at, from, out),
+        8 => unpack_words::<8>(word_at, from, out),
+        _ => {
+            let mask = (1u64 << bits) - 1;
+            let bit = from * bits as usize;
+            let mut w = bit / 32;
+            let mut acc = u64::from(word_at(w)) >> (bit % 32);
+            let mut have = 32 - (bit % 32) as u32;
+            for v in out {
+                if have < bits {
+                    w += 1;
+                    acc |= u64::from(word_at(w)) << have;
+                    have += 32;
+                }
+                *v = (acc & mask) as u8;
+                acc >>= bits;
+                have -= bits;
+            }
+        }
+    }
+}
+
+/// [`unpack_stream`] for widths dividing 32: whole words `32 / B` fields at a time.
+#[inline]
+fn unpack_words<const B: u32>(word_at: impl Fn(usize) -> u32, from: usize, out: &mut [u8]) {
+    let per = (32 / B) as usize;
+    let mask = (1u32 << B) - 1;
+    // Up to the next word boundary one field at a time, then whole words.
+    let head = ((per - from % per) % per).min(out.len());
+    let (first, rest) = out.split_at_mut(head);
+    for (k, v) in first.iter_mut().enumerate() {
+        *v = stream_field(&word_at, from + k, B) as u8;
+    }
+    let mut w = (from + head) / per;
+    let mut chunks = rest.chunks_exact_mut(per);
+    for chunk in &mut chunks {
+        let bits = word_at(w);
+        for (k, v) in chunk.iter_mut().enumerate() {
+            *v = ((bits >> (k as u32 * B)) & mask) as u8;
+        }
+        w += 1;
+    }
+    let bits = word_at(w);
+    for (k, v) in chunks.into_remainder().iter_mut().enumerate() {
+        *v = ((bits >> (k as u32 * B)) & mask) as u8;
+    }
+}
+
+/// Elements `from .. from + out.len()` of a flat array of 4-bit codes two per byte (element
+/// `2j` in the high nibble of byte `j` when `high_first`, else in the low one); 0 past the end.
+#[inline]
+pub fn unpack_nibbles(bytes: &[u8], high_first: bool, from: usize, out: &mut [u8]) {
+    let (even, odd) = if high_first { (4, 0) } else { (0, 4) };
+    let nibble = |e: usize| bytes.get(e / 2).map_or(0, |&b| (b >> if e % 2 == 0 { even } else { odd }) & 0xF);
+    let head = (from % 2).min(out.len());
+    let (first, rest) = out.split_at_mut(head);
+    if let Some(v) = first.first_mut() {
+        *v = nibble(from);
+    }
+    let start = (from + head) / 2;
+    let pairs = rest.len() / 2;
+    let (body, last) = rest.split_at_mut(pairs * 2);
+    let avail = bytes.get(start..).unwrap_or(&[]);
+    let src = &avail[..pairs.min(avail.len())];
+    for (pair, &b) in body.chunks_exact_mut(2).zip(src) {
+        pair[0] = (b >> even) & 0xF;
+        pair[1] = (b >> odd) & 0xF;
+    }
+    // A short buffer (refused by the layout checks before this) reads zeros, never panics.
+    body[src.len() * 2..].fill(0);
+    if let Some(v) = last.first_mut() {
+        *v = nibble(from + head + pairs * 2);
+    }
+}
+
+/// Writes `value(q)` for each field `q` of `fields` into `out`. For fields of at most 4 bits
+/// over a run long enough to pay for it, the 16 values are computed once into a table and
+/// looked up (the same values: `value` is the only formula).
+#[inline]
+pub fn map_fields<O: Out>(fields: &[u8], bits: u32, out: &mut [O], value: impl Fn(u8) -> O) {
+    match table(bits, out.len(), &value) {
+        Some(table) => {
+            for (o, &q) in out.iter_mut().zip(fields) {
+                *o = table[usize::from(q & 0xF)];
+            }
+        }
+        None => {
+            for (o, &q) in out.iter_mut().zip(fields) {
+                *o = value(q);
+            }
+        }
+    }
+}
+
+/// The 16 values of `value` when fields have at most 4 bits and a run of `len` pays for them.
+#[inline]
+fn table<O: Out>(bits: u32, len: usize, value: &impl Fn(u8) -> O) -> Option<[O; 16]> {
+    (bits <= 4 && len >= 32)
+        .then(|| std::array::from_fn(|q| if q >> bits == 0 { value(q as u8) } else { O::default() }))
+}
+
+/// `value(q)` of fields `from .. from + out.len()` of a dense LSB-first stream (what
+/// [`unpack_stream`] then [`map_fields`] give): 2- and 4-bit fields straight from each word
+/// through the table, other widths unpacked into `scratch` first.
+#[inline]
+pub fn map_stream<O: Out>(
+    word_at: impl Fn(usize) -> u32,
+    bits: u32,
+    from: usize,
+    out: &mut [O],
+    scratch: &mut [u8; RUN],
+    value: impl Fn(u8) -> O,
+) {
+    match (bits, table(bits, out.len(), &value)) {
+        (4, Some(t)) => map_words::<O, 4>(word_at, from, out, &t),
+        (2, Some(t)) => map_words::<O, 2>(word_at, from, out, &t),
+        _ => {
+            for (k, run) in out.chunks_mut(RUN).enumerate() {
+                let fields = &mut scratch[..run.len()];
+                unpack_stream(&word_at, bits, from + k * RUN, fields);
+                map_fields(fields, bits, run, &value);
+            }
+        }
+    }
+}
+
+/// [`map_stream`] through a table, for widths dividing 32.
+#[inline]
+fn map_words<O: Out, const B: u32>(word_at: impl Fn(usize) -> u32, from: usize, out: &mut [O], table: &[O; 16]) {
+    let per = (32 / B) as usize;
+    let mask = (1u32 << B) - 1;
+    let look = |bits: u32, k: usize| table[((bits >> (k as u32 * B)) & mask & 0xF) as usize];
+    let head = ((per - from % per) % per).min(out.len());
+    let (first, rest) = out.split_at_mut(head);
+    for (k, v) in first.iter_mut().enumerate() {
+        *v = table[(stream_field(&word_at, from + k, B) & 0xF) as usize];
+    }
+    let mut w = (from + head) / per;
+    let mut chunks = rest.chunks_exact_mut(per);
+    for chunk in &mut chunks {
+        let bits = word_at(w);
+        for (k, v) in chunk.iter_mut().enumerate() {
+            *v = look(bits, k);
+        }
+        w += 1;
+    }
+    let bits = word_at(w);
+    for (k, v) in chunks.into_remainder().iter_mut().enumerate() {
+        *v = look(bits, k);
+    }
+}
+
+/// `value(code)` of elements `from .. from + out.len()` of 4-bit codes two per byte (as
+/// [`unpack_nibbles`] reads them); through the table when the run pays for it.
+#[inline]
+pub fn map_nibbles<O: Out>(
+    bytes: &[u8],
+    high_first: bool,
+    from: usize,
+    out: &mut [O],
+    scratch: &mut [u8; RUN],
+    value: impl Fn(u8) -> O,
+) {
+    match table(4, out.len(), &value) {
+        Some(table) => map_nibbles_with(bytes, high_first, from, out, &table),
+        None => {
+            for (k, run) in out.chunks_mut(RUN).enumerate() {
+                let codes = &mut scratch[..run.len()];
+                unpack_nibbles(bytes, high_first, from + k * RUN, codes);
+                map_fields(codes, 4, run, &value);
+            }
+        }
+    }
+}
+
+/// [`map_nibbles`] through the table of the 16 values.
+#[inline]
+pub fn map_nibbles_with<O: Out>(bytes: &[u8], high_first: bool, from: usize, out: &mut [O], table: &[O; 16]) {
+    let (even, odd) = if high_first { (4, 0) } else { (0, 4) };
+    let nibble = |e: usize| bytes.get(e / 2).map_or(0, |&b| (b >> if e % 2 == 0 { even } else { odd }) & 0xF);
+    let head = (from % 2).min(out.len());
+    let (first, rest) = out.split_at_mut(head);
+    if let Some(v) = first.first_mut() {
+        *v = table[usize::from(nibble(from))];
+    }
+    let start = (from + head) / 2;
+    let pairs = rest.len() / 2;
+    let (body, last) = rest.split_at_mut(pairs * 2);
+    let avail = bytes.get(start..).unwrap_or(&[]);
+    let src = &avail[..pairs.min(avail.len())];
+    for (pair, &b) in body.chunks_exact_mut(2).zip(src) {
+        pair[0] = table[usize::from((b >> even) & 0xF)];
+        pair[1] = table[usize::from((b >> odd) & 0xF)];
+    }
+    // A short buffer (refused by the layout checks before this) reads code 0, never panics.
+    body[src.len() * 2..].fill(table[0]);
+    if let Some(v) = last.first_mut() {
+        *v = table[usize::from(nibble(from + head + pairs * 2))];
+    }
+}
+
+/// What a decoder writes: `f64`, or the `f64` value rounded to `f32` (so that both outputs
+/// come from one code path, and the `f32` one needs no intermediate `f64` buffer).
+pub trait Out: Copy + Default + Send {
+    /// The output of value `v`.
+    fn of(v: f64) -> Self;
+}
+
+impl Out for f64 {
+    #[inline(always)]
+    fn of(v: f64) -> f64 {
+        v
+    }
+}
+
+impl Out for f32 {
+    #[inline(always)]
+    fn of(v: f64) -> f32 {
+        v as f32
+    }
+}
+
+/// A scheme's decoder, written once for both outputs; [`Fused`] makes it an [`ElementDecoder`].
+pub trait Kernel: Send + Sync {
+    /// Computes elements `start .. start + out.len()` (range checked by the caller).
+    fn run<O: Out>(&self, start: usize, out: &mut [O]);
+    /// The packed (primary) component's bytes.
+    fn packed(&self) -> &[u8];
+}
+
+/// The [`ElementDecoder`] of a [`Kernel`].
+#[derive(Debug)]
+pub struct Fused<K>(pub K);
+
+impl<K: Kernel> ElementDecoder for Fused<K> {
+    fn decode_f64(&self, start: usize, out: &mut [f64]) -> Result<(), DecodeError> {
+        self.0.run(start, out);
+        Ok(())
+    }
+
+    fn decode_f32(&self, start: usize, out: &mut [f32]) -> Result<(), DecodeError> {
+        self.0.run(start, out);
+        Ok(())
+    }
+
+    fn packed_bytes(&self) -> &[u8] {
+        self.0.packed()
+    }
+}
+
+/// A boxed [`ElementDecoder`] of `kernel`.
+pub fn fused<'a, K: Kernel + 'a>(kernel: K) -> Box<dyn ElementDecoder + 'a> {
+    Box::new(Fused(kernel))
 }
 
 /// E2M1 (FP4) values by code: bit 3 is the sign (NVFP4 and MXFP4).
@@ -208,6 +512,49 @@ mod tests {
         for_rows(3, 2, &mut out, |r, c, seg| seen.push((r, c, seg.len())));
         assert_eq!(seen, [(0, 2, 1), (1, 0, 3), (2, 0, 3)]);
         assert_eq!(word(&[1, 0, 0, 0], 1), 0, "past the end reads 0");
+        let mut runs = Vec::new();
+        let mut seg = [0u8; 600];
+        for_runs(128, 100, &mut seg, |c, g, run| runs.push((c, g, run.len())));
+        assert_eq!(runs, [(100, 0, 28), (128, 1, 128), (256, 2, 128), (384, 3, 128), (512, 4, 128), (640, 5, 60)]);
+        runs.clear();
+        for_runs(1000, 0, &mut seg, |c, g, run| runs.push((c, g, run.len())));
+        assert_eq!(runs, [(0, 0, 256), (256, 0, 256), (512, 0, 88)]);
+    }
+
+    #[test]
+    fn unpacking_runs_equals_reading_each_field() {
+        // Pseudo-random words; every width, every start and length around word boundaries.
+        let words: Vec<u32> =
+            (0..40u32).map(|i| i.wrapping_mul(2_654_435_761).rotate_left(i % 32) ^ 0x5bd1_e995).collect();
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let at = |w: usize| word(&bytes, w);
+        for bits in 1..=8u32 {
+            let total = 40 * 32 / bits as usize;
+            for from in (0..70).chain(total - 40..total) {
+                for len in [0, 1, 2, 7, 8, 9, 31, 33, 100] {
+                    let len = len.min(total + 5 - from);
+                    let mut out = vec![0u8; len];
+                    unpack_stream(at, bits, from, &mut out);
+                    for (k, &v) in out.iter().enumerate() {
+                        assert_eq!(u32::from(v), stream_field(at, from + k, bits), "bits {bits} from {from} k {k}");
+                    }
+                }
+            }
+        }
+        for high_first in [false, true] {
+            for from in 0..9 {
+                for len in [0, 1, 2, 3, 10, 151, 161 - from] {
+                    let mut out = vec![0u8; len];
+                    unpack_nibbles(&bytes[..80], high_first, from, &mut out);
+                    for (k, &v) in out.iter().enumerate() {
+                        let e = from + k;
+                        let b = bytes[..80].get(e / 2).copied().unwrap_or(0);
+                        let want = if (e % 2 == 0) == high_first { b >> 4 } else { b & 0xF };
+                        assert_eq!(v, want, "high_first {high_first} from {from} k {k}");
+                    }
+                }
+            }
+        }
     }
 }
 
