@@ -9,6 +9,7 @@ use weightlens_analyzers::delta::Transform;
 use weightlens_core::TensorInfo;
 
 use super::convert::{Conversion, MissingHeads};
+use super::fused::{self, FusedPart};
 use super::mapfile::UserMap;
 use super::names;
 
@@ -28,6 +29,8 @@ pub struct Slice {
     pub tensor: usize,
     /// Slice of the leading dimension, for stacked experts.
     pub expert: Option<u64>,
+    /// For an expert of a fused HF tensor: how the GGUF tensor is cut from it.
+    pub fused: Option<FusedPart>,
 }
 
 /// A matched pair: `a[i]` is compared with `b[i]` (one element, or one per expert).
@@ -116,7 +119,7 @@ pub fn match_tensors(input: &MatchInput<'_>) -> MatchPlan {
 }
 
 fn single(tensor: usize) -> Vec<Slice> {
-    vec![Slice { tensor, expert: None }]
+    vec![Slice { tensor, expert: None, fused: None }]
 }
 
 impl<'a> Matcher<'a> {
@@ -222,6 +225,66 @@ impl<'a> Matcher<'a> {
         for (group, members) in experts {
             self.stack(hf_side, gguf_side, conversion, &group, &members, &gguf_index);
         }
+        let left: Vec<usize> = (0..self.tensors(hf_side).len()).filter(|&i| !self.is_used(hf_side, i)).collect();
+        for i in left {
+            self.unfuse(hf_side, gguf_side, conversion, i, &gguf_index);
+        }
+    }
+
+    /// A fused HF expert tensor (`mlp.experts.gate_up_proj`, ...) against the GGUF tensors the
+    /// converter cut from it ([`fused`]), expert by expert.
+    fn unfuse(
+        &mut self,
+        hf_side: Side,
+        gguf_side: Side,
+        conversion: &Conversion,
+        hf: usize,
+        gguf_index: &HashMap<String, usize>,
+    ) {
+        let ht = &self.tensors(hf_side)[hf];
+        let targets: Vec<(usize, FusedPart)> = fused::split(&conversion.gguf_architecture, &ht.name)
+            .into_iter()
+            .filter_map(|(name, part)| {
+                let g = *gguf_index.get(&names::hf_to_gguf(&conversion.gguf_architecture, &name)?)?;
+                (!self.is_used(gguf_side, g)).then_some((g, part))
+            })
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        self.mark(hf_side, hf);
+        for (g, part) in targets {
+            self.mark(gguf_side, g);
+            let (ht, gt) = (&self.tensors(hf_side)[hf], &self.tensors(gguf_side)[g]);
+            let n_expert = ht.shape.first().copied().unwrap_or(0);
+            let fits = ht.shape.split_first().zip(gt.shape.split_first()).is_some_and(|((&e, hrest), (&eg, grest))| {
+                e == eg && part.out_shape(hrest).is_some_and(|s| s == grest)
+            });
+            let hf_slices: Vec<Slice> =
+                (0..n_expert).map(|e| Slice { tensor: hf, expert: Some(e), fused: Some(part) }).collect();
+            let g_slices: Vec<Slice> = (0..n_expert).map(|e| Slice { tensor: g, expert: Some(e), fused: None }).collect();
+            let (name_h, name_g) = (ht.name.clone(), gt.name.clone());
+            let (shape_h, shape_g) = (ht.shape_string(), gt.shape_string());
+            let (a, b, name_a, name_b, shape_a, shape_b, on) = if hf_side == Side::A {
+                (hf_slices, g_slices, name_h, name_g, shape_h, shape_g, Side::B)
+            } else {
+                (g_slices, hf_slices, name_g, name_h, shape_g, shape_h, Side::A)
+            };
+            if fits {
+                self.plan.pairs.push(PairPlan {
+                    a,
+                    b,
+                    name_a,
+                    name_b,
+                    transform: Transform::None,
+                    transform_on: on,
+                    stacked: true,
+                });
+            } else {
+                let reason = format!("the converter's {} of the fused experts does not give the GGUF shape", part.label(n_expert));
+                self.plan.mismatched.push(Mismatch { name_a, name_b, shape_a, shape_b, reason });
+            }
+        }
     }
 
     fn pair_converted(&mut self, hf_side: Side, hf: usize, gguf: usize, transform: Result<Transform, MissingHeads>) {
@@ -284,8 +347,8 @@ impl<'a> Matcher<'a> {
                 (Ok(_), true) => None,
             },
         );
-        let hf_slices: Vec<Slice> = members.values().map(|&tensor| Slice { tensor, expert: None }).collect();
-        let g_slices: Vec<Slice> = (0..count).map(|e| Slice { tensor: g, expert: Some(e) }).collect();
+        let hf_slices: Vec<Slice> = members.values().map(|&tensor| Slice { tensor, expert: None, fused: None }).collect();
+        let g_slices: Vec<Slice> = (0..count).map(|e| Slice { tensor: g, expert: Some(e), fused: None }).collect();
         let (a, b, name_a, name_b, shape_a, shape_b, on) = if hf_side == Side::A {
             (hf_slices, g_slices, name, name_g, shape_hf, shape_g, Side::B)
         } else {
