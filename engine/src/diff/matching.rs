@@ -465,6 +465,55 @@ mod tests {
         assert_eq!(plan.mismatched[0].shape_b, "[3, 8, 16]");
     }
 
+    fn conversion_of(arch: &str, hf: &str) -> Conversion {
+        let meta = serde_json::json!({ "architecture": arch, "metadata": {} });
+        Conversion::new(&meta, Some(&serde_json::json!({ "architectures": [hf] })))
+    }
+
+    #[test]
+    fn fused_hf_experts_match_the_gguf_tensors_the_converter_cut_from_them() {
+        // Qwen3-MoE (transformers' fused layout): gate_up [E, 2*n_ff, n_embd], down [E, n_embd, n_ff].
+        let a = [
+            info("model.layers.0.mlp.experts.gate_up_proj", &[4, 12, 8]),
+            info("model.layers.0.mlp.experts.down_proj", &[4, 8, 6]),
+        ];
+        let b = [
+            gguf("blk.0.ffn_gate_exps.weight", &[4, 6, 8]),
+            gguf("blk.0.ffn_up_exps.weight", &[4, 6, 8]),
+            gguf("blk.0.ffn_down_exps.weight", &[4, 8, 6]),
+        ];
+        let user = UserMap::default();
+        let conv = conversion_of("qwen3moe", "Qwen3MoeForCausalLM");
+        let plan = match_tensors(&MatchInput { a: &a, b: &b, gguf: Some((Side::B, conv)), user: &user });
+        assert!(plan.only_a.is_empty() && plan.only_b.is_empty() && plan.mismatched.is_empty(), "{plan:?}");
+        assert_eq!(plan.pairs.len(), 3);
+        let by_b = |n: &str| plan.pairs.iter().find(|p| p.name_b == n).unwrap();
+        let up = by_b("blk.0.ffn_up_exps.weight");
+        assert_eq!(up.name_a, "model.layers.0.mlp.experts.gate_up_proj");
+        assert_eq!(up.a.len(), 4);
+        assert_eq!(up.a[3], Slice { tensor: 0, expert: Some(3), fused: Some(FusedPart { transpose: false, select: fused::Select::Half(1) }) });
+        assert_eq!(up.b[3], Slice { tensor: 1, expert: Some(3), fused: None });
+        assert_eq!(by_b("blk.0.ffn_down_exps.weight").a[0].fused, Some(FusedPart { transpose: false, select: fused::Select::All }));
+
+        // gpt-oss: gate_up [E, n_embd, 2*n_ff] is transposed; a GGUF of the wrong shape is listed.
+        let a = [info("model.layers.0.mlp.experts.gate_up_proj", &[2, 8, 12])];
+        let b = [gguf("blk.0.ffn_gate_exps.weight", &[2, 6, 8]), gguf("blk.0.ffn_up_exps.weight", &[2, 8, 6])];
+        let conv = conversion_of("gpt-oss", "GptOssForCausalLM");
+        let plan = match_tensors(&MatchInput { a: &a, b: &b, gguf: Some((Side::B, conv)), user: &user });
+        assert_eq!(plan.pairs.len(), 1, "{plan:?}");
+        assert_eq!(plan.pairs[0].a[0].fused, Some(FusedPart { transpose: true, select: fused::Select::Interleaved(0) }));
+        assert_eq!(plan.mismatched.len(), 1);
+        assert_eq!(plan.mismatched[0].name_b, "blk.0.ffn_up_exps.weight");
+
+        // An architecture whose converter does not split fused experts: nothing is guessed.
+        let a = [info("model.layers.0.mlp.experts.gate_up_proj", &[2, 12, 8])];
+        let b = [gguf("blk.0.ffn_gate_exps.weight", &[2, 6, 8])];
+        let plan =
+            match_tensors(&MatchInput { a: &a, b: &b, gguf: Some((Side::B, mixtral())), user: &user });
+        assert!(plan.pairs.is_empty());
+        assert_eq!((plan.only_a.len(), plan.only_b.len()), (1, 1));
+    }
+
     #[test]
     fn the_user_map_pairs_what_is_left() {
         let a = [info("x", &[4]), info("y", &[2, 4])];
