@@ -77,7 +77,8 @@ fn without_imatrix_the_weighted_columns_are_empty() {
     let dir = tmp();
     let out = dir.path().join("d.csv");
     let (a, b) = (fixture("diff/models/llama_tiny"), fixture("diff/gguf/llama_tiny.q8_0.gguf"));
-    let o = run(&["-q", "diff", a.to_str().unwrap(), b.to_str().unwrap(), "--rank", "none", "-o", out.to_str().unwrap()]);
+    let o =
+        run(&["-q", "diff", a.to_str().unwrap(), b.to_str().unwrap(), "--rank", "none", "-o", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let t = table(&out);
     assert!(t.rows.iter().all(|r| r.get(&t.schema, "imatrix_rel_l2") == Some(&Value::Null)));
@@ -111,7 +112,16 @@ fn malformed_imatrix_files_fail_with_a_line_naming_them() {
     let (a, b) = (fixture("diff/models/llama_tiny"), fixture("diff/gguf/llama_tiny.f32.gguf"));
     let out = dir.path().join("d.csv");
     let diff_with = |im: &std::path::Path| {
-        run(&["-q", "diff", a.to_str().unwrap(), b.to_str().unwrap(), "--imatrix", im.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        run(&[
+            "-q",
+            "diff",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--imatrix",
+            im.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
     };
     // A sums tensor without its counts (imatrix.cpp's load_imatrix refuses it too).
     let no_counts = fixture("diff/imatrix/bad-no-counts.imatrix.gguf");

@@ -177,8 +177,7 @@ impl WeightedSums {
             return (None, None);
         }
         let rel = (self.sum_wa2 > 0.0).then(|| (self.sum_wd2 / self.sum_wa2).sqrt());
-        let snr =
-            (self.sum_wa2 > 0.0 && self.sum_wd2 > 0.0).then(|| 10.0 * (self.sum_wa2 / self.sum_wd2).log10());
+        let snr = (self.sum_wa2 > 0.0 && self.sum_wd2 > 0.0).then(|| 10.0 * (self.sum_wa2 / self.sum_wd2).log10());
         (rel, snr)
     }
 }

@@ -299,7 +299,15 @@ impl ImatrixSource {
                 Some(m) if m > 1 => vec![m, n / m],
                 _ => vec![n],
             };
-            tensors.push(TensorInfo::new(e.name.clone(), Dtype::F32, FRAMEWORK, shape, Arc::clone(&file), e.offset, n * 4));
+            tensors.push(TensorInfo::new(
+                e.name.clone(),
+                Dtype::F32,
+                FRAMEWORK,
+                shape,
+                Arc::clone(&file),
+                e.offset,
+                n * 4,
+            ));
             data.push(e.values.iter().flat_map(|v| v.to_le_bytes()).collect());
         }
         let metadata = serde_json::json!({

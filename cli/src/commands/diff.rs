@@ -82,9 +82,7 @@ pub fn run(args: &DiffArgs, quiet: bool) -> Result<bool> {
         None => UserMap::default(),
     };
     let imatrix = match &args.imatrix {
-        Some(p) => Some(std::sync::Arc::new(
-            Imatrix::open(p).with_context(|| format!("--imatrix {}", p.display()))?,
-        )),
+        Some(p) => Some(std::sync::Arc::new(Imatrix::open(p).with_context(|| format!("--imatrix {}", p.display()))?)),
         None => None,
     };
     let config = DiffConfig {

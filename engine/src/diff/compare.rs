@@ -2,11 +2,11 @@
 //! the converter's transformation undone on the converted side, the error sums accumulated,
 //! and, with a rank mode, `D = B - A` kept for its numerical rank (per expert when stacked).
 
+use std::borrow::Cow;
 use weightlens_analyzers::delta::{DeltaMetrics, DeltaSums, WeightedSums};
 use weightlens_analyzers::rank::{numerical_rank, rank_working_bytes};
 use weightlens_analyzers::rank_approx::approx_rank;
 use weightlens_analyzers::RankMode;
-use std::borrow::Cow;
 
 use weightlens_core::{ByteOrder, Dtype, Error, Result, TensorInfo, TensorSource, TensorView};
 

@@ -262,7 +262,8 @@ impl<'a> Matcher<'a> {
             });
             let hf_slices: Vec<Slice> =
                 (0..n_expert).map(|e| Slice { tensor: hf, expert: Some(e), fused: Some(part) }).collect();
-            let g_slices: Vec<Slice> = (0..n_expert).map(|e| Slice { tensor: g, expert: Some(e), fused: None }).collect();
+            let g_slices: Vec<Slice> =
+                (0..n_expert).map(|e| Slice { tensor: g, expert: Some(e), fused: None }).collect();
             let (name_h, name_g) = (ht.name.clone(), gt.name.clone());
             let (shape_h, shape_g) = (ht.shape_string(), gt.shape_string());
             let (a, b, name_a, name_b, shape_a, shape_b, on) = if hf_side == Side::A {
@@ -281,7 +282,10 @@ impl<'a> Matcher<'a> {
                     stacked: true,
                 });
             } else {
-                let reason = format!("the converter's {} of the fused experts does not give the GGUF shape", part.label(n_expert));
+                let reason = format!(
+                    "the converter's {} of the fused experts does not give the GGUF shape",
+                    part.label(n_expert)
+                );
                 self.plan.mismatched.push(Mismatch { name_a, name_b, shape_a, shape_b, reason });
             }
         }
@@ -347,7 +351,8 @@ impl<'a> Matcher<'a> {
                 (Ok(_), true) => None,
             },
         );
-        let hf_slices: Vec<Slice> = members.values().map(|&tensor| Slice { tensor, expert: None, fused: None }).collect();
+        let hf_slices: Vec<Slice> =
+            members.values().map(|&tensor| Slice { tensor, expert: None, fused: None }).collect();
         let g_slices: Vec<Slice> = (0..count).map(|e| Slice { tensor: g, expert: Some(e), fused: None }).collect();
         let (a, b, name_a, name_b, shape_a, shape_b, on) = if hf_side == Side::A {
             (hf_slices, g_slices, name, name_g, shape_hf, shape_g, Side::B)
@@ -491,9 +496,19 @@ mod tests {
         let up = by_b("blk.0.ffn_up_exps.weight");
         assert_eq!(up.name_a, "model.layers.0.mlp.experts.gate_up_proj");
         assert_eq!(up.a.len(), 4);
-        assert_eq!(up.a[3], Slice { tensor: 0, expert: Some(3), fused: Some(FusedPart { transpose: false, select: fused::Select::Half(1) }) });
+        assert_eq!(
+            up.a[3],
+            Slice {
+                tensor: 0,
+                expert: Some(3),
+                fused: Some(FusedPart { transpose: false, select: fused::Select::Half(1) })
+            }
+        );
         assert_eq!(up.b[3], Slice { tensor: 1, expert: Some(3), fused: None });
-        assert_eq!(by_b("blk.0.ffn_down_exps.weight").a[0].fused, Some(FusedPart { transpose: false, select: fused::Select::All }));
+        assert_eq!(
+            by_b("blk.0.ffn_down_exps.weight").a[0].fused,
+            Some(FusedPart { transpose: false, select: fused::Select::All })
+        );
 
         // gpt-oss: gate_up [E, n_embd, 2*n_ff] is transposed; a GGUF of the wrong shape is listed.
         let a = [info("model.layers.0.mlp.experts.gate_up_proj", &[2, 8, 12])];
@@ -501,15 +516,17 @@ mod tests {
         let conv = conversion_of("gpt-oss", "GptOssForCausalLM");
         let plan = match_tensors(&MatchInput { a: &a, b: &b, gguf: Some((Side::B, conv)), user: &user });
         assert_eq!(plan.pairs.len(), 1, "{plan:?}");
-        assert_eq!(plan.pairs[0].a[0].fused, Some(FusedPart { transpose: true, select: fused::Select::Interleaved(0) }));
+        assert_eq!(
+            plan.pairs[0].a[0].fused,
+            Some(FusedPart { transpose: true, select: fused::Select::Interleaved(0) })
+        );
         assert_eq!(plan.mismatched.len(), 1);
         assert_eq!(plan.mismatched[0].name_b, "blk.0.ffn_up_exps.weight");
 
         // An architecture whose converter does not split fused experts: nothing is guessed.
         let a = [info("model.layers.0.mlp.experts.gate_up_proj", &[2, 12, 8])];
         let b = [gguf("blk.0.ffn_gate_exps.weight", &[2, 6, 8])];
-        let plan =
-            match_tensors(&MatchInput { a: &a, b: &b, gguf: Some((Side::B, mixtral())), user: &user });
+        let plan = match_tensors(&MatchInput { a: &a, b: &b, gguf: Some((Side::B, mixtral())), user: &user });
         assert!(plan.pairs.is_empty());
         assert_eq!((plan.only_a.len(), plan.only_b.len()), (1, 1));
     }

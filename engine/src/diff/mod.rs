@@ -28,8 +28,8 @@ use weightlens_readers::OpenOptions;
 
 use crate::pipeline::RunError;
 use compare::{compare_pair, CompareOptions, PairResult};
-use importance::{hf_gguf_arch, Importance, PairWeights};
 use convert::Conversion;
+use importance::{hf_gguf_arch, Importance, PairWeights};
 use mapfile::UserMap;
 use matching::{match_tensors, MatchInput, MatchPlan, Mismatch, PairPlan, Side};
 
@@ -337,11 +337,8 @@ fn compare_all(
                 .and_then(|t| slice_dims(t, p.a[0].expert.is_some()))
                 .is_some_and(|(r, c)| rank_working_bytes(r, c) > share)
     };
-    let mut results: Vec<Option<weightlens_core::Result<PairResult>>> = pairs
-        .par_iter()
-        .zip(weights)
-        .map(|(p, w)| (!big(p)).then(|| compare_pair(a, b, p, &options, w)))
-        .collect();
+    let mut results: Vec<Option<weightlens_core::Result<PairResult>>> =
+        pairs.par_iter().zip(weights).map(|(p, w)| (!big(p)).then(|| compare_pair(a, b, p, &options, w))).collect();
     for ((slot, p), w) in results.iter_mut().zip(pairs).zip(weights) {
         if slot.is_none() {
             *slot = Some(compare_pair(a, b, p, &options, w));
