@@ -5,13 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 fx=../fixtures
 c=corpus
-mkdir -p $c/{safetensors_header,gguf_header,dequant,pickle,torch_container,npy_header,npz,quant_safetensors,onnx}
+mkdir -p $c/{safetensors_header,gguf_header,dequant,pickle,torch_container,npy_header,npz,quant_safetensors,onnx,imatrix_dat}
 
 cp $fx/dtypes.safetensors $fx/llama-tiny/*.safetensors $fx/bad/*.safetensors $c/safetensors_header/
 cp $fx/*.gguf $fx/bad/*.gguf $c/gguf_header/
 cp $fx/torch-quirks.pt $fx/gpt2-tiny-legacy.bin $fx/qwen-moe-tiny/pytorch_model.bin $fx/bad/malicious-pickle.bin \
     $c/torch_container/
 cp $fx/lowrank.npy $fx/bad/object-array.npy $c/npy_header/
+cp $fx/diff/imatrix/llama_tiny.imatrix.dat $c/imatrix_dat/
 cp $fx/*.npz $c/npz/
 # quant_safetensors: each quantized fixture behind the config byte of its scheme (see the target).
 for f in $fx/quant/*/*.safetensors; do

@@ -130,6 +130,58 @@ pub struct DeltaMetrics {
     pub delta_std: Option<f64>,
 }
 
+/// Error sums weighted by the importance of each input column (`weightlens diff --imatrix`):
+/// `sum w_j A_ij^2` and `sum w_j D_ij^2`, with `j` the innermost (ggml `ne0`) index.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WeightedSums {
+    sum_wa2: f64,
+    sum_wd2: f64,
+    non_finite: u64,
+}
+
+impl WeightedSums {
+    /// Adds the pairs `(a[i], b[i])` sitting at flat indices `start + i` of a tensor whose rows
+    /// are `ne0` long and whose matrices are `plane` elements (`ne0 * ne1`); `weights` holds
+    /// `ne0` weights per matrix, matrix after matrix. Indices beyond `weights` are skipped.
+    pub fn add(&mut self, a: &[f64], b: &[f64], start: u64, ne0: u64, plane: u64, weights: &[f64]) {
+        let (ne0, plane) = (ne0.max(1), plane.max(1));
+        for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+            let k = start + i as u64;
+            let Some(&w) = usize::try_from((k / plane) * ne0 + k % ne0).ok().and_then(|j| weights.get(j)) else {
+                continue;
+            };
+            if !x.is_finite() || !y.is_finite() {
+                self.non_finite += 1;
+                continue;
+            }
+            let d = y - x;
+            self.sum_wa2 += w * x * x;
+            self.sum_wd2 += w * d * d;
+        }
+    }
+
+    /// The sums of `self`'s elements followed by `other`'s.
+    pub fn merge(self, other: WeightedSums) -> WeightedSums {
+        WeightedSums {
+            sum_wa2: self.sum_wa2 + other.sum_wa2,
+            sum_wd2: self.sum_wd2 + other.sum_wd2,
+            non_finite: self.non_finite + other.non_finite,
+        }
+    }
+
+    /// `imatrix_rel_l2 = sqrt(sum w D^2 / sum w A^2)` (undefined when `sum w A^2 = 0`) and
+    /// `imatrix_snr_db = 10 log10(sum w A^2 / sum w D^2)` (undefined when either sum is 0);
+    /// both undefined when any element was not finite.
+    pub fn metrics(&self) -> (Option<f64>, Option<f64>) {
+        if self.non_finite > 0 {
+            return (None, None);
+        }
+        let rel = (self.sum_wa2 > 0.0).then(|| (self.sum_wd2 / self.sum_wa2).sqrt());
+        let snr = (self.sum_wa2 > 0.0 && self.sum_wd2 > 0.0).then(|| 10.0 * (self.sum_wa2 / self.sum_wd2).log10());
+        (rel, snr)
+    }
+}
+
 /// A transformation that does not fit the tensor it would be undone on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{rows} rows cannot be split into {n_head} heads of an even number of rows")]

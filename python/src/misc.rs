@@ -10,6 +10,7 @@ use weightlens_engine::diff::{diff as engine_diff, DiffConfig, DiffError};
 use weightlens_engine::meta::{now_rfc3339, CodeVersion};
 use weightlens_engine::pipeline::default_max_memory;
 use weightlens_hub::{DownloadRequest, NoProgress};
+use weightlens_readers::imatrix::Imatrix;
 use weightlens_readers::safety::{self, FileScan};
 use weightlens_readers::OpenOptions;
 
@@ -37,7 +38,7 @@ pub fn scan<'py>(py: Python<'py>, path: Bound<'py, PyAny>) -> PyResult<Bound<'py
 
 /// `weightlens.diff`: the per-tensor comparison of two models as a `pyarrow.Table`.
 #[pyfunction]
-#[pyo3(signature = (a, b, *, rank="exact", filter=None, map=None, threads=None, max_memory=None,
+#[pyo3(signature = (a, b, *, rank="exact", filter=None, map=None, imatrix=None, threads=None, max_memory=None,
     max_tensor_bytes=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn diff<'py>(
@@ -47,6 +48,7 @@ pub fn diff<'py>(
     rank: &str,
     filter: Option<&str>,
     map: Option<PathBuf>,
+    imatrix: Option<PathBuf>,
     threads: Option<usize>,
     max_memory: Option<u64>,
     max_tensor_bytes: Option<u64>,
@@ -69,6 +71,10 @@ pub fn diff<'py>(
         max_memory: max_memory.unwrap_or_else(default_max_memory),
         user_map,
         open_options,
+        imatrix: match &imatrix {
+            Some(p) => Some(std::sync::Arc::new(Imatrix::open(p).map_err(|e| errors::core(&e))?)),
+            None => None,
+        },
     };
     let pool = thread_pool(threads)?;
     let counters = Counters::default();
@@ -86,6 +92,7 @@ pub fn diff<'py>(
         "b": result.sides[1],
         "rank": config.rank.as_str(),
         "map": map,
+        "imatrix": imatrix,
         "filter": filter,
         "started_at": started_at,
         "finished_at": now_rfc3339(),

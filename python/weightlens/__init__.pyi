@@ -85,6 +85,7 @@ def diff(
     rank: Literal["exact", "approx", "auto", "none"] = "exact",
     filter: Optional[str] = None,
     map: Optional[PathLike] = None,
+    imatrix: Optional[PathLike] = None,
     threads: Optional[int] = None,
     max_memory: Optional[int] = None,
     max_tensor_bytes: Optional[int] = None,
@@ -92,7 +93,9 @@ def diff(
 ) -> pyarrow.Table:
     """Compare the tensors of model ``a`` with those of model ``b`` (``weightlens diff``): a
     ``pyarrow.Table`` with one row per matched pair or unmatched tensor, its metadata under
-    :data:`DIFF_META_KEY` (see :func:`run_meta`). ``map`` is a file of extra name pairs."""
+    :data:`DIFF_META_KEY` (see :func:`run_meta`). ``map`` is a file of extra name pairs;
+    ``imatrix`` a llama.cpp importance matrix (GGUF or legacy ``.dat``) that fills
+    ``imatrix_rel_l2`` and ``imatrix_snr_db``."""
 
 def ls(
     path: Union[PathLike, Iterable[PathLike]], *, raw: bool = False, plugins: Sequence[PathLike] = ()

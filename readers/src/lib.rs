@@ -16,6 +16,7 @@ pub mod detect;
 pub mod discover;
 mod formats;
 pub mod gguf;
+pub mod imatrix;
 pub mod index;
 pub mod limits;
 pub mod mmap;

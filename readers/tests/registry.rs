@@ -24,6 +24,10 @@ fn every_builtin_format_is_detected_by_its_reader() {
         ("lowrank.npy", "npy"),
         ("flax-tiny.npz", "npz"),
         ("onnx/typed-fields.onnx", "onnx"),
+        // llama.cpp importance matrices: the GGUF one is a GGUF (served as an imatrix by its
+        // reader), the magic-less legacy .dat is claimed only because it parses to its end.
+        ("diff/imatrix/llama_tiny.imatrix.gguf", "gguf"),
+        ("diff/imatrix/llama_tiny.imatrix.dat", "imatrix-dat"),
         ("pickle/numpy-weights-p4.pkl", "pkl"),
         ("pickle/numpy-weights-p2.pkl", "pkl"),
         ("pickle/torchscript.pt", "pt"),
@@ -45,7 +49,7 @@ fn every_builtin_format_is_detected_by_its_reader() {
 fn every_builtin_reader_declares_what_it_reads() {
     let registry = ReaderRegistry::with_builtin();
     let ids: Vec<&str> = registry.readers().iter().map(|r| r.id()).collect();
-    assert_eq!(ids, ["safetensors", "shard-index", "pt", "pkl", "gguf", "npy", "npz", "onnx"]);
+    assert_eq!(ids, ["safetensors", "shard-index", "pt", "pkl", "gguf", "npy", "npz", "onnx", "imatrix-dat"]);
     for r in registry.readers() {
         assert!(!r.name().is_empty() && !r.magic().is_empty(), "{}", r.id());
     }

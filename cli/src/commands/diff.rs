@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use weightlens_readers::imatrix::Imatrix;
 use weightlens_readers::limits::{OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 
 use super::analyze::{output_target, parse_size, resolve_inputs, RankArg};
@@ -38,6 +39,10 @@ pub struct DiffArgs {
     /// docs/output-spec.md "diff").
     #[arg(long, value_name = "FILE")]
     map: Option<PathBuf>,
+    /// Weigh the error of each input column by this llama.cpp importance matrix (GGUF or legacy
+    /// .dat, as written by llama-imatrix): fills imatrix_rel_l2 and imatrix_snr_db.
+    #[arg(long, value_name = "FILE")]
+    imatrix: Option<PathBuf>,
     /// Only tensors whose name in A or B matches this regular expression.
     #[arg(long)]
     filter: Option<String>,
@@ -76,7 +81,12 @@ pub fn run(args: &DiffArgs, quiet: bool) -> Result<bool> {
         Some(p) => UserMap::read(p)?,
         None => UserMap::default(),
     };
+    let imatrix = match &args.imatrix {
+        Some(p) => Some(std::sync::Arc::new(Imatrix::open(p).with_context(|| format!("--imatrix {}", p.display()))?)),
+        None => None,
+    };
     let config = DiffConfig {
+        imatrix,
         a,
         b,
         filter: args.filter.as_deref().map(regex::Regex::new).transpose().context("--filter")?,
@@ -117,6 +127,7 @@ pub fn run(args: &DiffArgs, quiet: bool) -> Result<bool> {
         "format": format.extension(),
         "rank": config.rank.as_str(),
         "map": args.map,
+        "imatrix": args.imatrix,
         "filter": args.filter,
         "started_at": started_at,
         "finished_at": now_rfc3339(),

@@ -2,12 +2,15 @@
 //! the converter's transformation undone on the converted side, the error sums accumulated,
 //! and, with a rank mode, `D = B - A` kept for its numerical rank (per expert when stacked).
 
-use weightlens_analyzers::delta::{DeltaMetrics, DeltaSums};
+use std::borrow::Cow;
+use weightlens_analyzers::delta::{DeltaMetrics, DeltaSums, WeightedSums};
 use weightlens_analyzers::rank::{numerical_rank, rank_working_bytes};
 use weightlens_analyzers::rank_approx::approx_rank;
 use weightlens_analyzers::RankMode;
-use weightlens_core::{Error, Result, TensorInfo, TensorSource, TensorView};
 
+use weightlens_core::{ByteOrder, Dtype, Error, Result, TensorInfo, TensorSource, TensorView};
+
+use super::importance::PairWeights;
 use super::matching::{PairPlan, Side, Slice};
 
 /// Elements decoded per side and block (8 MiB of `f64` each).
@@ -37,6 +40,8 @@ pub struct PairResult {
     pub delta_rank_per_slice: Option<Vec<u64>>,
     /// How the rank was computed (`exact`, `approx`), when there is one.
     pub rank_method: Option<&'static str>,
+    /// `(imatrix_rel_l2, imatrix_snr_db)`, when the pair has imatrix weights.
+    pub imatrix: Option<(Option<f64>, Option<f64>)>,
 }
 
 /// Compares the pair `pair` of `a` and `b`.
@@ -45,16 +50,20 @@ pub fn compare_pair(
     b: &dyn TensorSource,
     pair: &PairPlan,
     options: &CompareOptions,
+    weights: &PairWeights,
 ) -> Result<PairResult> {
     let mut sums = DeltaSums::default();
+    let mut weighted = WeightedSums::default();
     let mut ranks = Vec::new();
     let mut method = None;
     let mut numel = 0u64;
-    for (sa, sb) in pair.a.iter().zip(&pair.b) {
+    for (i, (sa, sb)) in pair.a.iter().zip(&pair.b).enumerate() {
+        let w = weights.slice(i);
         with_slice(a, sa, &mut |va| {
             with_slice(b, sb, &mut |vb| {
-                let (s, rank) = compare_views(va, vb, pair, options)?;
+                let (s, ws, rank) = compare_views(va, vb, pair, options, w)?;
                 sums = sums.merge(s);
+                weighted = weighted.merge(ws);
                 numel += va.numel() as u64;
                 if let Some((r, m)) = rank {
                     ranks.push(r);
@@ -77,6 +86,7 @@ pub fn compare_pair(
         delta_rank,
         delta_rank_per_slice,
         rank_method: if has_rank { method } else { None },
+        imatrix: matches!(weights, PairWeights::Slices(_)).then(|| weighted.metrics()),
     })
 }
 
@@ -87,11 +97,27 @@ fn with_slice(
     f: &mut dyn FnMut(&TensorView<'_>) -> Result<()>,
 ) -> Result<()> {
     let view = source.view(slice.tensor)?;
-    match slice.expert {
-        None => f(&view),
-        Some(e) => {
+    match (slice.expert, slice.fused) {
+        (None, _) => f(&view),
+        (Some(e), None) => {
             let info = view.info().leading_slice(e)?;
             let part = view.leading_slice(e, &info)?;
+            f(&part)
+        }
+        (Some(e), Some(cut)) => {
+            // One expert of a fused HF tensor, rearranged into the GGUF tensor's layout.
+            let info = view.info().leading_slice(e)?;
+            let values = view.leading_slice(e, &info)?.to_f64_vec()?;
+            let mut out = info.clone();
+            out.shape = cut
+                .out_shape(&info.shape)
+                .ok_or_else(|| Error::tensor(info.file.as_ref(), info.name.clone(), "fused expert shape"))?;
+            out.dtype = Dtype::F64;
+            let data = cut.extract(&info.shape, &values, &info.name)?;
+            drop(values);
+            let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+            drop(data);
+            let part = TensorView::plain(&out, Cow::Owned(bytes), Dtype::F64, ByteOrder::Little)?;
             f(&part)
         }
     }
@@ -136,7 +162,8 @@ fn compare_views(
     vb: &TensorView<'_>,
     pair: &PairPlan,
     options: &CompareOptions,
-) -> Result<(DeltaSums, SliceRank)> {
+    weights: Option<&[f64]>,
+) -> Result<(DeltaSums, WeightedSums, SliceRank)> {
     let info = va.info();
     let fail = |m: String| Error::tensor(vb.info().file.as_ref(), vb.info().name.clone(), m);
     if va.numel() != vb.numel() {
@@ -165,6 +192,10 @@ fn compare_views(
         .map_err(|_| fail("block too large".into()))?;
     let (mut buf_a, mut buf_b, mut scratch) = (vec![0.0f64; cap], vec![0.0f64; cap], Vec::new());
     let mut sums = DeltaSums::default();
+    let mut weighted = WeightedSums::default();
+    // The imatrix weighs input column j = the innermost index (ggml ne0), per matrix.
+    let ne0 = info.shape.last().copied().unwrap_or(1);
+    let plane = ne0.saturating_mul(if info.shape.len() >= 2 { info.shape[info.shape.len() - 2] } else { 1 });
     let mut r0 = 0u64;
     while r0 < rows {
         let r1 = rows.min(r0 + step);
@@ -175,6 +206,9 @@ fn compare_views(
         let converted = if pair.transform_on == Side::A { &mut *a } else { &mut *b };
         pair.transform.undo(converted, cols as usize, group as usize, &mut scratch);
         sums.add(a, b);
+        if let Some(w) = weights {
+            weighted.add(a, b, start as u64, ne0, plane, w);
+        }
         if let Some(d) = delta.as_mut() {
             d.extend(a.iter().zip(b.iter()).map(|(x, y)| y - x));
         }
@@ -192,7 +226,7 @@ fn compare_views(
         }
         _ => None,
     };
-    Ok((sums, rank))
+    Ok((sums, weighted, rank))
 }
 
 #[cfg(test)]

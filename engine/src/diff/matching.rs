@@ -9,6 +9,7 @@ use weightlens_analyzers::delta::Transform;
 use weightlens_core::TensorInfo;
 
 use super::convert::{Conversion, MissingHeads};
+use super::fused::{self, FusedPart};
 use super::mapfile::UserMap;
 use super::names;
 
@@ -28,6 +29,8 @@ pub struct Slice {
     pub tensor: usize,
     /// Slice of the leading dimension, for stacked experts.
     pub expert: Option<u64>,
+    /// For an expert of a fused HF tensor: how the GGUF tensor is cut from it.
+    pub fused: Option<FusedPart>,
 }
 
 /// A matched pair: `a[i]` is compared with `b[i]` (one element, or one per expert).
@@ -116,7 +119,7 @@ pub fn match_tensors(input: &MatchInput<'_>) -> MatchPlan {
 }
 
 fn single(tensor: usize) -> Vec<Slice> {
-    vec![Slice { tensor, expert: None }]
+    vec![Slice { tensor, expert: None, fused: None }]
 }
 
 impl<'a> Matcher<'a> {
@@ -222,6 +225,70 @@ impl<'a> Matcher<'a> {
         for (group, members) in experts {
             self.stack(hf_side, gguf_side, conversion, &group, &members, &gguf_index);
         }
+        let left: Vec<usize> = (0..self.tensors(hf_side).len()).filter(|&i| !self.is_used(hf_side, i)).collect();
+        for i in left {
+            self.unfuse(hf_side, gguf_side, conversion, i, &gguf_index);
+        }
+    }
+
+    /// A fused HF expert tensor (`mlp.experts.gate_up_proj`, ...) against the GGUF tensors the
+    /// converter cut from it ([`fused`]), expert by expert.
+    fn unfuse(
+        &mut self,
+        hf_side: Side,
+        gguf_side: Side,
+        conversion: &Conversion,
+        hf: usize,
+        gguf_index: &HashMap<String, usize>,
+    ) {
+        let ht = &self.tensors(hf_side)[hf];
+        let targets: Vec<(usize, FusedPart)> = fused::split(&conversion.gguf_architecture, &ht.name)
+            .into_iter()
+            .filter_map(|(name, part)| {
+                let g = *gguf_index.get(&names::hf_to_gguf(&conversion.gguf_architecture, &name)?)?;
+                (!self.is_used(gguf_side, g)).then_some((g, part))
+            })
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        self.mark(hf_side, hf);
+        for (g, part) in targets {
+            self.mark(gguf_side, g);
+            let (ht, gt) = (&self.tensors(hf_side)[hf], &self.tensors(gguf_side)[g]);
+            let n_expert = ht.shape.first().copied().unwrap_or(0);
+            let fits = ht.shape.split_first().zip(gt.shape.split_first()).is_some_and(|((&e, hrest), (&eg, grest))| {
+                e == eg && part.out_shape(hrest).is_some_and(|s| s == grest)
+            });
+            let hf_slices: Vec<Slice> =
+                (0..n_expert).map(|e| Slice { tensor: hf, expert: Some(e), fused: Some(part) }).collect();
+            let g_slices: Vec<Slice> =
+                (0..n_expert).map(|e| Slice { tensor: g, expert: Some(e), fused: None }).collect();
+            let (name_h, name_g) = (ht.name.clone(), gt.name.clone());
+            let (shape_h, shape_g) = (ht.shape_string(), gt.shape_string());
+            let (a, b, name_a, name_b, shape_a, shape_b, on) = if hf_side == Side::A {
+                (hf_slices, g_slices, name_h, name_g, shape_h, shape_g, Side::B)
+            } else {
+                (g_slices, hf_slices, name_g, name_h, shape_g, shape_h, Side::A)
+            };
+            if fits {
+                self.plan.pairs.push(PairPlan {
+                    a,
+                    b,
+                    name_a,
+                    name_b,
+                    transform: Transform::None,
+                    transform_on: on,
+                    stacked: true,
+                });
+            } else {
+                let reason = format!(
+                    "the converter's {} of the fused experts does not give the GGUF shape",
+                    part.label(n_expert)
+                );
+                self.plan.mismatched.push(Mismatch { name_a, name_b, shape_a, shape_b, reason });
+            }
+        }
     }
 
     fn pair_converted(&mut self, hf_side: Side, hf: usize, gguf: usize, transform: Result<Transform, MissingHeads>) {
@@ -284,8 +351,9 @@ impl<'a> Matcher<'a> {
                 (Ok(_), true) => None,
             },
         );
-        let hf_slices: Vec<Slice> = members.values().map(|&tensor| Slice { tensor, expert: None }).collect();
-        let g_slices: Vec<Slice> = (0..count).map(|e| Slice { tensor: g, expert: Some(e) }).collect();
+        let hf_slices: Vec<Slice> =
+            members.values().map(|&tensor| Slice { tensor, expert: None, fused: None }).collect();
+        let g_slices: Vec<Slice> = (0..count).map(|e| Slice { tensor: g, expert: Some(e), fused: None }).collect();
         let (a, b, name_a, name_b, shape_a, shape_b, on) = if hf_side == Side::A {
             (hf_slices, g_slices, name, name_g, shape_hf, shape_g, Side::B)
         } else {
@@ -400,6 +468,67 @@ mod tests {
         assert!(plan.pairs.is_empty());
         assert_eq!(plan.mismatched.len(), 1);
         assert_eq!(plan.mismatched[0].shape_b, "[3, 8, 16]");
+    }
+
+    fn conversion_of(arch: &str, hf: &str) -> Conversion {
+        let meta = serde_json::json!({ "architecture": arch, "metadata": {} });
+        Conversion::new(&meta, Some(&serde_json::json!({ "architectures": [hf] })))
+    }
+
+    #[test]
+    fn fused_hf_experts_match_the_gguf_tensors_the_converter_cut_from_them() {
+        // Qwen3-MoE (transformers' fused layout): gate_up [E, 2*n_ff, n_embd], down [E, n_embd, n_ff].
+        let a = [
+            info("model.layers.0.mlp.experts.gate_up_proj", &[4, 12, 8]),
+            info("model.layers.0.mlp.experts.down_proj", &[4, 8, 6]),
+        ];
+        let b = [
+            gguf("blk.0.ffn_gate_exps.weight", &[4, 6, 8]),
+            gguf("blk.0.ffn_up_exps.weight", &[4, 6, 8]),
+            gguf("blk.0.ffn_down_exps.weight", &[4, 8, 6]),
+        ];
+        let user = UserMap::default();
+        let conv = conversion_of("qwen3moe", "Qwen3MoeForCausalLM");
+        let plan = match_tensors(&MatchInput { a: &a, b: &b, gguf: Some((Side::B, conv)), user: &user });
+        assert!(plan.only_a.is_empty() && plan.only_b.is_empty() && plan.mismatched.is_empty(), "{plan:?}");
+        assert_eq!(plan.pairs.len(), 3);
+        let by_b = |n: &str| plan.pairs.iter().find(|p| p.name_b == n).unwrap();
+        let up = by_b("blk.0.ffn_up_exps.weight");
+        assert_eq!(up.name_a, "model.layers.0.mlp.experts.gate_up_proj");
+        assert_eq!(up.a.len(), 4);
+        assert_eq!(
+            up.a[3],
+            Slice {
+                tensor: 0,
+                expert: Some(3),
+                fused: Some(FusedPart { transpose: false, select: fused::Select::Half(1) })
+            }
+        );
+        assert_eq!(up.b[3], Slice { tensor: 1, expert: Some(3), fused: None });
+        assert_eq!(
+            by_b("blk.0.ffn_down_exps.weight").a[0].fused,
+            Some(FusedPart { transpose: false, select: fused::Select::All })
+        );
+
+        // gpt-oss: gate_up [E, n_embd, 2*n_ff] is transposed; a GGUF of the wrong shape is listed.
+        let a = [info("model.layers.0.mlp.experts.gate_up_proj", &[2, 8, 12])];
+        let b = [gguf("blk.0.ffn_gate_exps.weight", &[2, 6, 8]), gguf("blk.0.ffn_up_exps.weight", &[2, 8, 6])];
+        let conv = conversion_of("gpt-oss", "GptOssForCausalLM");
+        let plan = match_tensors(&MatchInput { a: &a, b: &b, gguf: Some((Side::B, conv)), user: &user });
+        assert_eq!(plan.pairs.len(), 1, "{plan:?}");
+        assert_eq!(
+            plan.pairs[0].a[0].fused,
+            Some(FusedPart { transpose: true, select: fused::Select::Interleaved(0) })
+        );
+        assert_eq!(plan.mismatched.len(), 1);
+        assert_eq!(plan.mismatched[0].name_b, "blk.0.ffn_up_exps.weight");
+
+        // An architecture whose converter does not split fused experts: nothing is guessed.
+        let a = [info("model.layers.0.mlp.experts.gate_up_proj", &[2, 12, 8])];
+        let b = [gguf("blk.0.ffn_gate_exps.weight", &[2, 6, 8])];
+        let plan = match_tensors(&MatchInput { a: &a, b: &b, gguf: Some((Side::B, mixtral())), user: &user });
+        assert!(plan.pairs.is_empty());
+        assert_eq!((plan.only_a.len(), plan.only_b.len()), (1, 1));
     }
 
     #[test]

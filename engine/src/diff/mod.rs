@@ -7,12 +7,15 @@
 
 pub mod compare;
 pub mod convert;
+pub mod fused;
+pub mod importance;
 pub mod mapfile;
 pub mod matching;
 pub mod names;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use regex::Regex;
@@ -20,11 +23,13 @@ use weightlens_analyzers::rank::rank_working_bytes;
 use weightlens_analyzers::RankMode;
 use weightlens_core::table::sort_rows;
 use weightlens_core::{classify, Column, ColumnType, Framework, Row, Schema, TensorInfo, TensorSource, Value};
+use weightlens_readers::imatrix::Imatrix;
 use weightlens_readers::OpenOptions;
 
 use crate::pipeline::RunError;
 use compare::{compare_pair, CompareOptions, PairResult};
 use convert::Conversion;
+use importance::{hf_gguf_arch, Importance, PairWeights};
 use mapfile::UserMap;
 use matching::{match_tensors, MatchInput, MatchPlan, Mismatch, PairPlan, Side};
 
@@ -45,6 +50,8 @@ pub struct DiffConfig {
     pub user_map: UserMap,
     /// How models are opened.
     pub open_options: OpenOptions,
+    /// `--imatrix`: weigh the error of each input column by llama.cpp's importance matrix.
+    pub imatrix: Option<Arc<Imatrix>>,
 }
 
 /// Why no comparison could be made at all.
@@ -131,6 +138,8 @@ pub const DIFF_COLUMNS: &[(&str, ColumnType)] = {
         ("mean_abs", Float),
         ("delta_mean", Float),
         ("delta_std", Float),
+        ("imatrix_rel_l2", Float),
+        ("imatrix_snr_db", Float),
         ("delta_rank", Int),
         ("delta_rank_per_slice", Str),
         ("rank_method", Str),
@@ -242,13 +251,14 @@ pub fn diff(config: &DiffConfig, created_at: &str) -> Result<Diff, DiffError> {
         mismatched = plan.mismatched.len(),
         "matched tensors"
     );
-    let results = compare_all(a.source.as_ref(), b.source.as_ref(), &plan.pairs, config);
+    let weights = pair_weights(config, &input, &a, &b, &plan.pairs);
+    let results = compare_all(a.source.as_ref(), b.source.as_ref(), &plan.pairs, &weights, config);
     let sides = [summarize(&config.a, &a), summarize(&config.b, &b)];
     let schema = diff_schema();
     let ctx = RowContext { schema: &schema, a: input.a, b: input.b, sides: &sides, created_at };
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for (pair, result) in plan.pairs.iter().zip(results) {
+    for ((pair, result), w) in plan.pairs.iter().zip(results).zip(&weights) {
         match result {
             Ok(r) => {
                 if r.non_finite > 0 {
@@ -259,7 +269,11 @@ pub fn diff(config: &DiffConfig, created_at: &str) -> Result<Diff, DiffError> {
                         r.non_finite
                     );
                 }
-                rows.push(ctx.matched_row(pair, &r));
+                let mut row = ctx.matched_row(pair, &r);
+                if let PairWeights::Missing(note) = w {
+                    row.set(&schema, "note", Value::Str(note.clone()));
+                }
+                rows.push(row);
             }
             Err(e) => errors.push(RunError::from(&e)),
         }
@@ -280,6 +294,23 @@ pub fn diff(config: &DiffConfig, created_at: &str) -> Result<Diff, DiffError> {
     })
 }
 
+/// The imatrix weights of every pair ([`PairWeights::Off`] without `--imatrix`).
+fn pair_weights(
+    config: &DiffConfig,
+    input: &MatchInput<'_>,
+    a: &Opened,
+    b: &Opened,
+    pairs: &[PairPlan],
+) -> Vec<PairWeights> {
+    let Some(imatrix) = &config.imatrix else { return vec![PairWeights::Off; pairs.len()] };
+    let (gguf_side, arch) = match &input.gguf {
+        Some((side, conversion)) => (Some(*side), Some(conversion.gguf_architecture.clone())),
+        None => (None, hf_gguf_arch(a.hf_config.as_ref()).or_else(|| hf_gguf_arch(b.hf_config.as_ref()))),
+    };
+    let importance = Importance { imatrix, gguf_side, arch };
+    pairs.iter().map(|p| importance.weights(p, input.a, input.b)).collect()
+}
+
 /// Keeps what `re` selects: pairs and mismatches by either name, unmatched tensors by theirs.
 fn filter_plan(plan: &mut MatchPlan, a: &[TensorInfo], b: &[TensorInfo], re: &Regex) {
     plan.pairs.retain(|p| re.is_match(&p.name_a) || re.is_match(&p.name_b));
@@ -294,6 +325,7 @@ fn compare_all(
     a: &dyn TensorSource,
     b: &dyn TensorSource,
     pairs: &[PairPlan],
+    weights: &[PairWeights],
     config: &DiffConfig,
 ) -> Vec<weightlens_core::Result<PairResult>> {
     let options = CompareOptions { rank: config.rank, max_rank_bytes: config.max_memory };
@@ -306,10 +338,10 @@ fn compare_all(
                 .is_some_and(|(r, c)| rank_working_bytes(r, c) > share)
     };
     let mut results: Vec<Option<weightlens_core::Result<PairResult>>> =
-        pairs.par_iter().map(|p| (!big(p)).then(|| compare_pair(a, b, p, &options))).collect();
-    for (slot, p) in results.iter_mut().zip(pairs) {
+        pairs.par_iter().zip(weights).map(|(p, w)| (!big(p)).then(|| compare_pair(a, b, p, &options, w))).collect();
+    for ((slot, p), w) in results.iter_mut().zip(pairs).zip(weights) {
         if slot.is_none() {
-            *slot = Some(compare_pair(a, b, p, &options));
+            *slot = Some(compare_pair(a, b, p, &options, w));
         }
     }
     results.into_iter().flatten().collect()
@@ -375,7 +407,9 @@ impl RowContext<'_> {
         set(&mut row, "shape_b", Value::Str(shape_b));
         set(&mut row, "dtype_a", Value::Str(dtype_a));
         set(&mut row, "dtype_b", Value::Str(dtype_b));
+        let fused = pair.a.iter().chain(&pair.b).find_map(|s| s.fused);
         let transform = match pair.stacked {
+            _ if fused.is_some() => fused.map(|f| f.label(pair.a.len() as u64)).unwrap_or_default(),
             true if pair.transform == weightlens_analyzers::delta::Transform::None => {
                 format!("stack(dim=0, n_expert={})", pair.a.len())
             }
@@ -395,6 +429,10 @@ impl RowContext<'_> {
             ("delta_std", m.delta_std),
         ] {
             set(&mut row, c, v.into());
+        }
+        if let Some((rel, snr)) = r.imatrix {
+            set(&mut row, "imatrix_rel_l2", rel.into());
+            set(&mut row, "imatrix_snr_db", snr.into());
         }
         set(&mut row, "delta_rank", r.delta_rank.into());
         if let Some(ranks) = &r.delta_rank_per_slice {

@@ -6,6 +6,7 @@ use weightlens_core::{FormatReader, Identify, OpenOptions, Result, TensorSource}
 
 use crate::detect::Format;
 use crate::gguf::GgufSource;
+use crate::imatrix;
 
 /// Reads `.gguf` files; part 1 of a split model reads all parts.
 #[derive(Debug)]
@@ -28,7 +29,15 @@ impl FormatReader for GgufReader {
         super::identify_as(head, path, &[Format::Gguf])
     }
     fn open(&self, path: &Path, _options: &OpenOptions) -> Result<Box<dyn TensorSource>> {
-        Ok(Box::new(GgufSource::open(path)?))
+        let source = GgufSource::open(path)?;
+        // llama-imatrix's output is a GGUF too: served as its importance values, one row per
+        // weight, rather than as the raw in_sum2/counts tensors.
+        if imatrix::is_imatrix_gguf(&source) {
+            let matrix = imatrix::from_gguf(&source)?;
+            let meta = source.metadata().get("metadata").cloned();
+            return Ok(Box::new(imatrix::ImatrixSource::new(matrix, meta)));
+        }
+        Ok(Box::new(source))
     }
     fn lead_file(&self, path: &Path) -> Option<PathBuf> {
         crate::discover::split_part(path).filter(|(_, k)| *k > 1).map(|(first, _)| first)

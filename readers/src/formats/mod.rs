@@ -5,6 +5,7 @@
 //! the format's own source type.
 
 mod gguf;
+mod imatrix;
 mod index;
 mod numpy;
 mod onnx;
@@ -30,6 +31,7 @@ pub fn builtin() -> Vec<Box<dyn FormatReader>> {
         Box::new(numpy::NpyReader),
         Box::new(numpy::NpzReader),
         Box::new(onnx::OnnxReader),
+        Box::new(imatrix::ImatrixDatReader),
     ]
 }
 
