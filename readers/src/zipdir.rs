@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::io::{Cursor, Read};
 
+use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
 
 /// Most members listed (torch checkpoints have one per storage; a million is far above any).
@@ -56,19 +57,103 @@ pub struct Directory {
     pub mismatches: Vec<Mismatch>,
 }
 
-/// Reads the central directory of the archive in `bytes`. The error is a message for the
-/// caller to attach to the file.
-pub fn read(bytes: &[u8]) -> std::result::Result<Directory, String> {
-    let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("invalid zip archive: {e}"))?;
+/// Why an archive or one of its members cannot be read; the caller attaches the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ZipDirError {
+    /// The central directory cannot be parsed.
+    #[error("invalid zip archive: {0}")]
+    Archive(#[source] ZipError),
+    /// More members than [`MAX_MEMBERS`].
+    #[error("zip archive lists {count} members (limit {MAX_MEMBERS})")]
+    TooManyMembers {
+        /// Members listed.
+        count: usize,
+    },
+    /// A directory entry that cannot be read.
+    #[error("zip member #{index}: {source}")]
+    Entry {
+        /// Its position in the directory.
+        index: usize,
+        /// What the zip crate said.
+        #[source]
+        source: ZipError,
+    },
+    /// A member whose data offset the directory does not give.
+    #[error("zip member {member}: data offset unknown")]
+    NoDataOffset {
+        /// The member's name.
+        member: String,
+    },
+    /// A member larger than the caller's limit.
+    #[error("member {member} is {size} bytes (limit {limit})")]
+    TooLarge {
+        /// The member's name.
+        member: String,
+        /// Its declared size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// An encrypted member.
+    #[error("member {member} is encrypted")]
+    Encrypted {
+        /// The member's name.
+        member: String,
+    },
+    /// A stored member whose bytes are not inside the file.
+    #[error("member {member} lies outside the file")]
+    OutsideFile {
+        /// The member's name.
+        member: String,
+    },
+    /// A deflated member that cannot be inflated.
+    #[error("inflating {member}: {source}")]
+    Inflate {
+        /// The member's name.
+        member: String,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A deflated member opened through the directory that fails.
+    #[error("member {member}: {source}")]
+    Member {
+        /// The member's name.
+        member: String,
+        /// What the zip crate said.
+        #[source]
+        source: ZipError,
+    },
+    /// A deflated member that inflates past the limit.
+    #[error("member {member} inflates past {limit} bytes")]
+    InflatesPast {
+        /// The member's name.
+        member: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// A compression method other than stored or deflated.
+    #[error("member {member} is compressed with {method}, which is not supported")]
+    Unsupported {
+        /// The member's name.
+        member: String,
+        /// The method.
+        method: CompressionMethod,
+    },
+}
+
+/// Reads the central directory of the archive in `bytes`.
+pub fn read(bytes: &[u8]) -> std::result::Result<Directory, ZipDirError> {
+    let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(ZipDirError::Archive)?;
     if zip.len() > MAX_MEMBERS {
-        return Err(format!("zip archive lists {} members (limit {MAX_MEMBERS})", zip.len()));
+        return Err(ZipDirError::TooManyMembers { count: zip.len() });
     }
     let mut dir = Directory::default();
     for index in 0..zip.len() {
-        let e = zip.by_index_raw(index).map_err(|e| format!("zip member #{index}: {e}"))?;
+        let e = zip.by_index_raw(index).map_err(|source| ZipDirError::Entry { index, source })?;
         let name = String::from_utf8_lossy(e.name_raw()).into_owned();
         let Some(data_start) = e.data_start() else {
-            return Err(format!("zip member {name}: data offset unknown"));
+            return Err(ZipDirError::NoDataOffset { member: name });
         };
         let entry = Entry {
             index,
@@ -138,34 +223,35 @@ fn local_header_differs(bytes: &[u8], e: &Entry) -> Option<String> {
 }
 
 /// Largest member read whole by [`member_bytes`] callers that cap it themselves.
-pub fn member_bytes<'a>(bytes: &'a [u8], e: &Entry, limit: u64) -> std::result::Result<Cow<'a, [u8]>, String> {
+pub fn member_bytes<'a>(bytes: &'a [u8], e: &Entry, limit: u64) -> std::result::Result<Cow<'a, [u8]>, ZipDirError> {
+    let member = || e.name.clone();
     if e.size > limit {
-        return Err(format!("member {} is {} bytes (limit {limit})", e.name, e.size));
+        return Err(ZipDirError::TooLarge { member: member(), size: e.size, limit });
     }
     if e.encrypted {
-        return Err(format!("member {} is encrypted", e.name));
+        return Err(ZipDirError::Encrypted { member: member() });
     }
     match e.method {
         CompressionMethod::Stored => {
             let end = e.data_start.checked_add(e.size).filter(|&end| end <= bytes.len() as u64);
             end.and_then(|end| bytes.get(e.data_start as usize..end as usize))
                 .map(Cow::Borrowed)
-                .ok_or_else(|| format!("member {} lies outside the file", e.name))
+                .ok_or_else(|| ZipDirError::OutsideFile { member: member() })
         }
         CompressionMethod::Deflated => {
-            let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(|err| err.to_string())?;
-            let file = zip.by_index(e.index).map_err(|err| format!("member {}: {err}", e.name))?;
+            let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(ZipDirError::Archive)?;
+            let file = zip.by_index(e.index).map_err(|source| ZipDirError::Member { member: member(), source })?;
             // Grow with the data actually inflated: the declared size is not trusted up front.
             let mut out = Vec::new();
             file.take(limit.saturating_add(1))
                 .read_to_end(&mut out)
-                .map_err(|err| format!("inflating {}: {err}", e.name))?;
+                .map_err(|source| ZipDirError::Inflate { member: member(), source })?;
             if out.len() as u64 > limit {
-                return Err(format!("member {} inflates past {limit} bytes", e.name));
+                return Err(ZipDirError::InflatesPast { member: member(), limit });
             }
             Ok(Cow::Owned(out))
         }
-        other => Err(format!("member {} is compressed with {other}, which is not supported", e.name)),
+        method => Err(ZipDirError::Unsupported { member: member(), method }),
     }
 }
 

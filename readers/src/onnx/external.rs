@@ -22,7 +22,7 @@ pub struct ExternalRef {
 }
 
 /// Reads the `external_data` entries of a tensor.
-pub fn parse(entries: &[StringStringEntryProto]) -> Result<ExternalRef, String> {
+pub(crate) fn parse(entries: &[StringStringEntryProto]) -> Result<ExternalRef, String> {
     let get = |key: &str| entries.iter().rev().find(|e| e.key == key).map(|e| e.value.as_str());
     let number = |key: &str| -> Result<Option<u64>, String> {
         get(key)
@@ -34,7 +34,7 @@ pub fn parse(entries: &[StringStringEntryProto]) -> Result<ExternalRef, String> 
 }
 
 /// `location` resolved inside `dir` (the model's directory), or why it is refused.
-pub fn resolve(dir: &Path, location: &str) -> Result<PathBuf, String> {
+pub(crate) fn resolve(dir: &Path, location: &str) -> Result<PathBuf, String> {
     let rel = Path::new(location);
     if location.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
         return Err(format!(

@@ -43,7 +43,7 @@ pub struct ZipLayout<'a> {
 
 /// Reads the layout of the torch zip held in `bytes`, through its central directory.
 pub fn read<'a>(bytes: &'a [u8], path: &Path) -> Result<ZipLayout<'a>> {
-    let dir = zipdir::read(bytes).map_err(|message| Error::malformed(path, None, message))?;
+    let dir = zipdir::read(bytes).map_err(|e| Error::malformed(path, None, e.to_string()))?;
     let mut members: Vec<(String, Member)> = Vec::with_capacity(dir.entries.len());
     for e in &dir.entries {
         let packing = if e.encrypted {

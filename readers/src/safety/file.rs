@@ -149,7 +149,7 @@ pub fn scan_file(path: &Path) -> FileScan {
 fn scan_zip(scan: &mut FileScan, bytes: &[u8]) {
     let dir = match zipdir::read(bytes) {
         Ok(dir) => dir,
-        Err(message) => return scan.fail(Verdict::Malformed, message, None, None),
+        Err(e) => return scan.fail(Verdict::Malformed, e.to_string(), None, None),
     };
     flag_mismatches(scan, &dir);
     for e in dir.entries.iter().filter(|e| e.name.ends_with(".pkl")) {
@@ -159,7 +159,7 @@ fn scan_zip(scan: &mut FileScan, bytes: &[u8]) {
                 let base = if matches!(data, std::borrow::Cow::Borrowed(_)) { e.data_start } else { 0 };
                 scan.add(scan_pickle(&data, base, &Place { member: Some(e.name.clone()) }, true).0);
             }
-            Err(message) => scan.fail(Verdict::Malformed, message, Some(e.name.clone()), Some(e.header_start)),
+            Err(err) => scan.fail(Verdict::Malformed, err.to_string(), Some(e.name.clone()), Some(e.header_start)),
         }
     }
 }
@@ -199,7 +199,7 @@ fn scan_npz(scan: &mut FileScan, bytes: &[u8], path: &Path) {
     };
     let dir = match zipdir::read(bytes) {
         Ok(dir) => dir,
-        Err(message) => return scan.fail(Verdict::Malformed, message, None, None),
+        Err(e) => return scan.fail(Verdict::Malformed, e.to_string(), None, None),
     };
     flag_mismatches(scan, &dir);
     for m in archive.members.iter().filter(|m| m.header.element == Element::Object) {
@@ -210,7 +210,7 @@ fn scan_npz(scan: &mut FileScan, bytes: &[u8], path: &Path) {
                 let base = if matches!(data, std::borrow::Cow::Borrowed(_)) { entry.data_start } else { 0 };
                 scan_npy(scan, &data, base, Some(name));
             }
-            Err(message) => scan.fail(Verdict::Malformed, message, Some(name), Some(entry.header_start)),
+            Err(e) => scan.fail(Verdict::Malformed, e.to_string(), Some(name), Some(entry.header_start)),
         }
     }
 }
