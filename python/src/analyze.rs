@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use arrow_array::RecordBatch;
 use arrow_pyarrow::IntoPyArrow;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use weightlens_analyzers::conv::ConvMode;
 use weightlens_analyzers::stats::DEFAULT_ZERO_EPS;
 use weightlens_analyzers::RankMode;
 use weightlens_core::{Row, Schema};
@@ -120,6 +122,31 @@ pub fn run_interruptible<T: Send>(
     result.ok_or_else(|| PyRuntimeError::new_err("the analysis thread panicked"))
 }
 
+/// `spectral=`: `False`, `True`, or `"full"` (also `rand_distance`), as the CLI's `--spectral[=full]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpectralArg {
+    /// No spectral columns.
+    Off,
+    /// The spectral columns.
+    On,
+    /// The spectral columns and `rand_distance`.
+    Full,
+}
+
+impl<'py> FromPyObject<'_, 'py> for SpectralArg {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(on) = obj.extract::<bool>() {
+            return Ok(if on { SpectralArg::On } else { SpectralArg::Off });
+        }
+        match obj.extract::<String>().as_deref() {
+            Ok("full") => Ok(SpectralArg::Full),
+            _ => Err(PyValueError::new_err("spectral must be True, False or \"full\"")),
+        }
+    }
+}
+
 /// `rank=` as the engine's mode.
 pub fn rank_mode(rank: &str) -> PyResult<RankMode> {
     match rank {
@@ -179,7 +206,7 @@ pub fn to_pyarrow<'py>(
 
 /// The analysis, see `weightlens/__init__.pyi`.
 #[pyfunction]
-#[pyo3(signature = (paths, *, rank="exact", spectral=false, filter=None, zero_eps=DEFAULT_ZERO_EPS, threads=None,
+#[pyo3(signature = (paths, *, rank="exact", spectral=SpectralArg::Off, conv="reshape", filter=None, zero_eps=DEFAULT_ZERO_EPS, threads=None,
     split_experts=false, shard=None, plugins=Vec::new(), model_id=None, revision=None, progress=None,
     max_memory=None, max_tensor_bytes=None, allow_unsafe_pickle=false))]
 #[allow(clippy::too_many_arguments)]
@@ -187,7 +214,8 @@ pub fn analyze<'py>(
     py: Python<'py>,
     paths: Bound<'py, PyAny>,
     rank: &str,
-    spectral: bool,
+    spectral: SpectralArg,
+    conv: &str,
     filter: Option<&str>,
     zero_eps: f64,
     threads: Option<usize>,
@@ -214,7 +242,9 @@ pub fn analyze<'py>(
     config.filter = filter_regex(filter)?;
     config.zero_eps = zero_eps;
     config.rank = rank_mode(rank)?;
-    config.spectral = spectral;
+    config.spectral = spectral != SpectralArg::Off;
+    config.spectral_full = spectral == SpectralArg::Full;
+    config.conv = ConvMode::from_str(conv).map_err(|e| PyValueError::new_err(format!("conv: {e}")))?;
     if let Some(bytes) = max_memory {
         config.max_memory = bytes;
     }

@@ -69,6 +69,21 @@ def test_options_equal_cli(tmp_path):
     assert set(got.column("model_id").to_pylist()) == {"me/tiny"}
 
 
+def test_spectral_full_and_conv_ww_equal_cli(tmp_path):
+    model = FIXTURES / "conv-ww.safetensors"
+    out = tmp_path / "p.parquet"
+    cli = run_cli("analyze", str(model), "-o", str(out), "--spectral=full", "--conv", "ww")
+    assert cli.returncode == 0, cli.stderr
+    got = weightlens.analyze(str(model), spectral="full", conv="ww")
+    assert "rand_distance" in got.schema.names and "alpha" in got.schema.names
+    assert_same_table(got, pq.read_table(out))
+    assert weightlens.run_meta(got)["thresholds"]["conv"] == "ww"
+    # The default (reshape) gives other spectra for the 4-D tensors than WeightWatcher's slices.
+    plain = weightlens.analyze(str(model), spectral=True)
+    assert "rand_distance" not in plain.schema.names
+    assert plain.column("alpha").to_pylist() != got.column("alpha").to_pylist()
+
+
 def test_llama_tiny_rows_and_metadata():
     table = weightlens.analyze(str(FIXTURES / "llama-tiny"))
     assert table.num_rows == 21
@@ -138,6 +153,10 @@ def test_bad_arguments():
         weightlens.analyze(FIXTURES / "llama-tiny", shard=(3, 3))
     with pytest.raises(ValueError):
         weightlens.analyze(FIXTURES / "llama-tiny", threads=0)
+    with pytest.raises(ValueError):
+        weightlens.analyze(FIXTURES / "llama-tiny", spectral="half")
+    with pytest.raises(ValueError):
+        weightlens.analyze(FIXTURES / "llama-tiny", spectral=True, conv="slices")
 
 
 @pytest.mark.parametrize(

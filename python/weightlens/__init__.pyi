@@ -26,7 +26,8 @@ def analyze(
     paths: Union[PathLike, Iterable[PathLike]],
     *,
     rank: Literal["exact", "approx", "auto", "none"] = "exact",
-    spectral: bool = False,
+    spectral: Union[bool, Literal["full"]] = False,
+    conv: Literal["reshape", "ww"] = "reshape",
     filter: Optional[str] = None,
     zero_eps: float = 1e-8,
     threads: Optional[int] = None,
@@ -51,8 +52,11 @@ def analyze(
     raised (a :class:`WeightlensError` subclass).
 
     - ``rank``: ``exact`` (f64 singular values), ``approx``, ``auto`` or ``none``.
-    - ``spectral``: add sigma_max, frobenius_norm, stable_rank, effective_rank,
-      condition_number and alpha.
+    - ``spectral``: add the spectral columns (``--spectral``: sigma_max, stable_rank, alpha and
+      the rest of WeightWatcher's metrics, docs/output-spec.md); ``"full"`` also adds the seeded
+      ``rand_distance`` (``--spectral=full``).
+    - ``conv``: with ``spectral``, 4-D convolution weights as the reshaped matrix
+      (``"reshape"``) or as WeightWatcher's pooled per-position slices (``"ww"``, ``--conv ww``).
     - ``filter``: only tensors whose name matches this regular expression.
     - ``zero_eps``: ``abs(x) <= zero_eps`` counts as zero for ``sparsity``.
     - ``threads``: worker threads (default: all cores).
