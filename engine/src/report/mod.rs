@@ -4,7 +4,7 @@
 //! Sections: run metadata (from `run_meta.json` beside each table), per-layer charts of rank
 //! ratio, std and sparsity by block type in one panel per kind of tensor ([`Panel`]), with
 //! `--spectral` columns the model summary (WeightWatcher's `get_summary()`) and alpha per layer
-//! (and with `--esd` the eigenvalue spectra of chosen matrices, [`esd`]),
+//! (and with `--esd` the eigenvalue spectra of chosen matrices, `esd.rs`),
 //! a heatmap of one metric over layer x block type colored by a robust z-score per row,
 //! histograms of the metrics over floating-point tensors with robust ranges, tensors outside the
 //! layers, and the anomaly list. docs/output-spec.md ("Report") states what each chart draws.
@@ -40,7 +40,7 @@ pub struct ReportOptions {
     pub heatmap_metric: String,
     /// The page title (default: the tables' models).
     pub title: Option<String>,
-    /// Draw the ESD of the matrices whose name matches (`--esd`, [`esd`]).
+    /// Draw the ESD of the matrices whose name matches (`--esd`, `esd.rs`).
     pub esd: Option<regex::Regex>,
 }
 

@@ -398,7 +398,7 @@ pub struct PowerLawLine {
 /// Log-spaced bins of an ESD chart.
 const ESD_BINS: usize = 40;
 
-/// The empirical spectral density of `evals` on log-log axes: a histogram over [`ESD_BINS`]
+/// The empirical spectral density of `evals` on log-log axes: a histogram over `ESD_BINS`
 /// log-spaced bins, each bar at `count / (n * width)` (a density of the `n` positive eigenvalues,
 /// `width` in eigenvalue units), the fitted power law `(tail / n) (alpha - 1) / xmin (x /
 /// xmin)^-alpha` from `xmin` to `xmax` (the fit's density scaled to the share of eigenvalues in
