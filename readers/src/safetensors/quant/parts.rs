@@ -219,26 +219,32 @@ pub fn unpack_stream(word_at: impl Fn(usize) -> u32, bits: u32, from: usize, out
 /// [`unpack_stream`] for widths dividing 32: whole words `32 / B` fields at a time.
 #[inline]
 fn unpack_words<const B: u32>(word_at: impl Fn(usize) -> u32, from: usize, out: &mut [u8]) {
+    fields_of_words::<u8, B>(word_at, from, out, |code| code as u8);
+}
+
+/// `f` of the `B`-bit fields `from .. from + out.len()` of a stream of words (`B` dividing 32):
+/// up to the next word boundary one field at a time, then each word read once and split whole.
+#[inline]
+fn fields_of_words<T, const B: u32>(word_at: impl Fn(usize) -> u32, from: usize, out: &mut [T], f: impl Fn(u32) -> T) {
     let per = (32 / B) as usize;
     let mask = (1u32 << B) - 1;
-    // Up to the next word boundary one field at a time, then whole words.
     let head = ((per - from % per) % per).min(out.len());
     let (first, rest) = out.split_at_mut(head);
     for (k, v) in first.iter_mut().enumerate() {
-        *v = stream_field(&word_at, from + k, B) as u8;
+        *v = f(stream_field(&word_at, from + k, B));
     }
     let mut w = (from + head) / per;
     let mut chunks = rest.chunks_exact_mut(per);
     for chunk in &mut chunks {
         let bits = word_at(w);
         for (k, v) in chunk.iter_mut().enumerate() {
-            *v = ((bits >> (k as u32 * B)) & mask) as u8;
+            *v = f((bits >> (k as u32 * B)) & mask);
         }
         w += 1;
     }
     let bits = word_at(w);
     for (k, v) in chunks.into_remainder().iter_mut().enumerate() {
-        *v = ((bits >> (k as u32 * B)) & mask) as u8;
+        *v = f((bits >> (k as u32 * B)) & mask);
     }
 }
 
@@ -323,27 +329,7 @@ pub fn map_stream<O: Out>(
 /// [`map_stream`] through a table, for widths dividing 32.
 #[inline]
 fn map_words<O: Out, const B: u32>(word_at: impl Fn(usize) -> u32, from: usize, out: &mut [O], table: &[O; 16]) {
-    let per = (32 / B) as usize;
-    let mask = (1u32 << B) - 1;
-    let look = |bits: u32, k: usize| table[((bits >> (k as u32 * B)) & mask & 0xF) as usize];
-    let head = ((per - from % per) % per).min(out.len());
-    let (first, rest) = out.split_at_mut(head);
-    for (k, v) in first.iter_mut().enumerate() {
-        *v = table[(stream_field(&word_at, from + k, B) & 0xF) as usize];
-    }
-    let mut w = (from + head) / per;
-    let mut chunks = rest.chunks_exact_mut(per);
-    for chunk in &mut chunks {
-        let bits = word_at(w);
-        for (k, v) in chunk.iter_mut().enumerate() {
-            *v = look(bits, k);
-        }
-        w += 1;
-    }
-    let bits = word_at(w);
-    for (k, v) in chunks.into_remainder().iter_mut().enumerate() {
-        *v = look(bits, k);
-    }
+    fields_of_words::<O, B>(word_at, from, out, |code| table[(code & 0xF) as usize]);
 }
 
 /// `value(code)` of elements `from .. from + out.len()` of 4-bit codes two per byte (as
