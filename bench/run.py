@@ -8,8 +8,10 @@ BENCH_SLOW=0 skips the rows whose baseline takes minutes (the Python flow on gem
 4096x11008 matrix).
 
 Every command runs as its own process; wall time is measured around it and peak RSS is the
-child's ru_maxrss (os.wait4), which counts the memory-mapped model pages it touched. Ratios are
-baseline time / weightlens time (above 1: weightlens is faster).
+command's maximum resident set size as GNU time reports it (/usr/bin/time, Debian's `time`
+package), which counts the memory-mapped model pages it touched; the few milliseconds GNU time
+adds fall on both sides. Ratios are baseline time / weightlens time (above 1: weightlens is
+faster).
 """
 import json
 import os
@@ -31,22 +33,27 @@ MIB = int(os.environ.get("BENCH_MIB", "2048"))
 SLOW = os.environ.get("BENCH_SLOW", "1") != "0"
 # Older OpenBLAS builds need these on some CPUs; they slow a current numpy, so the baselines run
 # without them (tests and CI keep them).
+TIME = "/usr/bin/time"
 PY_ENV = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
 
 
 def run(cmd, env=None):
-    """(wall seconds, peak RSS MB, stdout) of one run of `cmd`; fails on a non-zero exit."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """(wall seconds, peak RSS MB, stdout) of one run of `cmd`; fails on a non-zero exit.
+
+    Peak RSS comes from GNU time (`/usr/bin/time -f %M`), not from this process's wait4: a child
+    forked from this (numpy-heavy) process carries the parent's RSS high-water mark across exec,
+    so wait4's ru_maxrss would report the parent's peak. GNU time is exec'd fresh and forks the
+    command from its own small image."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(mode="r") as rss:
         start = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(p.pid, 0)
+        p = subprocess.run([TIME, "-f", "%M", "-o", rss.name, *cmd], stdout=out, stderr=err, env=env)
         wall = time.perf_counter() - start
-        p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         if p.returncode != 0:
             raise RuntimeError(f"{cmd} exited {p.returncode}: {err.read().decode()[-2000:]}")
-        return wall, usage.ru_maxrss / 1024, out.read().decode()
+        return wall, int(rss.read().split()[-1]) / 1024, out.read().decode()
 
 
 def best(cmd, runs=RUNS, env=None, inner=False):

@@ -12,6 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# GNU time measures each command's peak RSS (bench/run.py says why).
+[ -x /usr/bin/time ] || apt-get install -y --no-install-recommends time >/dev/null
 if [ ! -x bench/.venv/bin/python ]; then
   python3 -m venv bench/.venv
   bench/.venv/bin/pip install --quiet numpy safetensors gguf
