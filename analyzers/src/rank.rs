@@ -58,6 +58,8 @@ use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
 use faer::{Accum, Mat, MatRef, Par, Side};
 use weightlens_core::table::columns;
+
+use crate::stats::RELEASE_WINDOW;
 use weightlens_core::{Column, ColumnType, Error, Result, TensorAnalyzer, TensorInfo, TensorView, Value};
 
 /// Why a rank (or the singular values) of a matrix could not be computed.
@@ -484,6 +486,10 @@ fn rank_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> Result<Optio
 /// The tensor's values as `f64`, or `None` when one is NaN or infinite (no rank or spectrum).
 pub(crate) fn finite_values(view: &TensorView<'_>) -> Result<Option<Vec<f64>>> {
     let data = view.to_f64_vec()?;
+    // The f64 copy is what gets read from here on; a large tensor's stored bytes can go.
+    if view.raw_bytes().len() > RELEASE_WINDOW {
+        view.done_with(0, view.numel());
+    }
     Ok(data.iter().all(|x| x.is_finite()).then_some(data))
 }
 
@@ -502,6 +508,7 @@ pub(crate) fn gram_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> R
         block_rows += 1;
     }
     let mut buf = vec![0f64; block_rows.min(rows) * cols];
+    let releasing = view.raw_bytes().len() > RELEASE_WINDOW;
     let mut gram = None;
     let mut row = 0;
     while row < rows {
@@ -512,6 +519,9 @@ pub(crate) fn gram_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> R
             return Ok(None);
         }
         gram = Some(gram_tall_block(MatRef::from_column_major_slice(chunk, cols, take), gram));
+        if releasing {
+            view.done_with(row * cols, take * cols);
+        }
         row += take;
     }
     Ok(gram)

@@ -28,4 +28,4 @@ pub use reader::{FormatReader, Identify, OpenOptions, DEFAULT_MAX_TENSOR_BYTES};
 pub use source::QuantFacts;
 pub use source::{DtypeNames, Framework, TensorSource};
 pub use table::{Column, ColumnType, Row, Schema, Sink, Value};
-pub use tensor::{BlockDecoder, DecodeError, ElementDecoder, TensorInfo, TensorView};
+pub use tensor::{BlockDecoder, DecodeError, ElementDecoder, ReleaseFn, TensorInfo, TensorView};

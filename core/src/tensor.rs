@@ -200,7 +200,13 @@ pub struct TensorView<'a> {
     info: &'a TensorInfo,
     numel: usize,
     data: ViewData<'a>,
+    /// Told about stored bytes an analyzer is done with ([`TensorView::done_with`]).
+    release: Option<&'a ReleaseFn<'a>>,
 }
+
+/// What a view calls with stored bytes that will not be read again soon (a memory-mapped
+/// source drops their pages from resident memory: [`crate::TensorSource::release`]).
+pub type ReleaseFn<'a> = dyn Fn(&[u8]) + Sync + 'a;
 
 impl std::fmt::Debug for TensorView<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -231,7 +237,7 @@ impl<'a> TensorView<'a> {
                 info.dtype_name
             )));
         }
-        Ok(TensorView { info, numel, data: ViewData::Plain { bytes, dtype, order } })
+        Ok(TensorView { info, numel, data: ViewData::Plain { bytes, dtype, order }, release: None })
     }
 
     /// A view of whole blocks of a quantized type, decoded on demand by `decoder`.
@@ -256,14 +262,14 @@ impl<'a> TensorView<'a> {
                 quant.name
             )));
         }
-        Ok(TensorView { info, numel, data: ViewData::Blocks { bytes, quant, decoder } })
+        Ok(TensorView { info, numel, data: ViewData::Blocks { bytes, quant, decoder }, release: None })
     }
 
     /// A view of the elements `decoder` computes (a quantized weight made of several stored
     /// components), decoded on demand in any range.
     pub fn computed(info: &'a TensorInfo, decoder: Arc<dyn ElementDecoder + 'a>) -> Result<Self> {
         let numel = checked_numel(info)?;
-        Ok(TensorView { info, numel, data: ViewData::Computed { decoder, base: 0 } })
+        Ok(TensorView { info, numel, data: ViewData::Computed { decoder, base: 0 }, release: None })
     }
 
     /// A view of slice `index` along the first dimension, borrowing this view's bytes (no
@@ -285,6 +291,7 @@ impl<'a> TensorView<'a> {
                 info,
                 numel: slice_numel,
                 data: ViewData::Computed { decoder: decoder.clone(), base: start },
+                release: self.release,
             });
         }
         // The bytes as held (possibly converted by the reader) split evenly into the slices.
@@ -297,10 +304,34 @@ impl<'a> TensorView<'a> {
         let bytes = range.and_then(|r| self.raw_bytes().get(r)).ok_or_else(|| {
             self.info.error(format!("slice {index} of {count} cannot be cut from {total} bytes of data"))
         })?;
-        match &self.data {
+        let slice = match &self.data {
             ViewData::Plain { dtype, order, .. } => TensorView::plain(info, Cow::Borrowed(bytes), *dtype, *order),
             ViewData::Blocks { quant, decoder, .. } => TensorView::blocks(info, Cow::Borrowed(bytes), quant, *decoder),
             ViewData::Computed { .. } => Err(self.info.error("computed views are sliced above")),
+        }?;
+        Ok(TensorView { release: self.release, ..slice })
+    }
+
+    /// This view, telling `release` about the stored bytes analyzers are done with
+    /// ([`TensorView::done_with`]).
+    pub fn with_release<'b>(self, release: &'b ReleaseFn<'b>) -> TensorView<'b>
+    where
+        'a: 'b,
+    {
+        TensorView { release: Some(release), ..self }
+    }
+
+    /// Says that elements `start .. start + len` will not be read again soon, so that their
+    /// stored bytes can leave resident memory (reading them later still works: a memory map
+    /// faults them in again). For analyzers streaming through a large tensor; does nothing
+    /// without a release function ([`TensorView::with_release`]) and for views whose elements
+    /// do not map to a byte range of their own (quantized components, computed elements).
+    pub fn done_with(&self, start: usize, len: usize) {
+        let (Some(release), ViewData::Plain { bytes, dtype, .. }) = (self.release, &self.data) else { return };
+        let Some(size) = dtype.size() else { return };
+        let range = start.checked_mul(size).zip(start.checked_add(len).and_then(|end| end.checked_mul(size)));
+        if let Some(part) = range.and_then(|(from, to)| bytes.get(from..to)) {
+            release(part);
         }
     }
 

@@ -585,8 +585,10 @@ fn analyze_tensor(
         let row = identity_row(schema, model, info, quant, 1, created_at);
         return (Some((vec![row], None)), Vec::new());
     }
+    // Analyzers streaming through a large tensor hand back the bytes they are done with.
+    let release = |bytes: &[u8]| model.source.release(index, bytes);
     let view = match model.source.view(index) {
-        Ok(v) => v,
+        Ok(v) => v.with_release(&release),
         Err(e) => {
             tracing::debug!("{e}");
             return (None, vec![e]);

@@ -19,6 +19,10 @@ use weightlens_core::{Column, ColumnType, Result, TensorAnalyzer, TensorView, Va
 /// Elements per chunk: 64K `f64`s (512 KiB) stay in L2 between the two passes.
 const CHUNK: usize = 1 << 16;
 
+/// Stored bytes read between two page releases in a tensor larger than this: large enough
+/// that the `madvise` calls cost nothing measurable, small against any model.
+pub const RELEASE_WINDOW: usize = 16 << 20;
+
 /// The default sparsity threshold: `abs(x) <= 1e-8` counts as zero (docs/output-spec.md).
 pub const DEFAULT_ZERO_EPS: f64 = 1e-8;
 
@@ -170,15 +174,21 @@ impl Moments {
 /// little-endian `F32`/`BF16`/`F16` are read straight from the stored bytes by the vectorized
 /// kernel in `stats/kernel.rs`; other types, and chunks holding NaN or infinities, are decoded
 /// to `f64` first.
+///
+/// A tensor larger than [`RELEASE_WINDOW`] is read one window at a time (its chunks in
+/// parallel), and each window's bytes are handed back ([`TensorView::done_with`]) once read:
+/// a 2 GB embedding is then never resident whole.
 pub fn moments(view: &TensorView<'_>, zero_eps: f64) -> Result<Moments> {
     let n = view.numel();
     let granule = view.granule().max(1);
     let chunk = CHUNK.div_ceil(granule) * granule;
     let starts: Vec<usize> = (0..n).step_by(chunk).collect();
     let fast = view.plain_bytes().and_then(|(dtype, order, bytes)| Some((kernel::Format::of(dtype, order)?, bytes)));
-    starts
-        .into_par_iter()
-        .map_init(Vec::new, |buf: &mut Vec<f64>, start| {
+    let chunk_bytes = (view.raw_bytes().len() / n.max(1)).max(1) * chunk;
+    let per_window = (RELEASE_WINDOW / chunk_bytes).max(1);
+    let mut parts = Vec::with_capacity(starts.len());
+    for window in starts.chunks(per_window) {
+        let moments = window.par_iter().map_init(Vec::new, |buf: &mut Vec<f64>, &start| {
             let len = chunk.min(n - start);
             let from_kernel = fast.and_then(|(format, bytes)| {
                 let size = format.size();
@@ -191,11 +201,16 @@ pub fn moments(view: &TensorView<'_>, zero_eps: f64) -> Result<Moments> {
             let part = &mut buf[..len];
             view.decode_f64(start, part)?;
             Ok(Moments::of(part, zero_eps))
-        })
-        .collect::<Result<Vec<Moments>>>()
-        // Merged in chunk order, not as rayon's reduction happens to pair them: the same
-        // tensor gives bit-identical statistics in every run (and in every shard of a run).
-        .map(|parts| parts.into_iter().fold(Moments::default(), Moments::merge))
+        });
+        parts.extend(moments.collect::<Result<Vec<Moments>>>()?);
+        if starts.len() > per_window {
+            let from = window[0];
+            view.done_with(from, (from + chunk * window.len()).min(n) - from);
+        }
+    }
+    // Merged in chunk order, not as rayon's reduction happens to pair them: the same tensor
+    // gives bit-identical statistics in every run (and in every shard of a run).
+    Ok(parts.into_iter().fold(Moments::default(), Moments::merge))
 }
 
 /// The built-in statistics analyzer.
@@ -298,6 +313,46 @@ mod tests {
                 assert_eq!((again.mean.to_bits(), again.m2.to_bits()), (first.mean.to_bits(), first.m2.to_bits()));
             }
         }
+    }
+
+    /// A tensor larger than the release window is handed back window by window, every stored
+    /// byte exactly once and in order, with statistics bit-identical to a run without release.
+    #[test]
+    fn large_tensors_release_their_bytes_window_by_window() {
+        use std::borrow::Cow;
+        use std::sync::{Arc, Mutex};
+        use weightlens_core::{ByteOrder, Dtype, Framework, TensorInfo};
+        let n = RELEASE_WINDOW / 4 * 5 + 123; // 2.5 windows of BF16 bytes and a partial chunk
+        let bytes: Vec<u8> =
+            (0..n).flat_map(|i| half::bf16::from_f32(((i % 977) as f32 - 400.0) * 1e-3).to_le_bytes()).collect();
+        let file: Arc<std::path::Path> = Arc::from(std::path::Path::new("t.safetensors"));
+        let info = TensorInfo::new("t", Dtype::BF16, Framework::SAFETENSORS, vec![n as u64], file, 0, 0);
+        let plain = TensorView::plain(&info, Cow::Borrowed(&bytes), Dtype::BF16, ByteOrder::Little).unwrap();
+        let released = Mutex::new(Vec::new());
+        let base = bytes.as_ptr() as usize;
+        let record = |part: &[u8]| released.lock().unwrap().push((part.as_ptr() as usize - base, part.len()));
+        let hooked = plain.clone().with_release(&record);
+        let (a, b) = (moments(&plain, 1e-8).unwrap(), moments(&hooked, 1e-8).unwrap());
+        assert_eq!((a.mean.to_bits(), a.m2.to_bits(), a.zeros), (b.mean.to_bits(), b.m2.to_bits(), b.zeros));
+        drop(hooked);
+        let released = released.into_inner().unwrap();
+        assert_eq!(released.len(), 3, "{released:?}");
+        let mut next = 0;
+        for &(offset, len) in &released {
+            assert_eq!(offset, next);
+            assert!(len <= RELEASE_WINDOW);
+            next += len;
+        }
+        assert_eq!(next, bytes.len());
+        // A small tensor is left to the pipeline's release of the whole tensor.
+        let calls = Mutex::new(0);
+        let count = |_: &[u8]| *calls.lock().unwrap() += 1;
+        let info_small = TensorInfo::new("s", Dtype::BF16, Framework::SAFETENSORS, vec![1000], info.file.clone(), 0, 0);
+        let small = TensorView::plain(&info_small, Cow::Borrowed(&bytes[..2000]), Dtype::BF16, ByteOrder::Little)
+            .unwrap()
+            .with_release(&count);
+        moments(&small, 1e-8).unwrap();
+        assert_eq!(*calls.lock().unwrap(), 0);
     }
 
     #[test]
