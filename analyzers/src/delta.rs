@@ -227,7 +227,7 @@ impl Transform {
         match *self {
             Transform::Permute { n_head } => {
                 let per_head = rows.checked_div(n_head).unwrap_or(0);
-                if n_head == 0 || rows % n_head != 0 || per_head % 2 != 0 {
+                if n_head == 0 || !rows.is_multiple_of(n_head) || per_head % 2 != 0 {
                     return Err(TransformShapeError { rows, n_head });
                 }
                 Ok(per_head)
@@ -253,7 +253,7 @@ impl Transform {
 /// so the HF row `j * half + i` is read back from converted row `2i + j`.
 pub fn unpermute_head_rows(block: &mut [f64], head_rows: usize, cols: usize, scratch: &mut Vec<f64>) {
     let head_len = head_rows * cols;
-    if head_len == 0 || head_rows % 2 != 0 {
+    if head_len == 0 || !head_rows.is_multiple_of(2) {
         return;
     }
     let half = head_rows / 2;

@@ -97,7 +97,7 @@ impl Dtype {
         match self {
             Dtype::Quant(q) => {
                 let elems = u64::from(q.block_elems);
-                if elems == 0 || numel % elems != 0 {
+                if elems == 0 || !numel.is_multiple_of(elems) {
                     return None;
                 }
                 (numel / elems).checked_mul(u64::from(q.block_bytes))

@@ -384,7 +384,7 @@ impl<'a> TensorView<'a> {
         let end = start.checked_add(len).filter(|&e| e <= self.numel);
         let granule = self.granule();
         match end {
-            Some(end) if start % granule == 0 && (end % granule == 0 || end == self.numel) => Ok(()),
+            Some(end) if start.is_multiple_of(granule) && (end % granule == 0 || end == self.numel) => Ok(()),
             _ => Err(self.info.error(format!(
                 "decode range {start}+{len} is outside the tensor ({} elements) or not aligned to {granule}",
                 self.numel

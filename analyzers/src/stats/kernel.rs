@@ -8,6 +8,10 @@
 //! more than 3 (of ~16) is redone by the exact two-pass path. The results agree with the
 //! sequential two-pass loop of [`Moments::of`] to ~1e-12 relative or better.
 //!
+//! The 2-byte formats use an AVX-512 loop (32 elements per step) on CPUs with AVX-512 F/BW/DQ:
+//! same method and accuracy, ~1.25x the AVX2 loop's element rate in cache and 1.15-1.2x end to
+//! end on a page-cached BF16/F16 file (measured on the 2-core Xeon, best of 3 each).
+//!
 //! Chosen at run time: on a CPU without AVX2, FMA and F16C [`chunk_moments`] returns `None` and the
 //! caller decodes to `f64` first, so the release binary still runs on any x86-64. A chunk
 //! holding NaN or an infinity returns `None` too: the general path counts them as numpy does.
@@ -56,6 +60,11 @@ impl Format {
 /// infinity, or when the CPU lacks the vector instructions.
 pub(crate) fn chunk_moments(format: Format, bytes: &[u8], zero_eps: f64) -> Option<Moments> {
     #[cfg(target_arch = "x86_64")]
+    if format != Format::F32 && has_avx512() && !avx2_forced() {
+        // SAFETY: the CPU supports the features the function is compiled for.
+        return unsafe { avx512::moments16(format, bytes, zero_eps) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("fma")
         && std::arch::is_x86_feature_detected!("f16c")
@@ -67,6 +76,30 @@ pub(crate) fn chunk_moments(format: Format, bytes: &[u8], zero_eps: f64) -> Opti
     None
 }
 
+/// Whether the CPU has the AVX-512 subsets the 2-byte kernel `avx512::moments16` uses.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+        && std::arch::is_x86_feature_detected!("popcnt")
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests run the AVX2 kernel on AVX-512 machines too.
+    static FORCE_AVX2: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread's tests asked for the AVX2 kernel.
+#[cfg(target_arch = "x86_64")]
+fn avx2_forced() -> bool {
+    #[cfg(test)]
+    return FORCE_AVX2.with(std::cell::Cell::get);
+    #[cfg(not(test))]
+    false
+}
+
 /// The value of one stored 2-byte element (`BF16` or `F16`) with bits `bits`.
 fn value_of(format: Format, bits: u16) -> f64 {
     let mut out = [0f64];
@@ -74,9 +107,9 @@ fn value_of(format: Format, bits: u16) -> f64 {
     out[0]
 }
 
-/// The statistics of the few elements (fewer than 16) after the last whole vector step.
+/// The statistics of the few elements (fewer than 32) after the last whole vector step.
 fn tail_moments(format: Format, bytes: &[u8], zero_eps: f64) -> Moments {
-    let mut values = [0f64; 16];
+    let mut values = [0f64; 32];
     let n = (bytes.len() / format.size()).min(values.len());
     weightlens_core::decode::decode_plain_f64(
         format.dtype(),
@@ -87,6 +120,113 @@ fn tail_moments(format: Format, bytes: &[u8], zero_eps: f64) -> Moments {
     Moments::of(&values[..n], zero_eps)
 }
 
+/// Bytes between the data being summed and the data being prefetched: the loops' long
+/// dependency chains keep too few loads in flight for the hardware prefetcher alone to reach
+/// memory speed.
+const PREFETCH: usize = 2048;
+
+/// What a 2-byte kernel's vector loop found over the first `done` elements of a chunk: the
+/// sums of `x` and `x^2`, the extreme ordering keys and the count of magnitudes above the
+/// zero threshold (see `avx2::moments16`).
+struct Body16 {
+    done: usize,
+    sum1: f64,
+    sum2: f64,
+    min_key: i16,
+    max_key: i16,
+    above: u64,
+}
+
+/// The bits of the 2-byte format's +Inf (patterns of larger magnitude are NaN).
+fn inf_bits(format: Format) -> i16 {
+    match format {
+        Format::Bf16 => 0x7F80,
+        Format::F16 | Format::F32 => 0x7C00,
+    }
+}
+
+/// The statistics of a 2-byte chunk from its vector loop's [`Body16`] and the elements after
+/// it; `None` for NaN/Inf or when the one-pass variance would lose too many digits.
+fn finish16(format: Format, bytes: &[u8], body: Body16, zero_eps: f64) -> Option<Moments> {
+    let n = bytes.len() / 2;
+    let Body16 { done, mut sum1, mut sum2, min_key, max_key, above } = body;
+    let inf = inf_bits(format);
+    // NaN and infinities have keys at or beyond the infinities' (empty vector part: the
+    // initial keys are inside).
+    if done > 0 && (max_key >= inf || min_key <= -1 - inf) {
+        return None;
+    }
+    let (mut min, mut max) = if done > 0 {
+        (key_value(format, min_key), key_value(format, max_key))
+    } else {
+        (f64::INFINITY, f64::NEG_INFINITY)
+    };
+    let mut zero_count = done as u64 - above;
+    let tail = tail_moments(format, &bytes[done * 2..n * 2], zero_eps);
+    if tail.count() != tail.finite {
+        return None;
+    }
+    if tail.finite > 0 {
+        let k = tail.finite as f64;
+        sum1 += k * tail.mean;
+        sum2 += tail.m2 + k * tail.mean * tail.mean;
+        min = min.min(tail.min);
+        max = max.max(tail.max);
+        zero_count += tail.zeros;
+    }
+    let nf = n as f64;
+    let correction = sum1 * sum1 / nf;
+    let m2 = sum2 - correction;
+    // As in `moments`: m2 loses about log10(correction / m2) digits; beyond CANCELLATION
+    // the exact two-pass path takes the chunk.
+    if !sum2.is_finite() || correction > CANCELLATION * m2 {
+        return None;
+    }
+    Some(Moments {
+        finite: n as u64,
+        mean: sum1 / nf,
+        m2: m2.max(0.0),
+        min,
+        max,
+        nan: 0,
+        pos_inf: 0,
+        neg_inf: 0,
+        zeros: zero_count,
+    })
+}
+
+/// The largest ratio of the shift correction to the result accepted in the one-pass
+/// variance (digits lost: its log10).
+const CANCELLATION: f64 = 1e3;
+
+/// The 16-bit pattern `T` of the largest non-negative value of `format` not above `eps`:
+/// `|x| <= eps` exactly when `bits(x) & 0x7FFF <= T` for finite `x`; `-1` when no value
+/// qualifies (`eps < 0` or NaN). Magnitude patterns order as their values, so a binary
+/// search over them finds it.
+fn zero_bits(format: Format, eps: f64) -> i16 {
+    let value = |bits: u16| value_of(format, bits);
+    if eps.is_nan() || eps < 0.0 {
+        return -1;
+    }
+    // The largest pattern in [0, 0x7FFF] whose value is <= eps (value(0) = 0 <= eps).
+    let (mut good, mut bad) = (0u16, 0x8000u16);
+    while bad - good > 1 {
+        let mid = good + (bad - good) / 2;
+        if value(mid) <= eps {
+            good = mid;
+        } else {
+            bad = mid;
+        }
+    }
+    good as i16
+}
+
+/// The value whose ordering key (see [`moments16`]) is `key`.
+fn key_value(format: Format, key: i16) -> f64 {
+    let bits = if key < 0 { (key as u16) ^ 0x7FFF } else { key as u16 };
+    value_of(format, bits)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     //! The kernel in AVX2 intrinsics: 16 elements per step, each 8 widened to two vectors of four
@@ -95,13 +235,10 @@ mod avx2 {
 
     use std::arch::x86_64::*;
 
-    use super::{Format, Moments};
+    use super::{zero_bits, Body16, Format, Moments, CANCELLATION, PREFETCH};
 
     /// Elements per step.
     const STEP: usize = 16;
-
-    /// Bytes between the data being summed and the data being prefetched.
-    const PREFETCH: usize = 2048;
 
     /// Loads 8 stored elements as `f32`.
     trait Load {
@@ -125,15 +262,12 @@ mod avx2 {
     /// 16 stored 2-byte floats (one 256-bit load) as four vectors of four `f64`, exactly, in
     /// an order of their own (the sums do not depend on it).
     trait Widen16 {
-        /// The bits of the format's +Inf (its largest magnitude is NaN above it).
-        const INF: i16;
         /// # Safety
         /// The CPU must support AVX2 and F16C.
         unsafe fn widen16(b: __m256i) -> [__m256d; 4];
     }
 
     impl Widen16 for Bf16 {
-        const INF: i16 = 0x7F80;
         #[inline]
         #[target_feature(enable = "avx2,f16c")]
         unsafe fn widen16(b: __m256i) -> [__m256d; 4] {
@@ -148,7 +282,6 @@ mod avx2 {
     }
 
     impl Widen16 for F16 {
-        const INF: i16 = 0x7C00;
         #[inline]
         #[target_feature(enable = "avx2,f16c")]
         unsafe fn widen16(b: __m256i) -> [__m256d; 4] {
@@ -266,10 +399,6 @@ mod avx2 {
         })
     }
 
-    /// The largest ratio of the shift correction to the result accepted in the one-pass
-    /// variance (digits lost: its log10).
-    const CANCELLATION: f64 = 1e3;
-
     /// Vector steps after which the 16-bit per-lane counters are added up (they hold at most
     /// one count per step, so this must stay below `i16::MAX`).
     const COUNTER_STEPS: usize = 1 << 12;
@@ -324,78 +453,9 @@ mod avx2 {
             above += lanes.iter().map(|&c| u64::from(c)).sum::<u64>();
         }
         let (min_key, max_key) = (hfold16(lo, i16::min), hfold16(hi, i16::max));
-        // NaN and infinities have keys at or beyond the infinities' (empty vector part: the
-        // initial keys are inside).
-        if steps > 0 && (max_key >= W::INF || min_key <= -1 - W::INF) {
-            return None;
-        }
-        let mut sum1 = hsum(_mm256_add_pd(_mm256_add_pd(s1[0], s1[1]), _mm256_add_pd(s1[2], s1[3])));
-        let mut sum2 = hsum(_mm256_add_pd(_mm256_add_pd(s2[0], s2[1]), _mm256_add_pd(s2[2], s2[3])));
-        let (mut min, mut max) = if steps > 0 {
-            (key_value(format, min_key), key_value(format, max_key))
-        } else {
-            (f64::INFINITY, f64::NEG_INFINITY)
-        };
-        let mut zero_count = (steps * STEP) as u64 - above;
-        let tail = super::tail_moments(format, &bytes[steps * STEP * 2..n * 2], zero_eps);
-        if tail.count() != tail.finite {
-            return None;
-        }
-        if tail.finite > 0 {
-            let k = tail.finite as f64;
-            sum1 += k * tail.mean;
-            sum2 += tail.m2 + k * tail.mean * tail.mean;
-            min = min.min(tail.min);
-            max = max.max(tail.max);
-            zero_count += tail.zeros;
-        }
-        let nf = n as f64;
-        let correction = sum1 * sum1 / nf;
-        let m2 = sum2 - correction;
-        // As in `moments`: m2 loses about log10(correction / m2) digits; beyond CANCELLATION
-        // the exact two-pass path takes the chunk.
-        if !sum2.is_finite() || correction > CANCELLATION * m2 {
-            return None;
-        }
-        Some(Moments {
-            finite: n as u64,
-            mean: sum1 / nf,
-            m2: m2.max(0.0),
-            min,
-            max,
-            nan: 0,
-            pos_inf: 0,
-            neg_inf: 0,
-            zeros: zero_count,
-        })
-    }
-
-    /// The 16-bit pattern `T` of the largest non-negative value of `format` not above `eps`:
-    /// `|x| <= eps` exactly when `bits(x) & 0x7FFF <= T` for finite `x`; `-1` when no value
-    /// qualifies (`eps < 0` or NaN). Magnitude patterns order as their values, so a binary
-    /// search over them finds it.
-    fn zero_bits(format: Format, eps: f64) -> i16 {
-        let value = |bits: u16| super::value_of(format, bits);
-        if eps.is_nan() || eps < 0.0 {
-            return -1;
-        }
-        // The largest pattern in [0, 0x7FFF] whose value is <= eps (value(0) = 0 <= eps).
-        let (mut good, mut bad) = (0u16, 0x8000u16);
-        while bad - good > 1 {
-            let mid = good + (bad - good) / 2;
-            if value(mid) <= eps {
-                good = mid;
-            } else {
-                bad = mid;
-            }
-        }
-        good as i16
-    }
-
-    /// The value whose ordering key (see [`moments16`]) is `key`.
-    fn key_value(format: Format, key: i16) -> f64 {
-        let bits = if key < 0 { (key as u16) ^ 0x7FFF } else { key as u16 };
-        super::value_of(format, bits)
+        let sum1 = hsum(_mm256_add_pd(_mm256_add_pd(s1[0], s1[1]), _mm256_add_pd(s1[2], s1[3])));
+        let sum2 = hsum(_mm256_add_pd(_mm256_add_pd(s2[0], s2[1]), _mm256_add_pd(s2[2], s2[3])));
+        super::finish16(format, bytes, Body16 { done: steps * STEP, sum1, sum2, min_key, max_key, above }, zero_eps)
     }
 
     #[target_feature(enable = "avx2")]
@@ -451,6 +511,98 @@ mod avx2 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    //! The 2-byte kernel in AVX-512: the AVX2 kernel's method (see `avx2::moments16`) on 32
+    //! elements per 512-bit load, which halves the widening shuffles per element (port 5 bounds
+    //! the AVX2 loop). The zero count comes from a comparison mask and `popcnt`.
+
+    use std::arch::x86_64::*;
+
+    use super::{zero_bits, Body16, Format, Moments, PREFETCH};
+
+    /// Elements per step.
+    const STEP: usize = 32;
+
+    /// # Safety
+    /// The CPU must support AVX-512 F, BW and DQ, and POPCNT.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,popcnt")]
+    pub(super) unsafe fn moments16(format: Format, bytes: &[u8], zero_eps: f64) -> Option<Moments> {
+        let n = bytes.len() / 2;
+        if n == 0 {
+            return Some(Moments::default());
+        }
+        let steps = n / STEP;
+        let ptr = bytes.as_ptr();
+        let magnitude = _mm512_set1_epi16(i16::MAX);
+        let threshold = _mm512_set1_epi16(zero_bits(format, zero_eps));
+        let (mut s1, mut s2) = ([_mm512_setzero_pd(); 4], [_mm512_setzero_pd(); 4]);
+        let (mut lo, mut hi) = (_mm512_set1_epi16(i16::MAX), _mm512_set1_epi16(i16::MIN));
+        let mut above = 0u64;
+        for i in 0..steps {
+            _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(i * STEP * 2 + PREFETCH).cast());
+            // SAFETY: i < steps: the 32 elements (64 bytes) at i * STEP lie inside `bytes`.
+            let b = unsafe { _mm512_loadu_si512(ptr.add(i * STEP * 2).cast()) };
+            let key = _mm512_xor_si512(b, _mm512_and_si512(_mm512_srai_epi16::<15>(b), magnitude));
+            lo = _mm512_min_epi16(lo, key);
+            hi = _mm512_max_epi16(hi, key);
+            above += u64::from(_mm512_cmpgt_epi16_mask(_mm512_and_si512(b, magnitude), threshold).count_ones());
+            let x = widen32(format, b);
+            for j in 0..4 {
+                s1[j] = _mm512_add_pd(s1[j], x[j]);
+                s2[j] = _mm512_fmadd_pd(x[j], x[j], s2[j]);
+            }
+        }
+        let sum = |v: [__m512d; 4]| {
+            let mut lanes = [0f64; 8];
+            // SAFETY: eight f64 fit in `lanes`; unaligned store.
+            unsafe {
+                _mm512_storeu_pd(
+                    lanes.as_mut_ptr(),
+                    _mm512_add_pd(_mm512_add_pd(v[0], v[1]), _mm512_add_pd(v[2], v[3])),
+                )
+            };
+            lanes.iter().sum::<f64>()
+        };
+        let fold = |v: __m512i, f: fn(i16, i16) -> i16| {
+            let mut lanes = [0i16; 32];
+            // SAFETY: 32 i16 fit in `lanes`; unaligned store.
+            unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), v) };
+            lanes.iter().copied().fold(lanes[0], f)
+        };
+        let body = Body16 {
+            done: steps * STEP,
+            sum1: sum(s1),
+            sum2: sum(s2),
+            min_key: fold(lo, i16::min),
+            max_key: fold(hi, i16::max),
+            above,
+        };
+        super::finish16(format, bytes, body, zero_eps)
+    }
+
+    /// 32 stored 2-byte floats as four vectors of eight `f64`, exactly, in an order of their
+    /// own (the sums do not depend on it).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq")]
+    fn widen32(format: Format, b: __m512i) -> [__m512d; 4] {
+        let (first, second) = match format {
+            // A bf16 is the upper half of an f32: in each 32-bit lane the low element shifted
+            // up and the high element with the low half cleared are two f32, exactly.
+            Format::Bf16 => (
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(b)),
+                _mm512_castsi512_ps(_mm512_and_si512(b, _mm512_set1_epi32(0xFFFF_0000_u32 as i32))),
+            ),
+            Format::F16 | Format::F32 => {
+                (_mm512_cvtph_ps(_mm512_castsi512_si256(b)), _mm512_cvtph_ps(_mm512_extracti64x4_epi64::<1>(b)))
+            }
+        };
+        let lo = |f: __m512| _mm512_cvtps_pd(_mm512_castps512_ps256(f));
+        let hi = |f: __m512| _mm512_cvtps_pd(_mm512_extractf32x8_ps::<1>(f));
+        [lo(first), hi(first), lo(second), hi(second)]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,32 +646,43 @@ mod tests {
         false
     }
 
+    /// Runs `body` with every 2-byte kernel the CPU has (AVX-512 and AVX2, or AVX2 alone).
+    fn each_kernel(body: impl Fn()) {
+        for force_avx2 in [false, true] {
+            FORCE_AVX2.with(|f| f.set(force_avx2));
+            body();
+        }
+        FORCE_AVX2.with(|f| f.set(false));
+    }
+
     /// The kernel against the general decode + `Moments::of`.
     #[test]
     fn kernel_matches_the_general_path() {
-        for format in [Format::F32, Format::Bf16, Format::F16] {
-            for n in [0, 1, 15, 16, 17, 1000, 65_536 + 7] {
-                let bytes = encode(format, &values(n));
-                let mut decoded = vec![0f64; n];
-                decode_plain_f64(format.dtype(), ByteOrder::Little, &bytes, &mut decoded);
-                let want = Moments::of(&decoded, 1e-8);
-                {
-                    let Some(got) = chunk_moments(format, &bytes, 1e-8) else {
-                        assert!(!has_avx2(), "finite values, the kernel must answer");
-                        continue;
-                    };
-                    let what = format!("{format:?} n={n}");
-                    assert_eq!(
-                        (got.finite, got.zeros, got.min, got.max),
-                        (want.finite, want.zeros, want.min, want.max)
-                    );
-                    // Both sum in f64 in different orders: each is within ~sqrt(n) * 2^-53 of
-                    // the exact sum, so they agree to far better than 1e-12.
-                    assert!((got.mean - want.mean).abs() <= 1e-12 * want.mean.abs(), "{what}");
-                    assert!((got.m2 - want.m2).abs() <= 1e-12 * want.m2, "{what}: {} vs {}", got.m2, want.m2);
+        each_kernel(|| {
+            for format in [Format::F32, Format::Bf16, Format::F16] {
+                for n in [0, 1, 15, 16, 17, 31, 63, 1000, 65_536 + 7] {
+                    let bytes = encode(format, &values(n));
+                    let mut decoded = vec![0f64; n];
+                    decode_plain_f64(format.dtype(), ByteOrder::Little, &bytes, &mut decoded);
+                    let want = Moments::of(&decoded, 1e-8);
+                    {
+                        let Some(got) = chunk_moments(format, &bytes, 1e-8) else {
+                            assert!(!has_avx2(), "finite values, the kernel must answer");
+                            continue;
+                        };
+                        let what = format!("{format:?} n={n}");
+                        assert_eq!(
+                            (got.finite, got.zeros, got.min, got.max),
+                            (want.finite, want.zeros, want.min, want.max)
+                        );
+                        // Both sum in f64 in different orders: each is within ~sqrt(n) * 2^-53 of
+                        // the exact sum, so they agree to far better than 1e-12.
+                        assert!((got.mean - want.mean).abs() <= 1e-12 * want.mean.abs(), "{what}");
+                        assert!((got.m2 - want.m2).abs() <= 1e-12 * want.m2, "{what}: {} vs {}", got.m2, want.m2);
+                    }
                 }
             }
-        }
+        });
     }
 
     /// The zero count compares f32 values with an f32 threshold: it must count exactly what
@@ -566,69 +729,75 @@ mod tests {
     /// it must give exactly what decoding to f64 gives, and sums as accurate.
     #[test]
     fn two_byte_kernel_on_every_finite_pattern() {
-        for (format, inf) in [(Format::Bf16, 0x7F80u16), (Format::F16, 0x7C00)] {
-            let mut bits: Vec<u16> = (0..=u16::MAX).filter(|b| b & 0x7FFF < inf).collect();
-            // A fixed permutation (odd multiplier mod 2^16 on the positions).
-            let len = bits.len();
-            bits = (0..len).map(|i| bits[(i * 40_503) % len]).collect();
-            let bytes: Vec<u8> = bits.iter().flat_map(|b| b.to_le_bytes()).collect();
-            let mut decoded = vec![0f64; len];
-            decode_plain_f64(format.dtype(), ByteOrder::Little, &bytes, &mut decoded);
-            for eps in [0.0, 1e-8, 1e-3, f64::from(half::f16::MIN_POSITIVE_SUBNORMAL), -1.0] {
-                let want = Moments::of(&decoded, eps);
-                let Some(got) = chunk_moments(format, &bytes, eps) else {
-                    assert!(!has_avx2(), "finite values, the kernel must answer");
-                    return;
-                };
-                let what = format!("{format:?} eps={eps:e}");
-                assert_eq!(
-                    (got.finite, got.zeros, got.min, got.max),
-                    (want.finite, want.zeros, want.min, want.max),
-                    "{what}"
-                );
-                assert!((got.mean - want.mean).abs() <= 1e-12 * (want.m2 / len as f64).sqrt(), "{what}");
-                assert!((got.m2 - want.m2).abs() <= 1e-12 * want.m2, "{what}");
+        each_kernel(|| {
+            for (format, inf) in [(Format::Bf16, 0x7F80u16), (Format::F16, 0x7C00)] {
+                let mut bits: Vec<u16> = (0..=u16::MAX).filter(|b| b & 0x7FFF < inf).collect();
+                // A fixed permutation (odd multiplier mod 2^16 on the positions).
+                let len = bits.len();
+                bits = (0..len).map(|i| bits[(i * 40_503) % len]).collect();
+                let bytes: Vec<u8> = bits.iter().flat_map(|b| b.to_le_bytes()).collect();
+                let mut decoded = vec![0f64; len];
+                decode_plain_f64(format.dtype(), ByteOrder::Little, &bytes, &mut decoded);
+                for eps in [0.0, 1e-8, 1e-3, f64::from(half::f16::MIN_POSITIVE_SUBNORMAL), -1.0] {
+                    let want = Moments::of(&decoded, eps);
+                    let Some(got) = chunk_moments(format, &bytes, eps) else {
+                        assert!(!has_avx2(), "finite values, the kernel must answer");
+                        return;
+                    };
+                    let what = format!("{format:?} eps={eps:e}");
+                    assert_eq!(
+                        (got.finite, got.zeros, got.min, got.max),
+                        (want.finite, want.zeros, want.min, want.max),
+                        "{what}"
+                    );
+                    assert!((got.mean - want.mean).abs() <= 1e-12 * (want.m2 / len as f64).sqrt(), "{what}");
+                    assert!((got.m2 - want.m2).abs() <= 1e-12 * want.m2, "{what}");
+                }
             }
-        }
+        });
     }
 
     /// Zero thresholds between two representable 2-byte values, and at them, count exactly
     /// what `abs(x) <= eps` counts in f64; so do signed zeros as min and max.
     #[test]
     fn two_byte_zero_threshold_is_exact() {
-        for format in [Format::Bf16, Format::F16] {
-            let xs: Vec<f32> = [0.0, -0.0, 1e-4, -1e-4, 2e-4, 0.5, -3.0].iter().copied().cycle().take(70).collect();
-            let bytes = encode(format, &xs);
-            let mut decoded = vec![0f64; xs.len()];
-            decode_plain_f64(format.dtype(), ByteOrder::Little, &bytes, &mut decoded);
-            let small = decoded[2];
-            let next = decoded[4];
-            for eps in [0.0, small, (small + next) / 2.0, next, 1e300, f64::INFINITY, -0.0, f64::NAN] {
-                let Some(got) = chunk_moments(format, &bytes, eps) else {
-                    assert!(!has_avx2());
-                    return;
-                };
-                let want = Moments::of(&decoded, eps);
-                assert_eq!(got.zeros, want.zeros, "{format:?} eps {eps:e}");
-                assert_eq!((got.min, got.max), (want.min, want.max), "{format:?}");
+        each_kernel(|| {
+            for format in [Format::Bf16, Format::F16] {
+                let xs: Vec<f32> = [0.0, -0.0, 1e-4, -1e-4, 2e-4, 0.5, -3.0].iter().copied().cycle().take(70).collect();
+                let bytes = encode(format, &xs);
+                let mut decoded = vec![0f64; xs.len()];
+                decode_plain_f64(format.dtype(), ByteOrder::Little, &bytes, &mut decoded);
+                let small = decoded[2];
+                let next = decoded[4];
+                for eps in [0.0, small, (small + next) / 2.0, next, 1e300, f64::INFINITY, -0.0, f64::NAN] {
+                    let Some(got) = chunk_moments(format, &bytes, eps) else {
+                        assert!(!has_avx2());
+                        return;
+                    };
+                    let want = Moments::of(&decoded, eps);
+                    assert_eq!(got.zeros, want.zeros, "{format:?} eps {eps:e}");
+                    assert_eq!((got.min, got.max), (want.min, want.max), "{format:?}");
+                }
+                let zeros = encode(format, &[-0.0; 32]);
+                let got = chunk_moments(format, &zeros, 0.0);
+                assert!(got.is_none_or(|m| m.min == 0.0 && m.max == 0.0 && m.zeros == 32 && m.m2 == 0.0));
             }
-            let zeros = encode(format, &[-0.0; 32]);
-            let got = chunk_moments(format, &zeros, 0.0);
-            assert!(got.is_none_or(|m| m.min == 0.0 && m.max == 0.0 && m.zeros == 32 && m.m2 == 0.0));
-        }
+        });
     }
 
     #[test]
     fn non_finite_chunks_go_to_the_general_path() {
-        // In a vector step and in the tail after the last whole step.
-        for (bad, at) in [(f32::NAN, 37), (f32::INFINITY, 37), (f32::NEG_INFINITY, 37), (f32::NAN, 98)] {
-            let mut xs = values(100);
-            xs[at] = bad;
-            for format in [Format::F32, Format::Bf16, Format::F16] {
-                assert_eq!(chunk_moments(format, &encode(format, &xs), 1e-8), None, "{format:?} {bad} at {at}");
+        each_kernel(|| {
+            // In a vector step and in the tail after the last whole step.
+            for (bad, at) in [(f32::NAN, 37), (f32::INFINITY, 37), (f32::NEG_INFINITY, 37), (f32::NAN, 98)] {
+                let mut xs = values(100);
+                xs[at] = bad;
+                for format in [Format::F32, Format::Bf16, Format::F16] {
+                    assert_eq!(chunk_moments(format, &encode(format, &xs), 1e-8), None, "{format:?} {bad} at {at}");
+                }
             }
-        }
-        // An f16 overflow: 1e5 is finite in f32 but infinite in f16.
-        assert_eq!(chunk_moments(Format::F16, &encode(Format::F16, &[1.0, 1e5]), 1e-8), None);
+            // An f16 overflow: 1e5 is finite in f32 but infinite in f16.
+            assert_eq!(chunk_moments(Format::F16, &encode(Format::F16, &[1.0, 1e5]), 1e-8), None);
+        });
     }
 }

@@ -480,7 +480,7 @@ pub(crate) mod tests {
             self.u32(ty).u64(offset)
         }
         pub fn pad_to(&mut self, align: usize) -> &mut Self {
-            while self.out.len() % align != 0 {
+            while !self.out.len().is_multiple_of(align) {
                 self.out.push(0);
             }
             self

@@ -148,7 +148,7 @@ impl BlockDecoder for GgmlDecoder {
             return Err(DecodeError::NoDecoder { family: "ggml", quant: quant.name, id: quant.id });
         };
         let (bb, be) = (quant.block_bytes as usize, quant.block_elems as usize);
-        if bb == 0 || src.len() % bb != 0 || dst.len() != src.len() / bb * be {
+        if bb == 0 || !src.len().is_multiple_of(bb) || dst.len() != src.len() / bb * be {
             return Err(DecodeError::Length {
                 bytes: src.len(),
                 quant: quant.name,

@@ -253,7 +253,7 @@ fn fields_of_words<T, const B: u32>(word_at: impl Fn(usize) -> u32, from: usize,
 #[inline]
 pub fn unpack_nibbles(bytes: &[u8], high_first: bool, from: usize, out: &mut [u8]) {
     let (even, odd) = if high_first { (4, 0) } else { (0, 4) };
-    let nibble = |e: usize| bytes.get(e / 2).map_or(0, |&b| (b >> if e % 2 == 0 { even } else { odd }) & 0xF);
+    let nibble = |e: usize| bytes.get(e / 2).map_or(0, |&b| (b >> if e.is_multiple_of(2) { even } else { odd }) & 0xF);
     let head = (from % 2).min(out.len());
     let (first, rest) = out.split_at_mut(head);
     if let Some(v) = first.first_mut() {
@@ -359,7 +359,7 @@ pub fn map_nibbles<O: Out>(
 #[inline]
 pub fn map_nibbles_with<O: Out>(bytes: &[u8], high_first: bool, from: usize, out: &mut [O], table: &[O; 16]) {
     let (even, odd) = if high_first { (4, 0) } else { (0, 4) };
-    let nibble = |e: usize| bytes.get(e / 2).map_or(0, |&b| (b >> if e % 2 == 0 { even } else { odd }) & 0xF);
+    let nibble = |e: usize| bytes.get(e / 2).map_or(0, |&b| (b >> if e.is_multiple_of(2) { even } else { odd }) & 0xF);
     let head = (from % 2).min(out.len());
     let (first, rest) = out.split_at_mut(head);
     if let Some(v) = first.first_mut() {
