@@ -124,8 +124,11 @@ pub enum RankMode {
     /// A faster rank that may differ from the exact one near the threshold
     /// ([`crate::rank_approx`] states the error).
     Approx,
-    /// Exact for matrices up to [`crate::rank_approx::AUTO_EXACT_MAX_ELEMENTS`] elements,
-    /// approximate above.
+    /// The exact method wherever it is cheap: always its Gram decision, and its SVD fallback
+    /// (taken when an eigenvalue sits in the rounding band, seconds at 2048x2048, minutes at
+    /// 4096x4096) only for matrices up to [`crate::rank_approx::AUTO_EXACT_MAX_ELEMENTS`]
+    /// elements; a larger matrix the Gram path cannot decide gets the approximate count from
+    /// the same Gram matrix instead ([`crate::rank_approx`] states its error).
     Auto,
     /// No rank (the column stays empty).
     None,
@@ -142,13 +145,15 @@ impl RankMode {
         }
     }
 
-    /// The method used for a `rows x cols` matrix: `Auto` resolved by size, others as they are.
+    /// The method for a `rows x cols` matrix: `Auto` becomes `Exact` where the SVD fallback is
+    /// affordable (up to [`crate::rank_approx::AUTO_EXACT_MAX_ELEMENTS`] elements) and stays
+    /// `Auto` (exact unless only the SVD could decide, then approximate) above; the others are
+    /// what they are.
     pub fn for_matrix(self, rows: u64, cols: u64) -> RankMode {
         match self {
             RankMode::Auto if rows.saturating_mul(cols) <= crate::rank_approx::AUTO_EXACT_MAX_ELEMENTS => {
                 RankMode::Exact
             }
-            RankMode::Auto => RankMode::Approx,
             other => other,
         }
     }
@@ -173,7 +178,29 @@ pub fn rank_by_gram(data: &[f64], rows: usize, cols: usize) -> std::result::Resu
     if rows == 0 || cols == 0 {
         return Ok(Some(0));
     }
-    rank_from_gram(gram_of(data, rows, cols), rows.max(cols))
+    rank_from_gram(&mut gram_of(data, rows, cols), rows.max(cols))
+}
+
+/// `--rank auto` above the SVD-fallback size: the exact rank when the Gram matrix decides it,
+/// otherwise the approximate count from the same Gram matrix; with the method used.
+pub fn exact_or_approx_rank(
+    data: &[f64],
+    rows: usize,
+    cols: usize,
+) -> std::result::Result<(usize, RankMode), RankError> {
+    check_len(data, rows, cols)?;
+    if rows.min(cols) < GRAM_MIN_SIDE {
+        return Ok((rank_by_svd(data, rows, cols)?, RankMode::Exact));
+    }
+    exact_or_approx_from_gram(gram_of(data, rows, cols), rows.max(cols))
+}
+
+/// [`exact_or_approx_rank`] from the Gram matrix (lower half filled, products over `k` terms).
+fn exact_or_approx_from_gram(mut gram: Mat<f64>, k: usize) -> std::result::Result<(usize, RankMode), RankError> {
+    match rank_from_gram(&mut gram, k)? {
+        Some(rank) => Ok((rank, RankMode::Exact)),
+        None => Ok((crate::rank_approx::approx_rank_from_gram(gram)?, RankMode::Approx)),
+    }
 }
 
 /// The Gram matrix (lower half) of the smaller side of the row-major `rows x cols` matrix in
@@ -231,13 +258,13 @@ pub(crate) fn count_eigenvalues_above(eig: &[f64]) -> usize {
 /// No eigen-decomposition: `lambda_max` is bracketed by a Ritz value (a lower bound) and a
 /// Cholesky factorization proving `U I - G` positive definite (an upper bound), and eigenvalues
 /// above a shift are counted through the inertia of `G - shift I` (Sylvester's law).
-fn rank_from_gram(mut gram: Mat<f64>, k: usize) -> std::result::Result<Option<usize>, RankError> {
+fn rank_from_gram(gram: &mut Mat<f64>, k: usize) -> std::result::Result<Option<usize>, RankError> {
     let n = gram.nrows();
     // A PSD matrix with a zero diagonal is zero: a zero matrix has rank 0.
     if gram.diagonal().column_vector().iter().all(|&d| d == 0.0) {
         return Ok(Some(0));
     }
-    symmetrize(&mut gram);
+    symmetrize(gram);
     if proves_full_rank(gram.as_ref(), k) {
         return Ok(Some(n));
     }
@@ -469,17 +496,30 @@ pub fn rank_working_bytes(rows: u64, cols: u64) -> u64 {
 /// The rank of a tensor's `rows x cols` matrix; `None` when it holds NaN/Inf. Tall matrices
 /// are streamed into their Gram matrix a block of rows at a time (no `f64` copy of the whole
 /// tensor unless the SVD fallback needs it).
-fn rank_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> Result<Option<usize>> {
+fn rank_of_view(view: &TensorView<'_>, rows: usize, cols: usize, mode: RankMode) -> Result<Option<(usize, RankMode)>> {
     let info = view.info();
     let fail = |e: RankError| Error::tensor(info.file.as_ref(), &info.name, e.to_string());
+    let svd_fallback = mode != RankMode::Auto;
     if rows <= cols || cols < GRAM_MIN_SIDE {
         let Some(data) = finite_values(view)? else { return Ok(None) };
-        return numerical_rank(&data, rows, cols).map(Some).map_err(fail);
+        let rank = match svd_fallback {
+            true => numerical_rank(&data, rows, cols).map(|r| (r, RankMode::Exact)),
+            false => exact_or_approx_rank(&data, rows, cols),
+        };
+        return rank.map(Some).map_err(fail);
     }
     let Some(gram) = gram_of_view(view, rows, cols)? else { return Ok(None) };
-    match rank_from_gram(gram, rows).map_err(fail)? {
-        Some(rank) => Ok(Some(rank)),
-        None => rank_by_svd(&view.to_f64_vec()?, rows, cols).map(Some).map_err(fail),
+    if !svd_fallback {
+        return exact_or_approx_from_gram(gram, rows).map(Some).map_err(fail);
+    }
+    let mut gram = gram;
+    match rank_from_gram(&mut gram, rows).map_err(fail)? {
+        Some(rank) => Ok(Some((rank, RankMode::Exact))),
+        None => {
+            drop(gram);
+            let rank = rank_by_svd(&view.to_f64_vec()?, rows, cols).map_err(fail)?;
+            Ok(Some((rank, RankMode::Exact)))
+        }
     }
 }
 
@@ -504,7 +544,7 @@ pub(crate) fn gram_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> R
     // Blocks of whole rows, aligned to the decoding granule (quantized rows hold whole blocks).
     let granule = view.granule();
     let mut block_rows = stream_block_rows(cols);
-    while (block_rows * cols) % granule != 0 {
+    while !(block_rows * cols).is_multiple_of(granule) {
         block_rows += 1;
     }
     let mut buf = vec![0f64; block_rows.min(rows) * cols];
@@ -583,17 +623,17 @@ impl TensorAnalyzer for RankAnalyzer {
         }
         let Some((rows, cols)) = info.matrix_dims() else { return none() };
         let mode = self.mode.for_matrix(rows, cols);
-        let method = Value::Str(mode.as_str().into());
         if rows == 0 || cols == 0 {
-            return Ok(vec![Value::Int(0), method]);
+            let method = if mode == RankMode::Approx { RankMode::Approx } else { RankMode::Exact };
+            return Ok(vec![Value::Int(0), Value::Str(method.as_str().into())]);
         }
         let (rows, cols) = working_dims(info, rows, cols, self.max_bytes, "rank")?;
         let rank = match mode {
-            RankMode::Approx => crate::rank_approx::approx_rank_of_view(view, rows, cols)?,
-            _ => rank_of_view(view, rows, cols)?,
+            RankMode::Approx => crate::rank_approx::approx_rank_of_view(view, rows, cols)?.map(|r| (r, mode)),
+            _ => rank_of_view(view, rows, cols, mode)?,
         };
         match rank {
-            Some(rank) => Ok(vec![Value::Int(rank as i64), method]),
+            Some((rank, method)) => Ok(vec![Value::Int(rank as i64), Value::Str(method.as_str().into())]),
             None => none(),
         }
     }

@@ -1,5 +1,5 @@
-//! The approximate numerical rank (`--rank approx`, and `--rank auto` above
-//! [`AUTO_EXACT_MAX_ELEMENTS`]).
+//! The approximate numerical rank (`--rank approx`, and `--rank auto` for a matrix above
+//! [`AUTO_EXACT_MAX_ELEMENTS`] whose Gram matrix cannot decide the exact rank).
 //!
 //! # Method
 //! The exact rank ([`crate::rank`]) forms the `f64` Gram matrix `G` of the smaller side, proves
@@ -42,8 +42,10 @@ use crate::rank::{
     numerical_rank, ritz_lambda_max, symmetrize, RankError, GRAM_MIN_SIDE, RANK_RTOL,
 };
 
-/// `--rank auto` computes the exact rank of matrices with at most this many elements (a 2048x2048
-/// matrix, whose SVD fallback takes seconds) and the approximate rank of larger ones.
+/// `--rank auto` takes the exact method's SVD fallback for matrices of at most this many elements
+/// (a 2048x2048 matrix: seconds; 4096x4096: minutes, measured in `crate::rank`'s docs); a larger
+/// matrix gets the exact rank whenever its Gram matrix decides it (nearly always: the cost of the
+/// approximation) and the approximate count from that Gram matrix only when it cannot.
 pub const AUTO_EXACT_MAX_ELEMENTS: u64 = 1 << 22;
 
 /// The approximate rank of the row-major `rows x cols` matrix in `data` (all values finite).
@@ -72,7 +74,7 @@ pub(crate) fn approx_rank_of_view(view: &TensorView<'_>, rows: usize, cols: usiz
 }
 
 /// The approximate rank from a Gram matrix with its lower half filled (module docs).
-fn approx_rank_from_gram(mut gram: faer::Mat<f64>) -> std::result::Result<usize, RankError> {
+pub(crate) fn approx_rank_from_gram(mut gram: faer::Mat<f64>) -> std::result::Result<usize, RankError> {
     if gram.diagonal().column_vector().iter().all(|&d| d == 0.0) {
         return Ok(0);
     }
@@ -190,11 +192,36 @@ mod tests {
         assert!(approx_rank(&[0.0; 10], 40, 40).is_err());
     }
 
+    /// `--rank auto` above the SVD-fallback size: exact (and equal to the SVD's rank) wherever
+    /// the Gram matrix decides, approximate within the documented band only where it cannot.
+    #[test]
+    fn auto_is_exact_unless_only_the_svd_could_decide() {
+        use crate::rank::exact_or_approx_rank;
+        use crate::RankMode;
+        let mut rng = Rng(0x5EED_0004);
+        let (rows, cols) = (64, 96);
+        // Clear of the band (full rank, and a low-rank matrix): the exact rank, said so.
+        let full: Vec<f64> = (0..rows * cols).map(|_| rng.normal()).collect();
+        assert_eq!(exact_or_approx_rank(&full, rows, cols), Ok((rows, RankMode::Exact)));
+        let clear: Vec<f64> = (0..rows).map(|i| if i < 40 { 1.0 + i as f64 } else { 1e-9 }).collect();
+        let low = with_singular_values(&mut rng, rows, cols, &clear);
+        assert_eq!(exact_or_approx_rank(&low, rows, cols), Ok((40, RankMode::Exact)));
+        // Singular values at the threshold, inside the band: the Gram matrix cannot decide;
+        // the approximate count, said so, within its bound of the SVD's rank.
+        let near: Vec<f64> = (0..rows).map(|i| if i < 30 { 1.0 } else { 1e-6 * (0.8 + 0.01 * i as f64) }).collect();
+        let data = with_singular_values(&mut rng, rows, cols, &near);
+        let (rank, method) = exact_or_approx_rank(&data, rows, cols).expect("rank");
+        let exact = rank_by_svd(&data, rows, cols).expect("svd");
+        assert_eq!(method, RankMode::Approx);
+        let in_band = near.iter().filter(|&&s| s > 0.6e-6 && s <= 1.25e-6).count();
+        assert!(rank.abs_diff(exact) <= in_band, "auto {rank}, exact {exact}");
+    }
+
     #[test]
     fn auto_resolves_by_size() {
         use crate::RankMode;
         assert_eq!(RankMode::Auto.for_matrix(2048, 2048), RankMode::Exact);
-        assert_eq!(RankMode::Auto.for_matrix(2048, 2049), RankMode::Approx);
+        assert_eq!(RankMode::Auto.for_matrix(2048, 2049), RankMode::Auto);
         assert_eq!(RankMode::Exact.for_matrix(8192, 8192), RankMode::Exact);
         assert_eq!(RankMode::Approx.for_matrix(2, 2), RankMode::Approx);
     }

@@ -35,7 +35,8 @@ pub enum RankArg {
     Exact,
     /// Faster: may differ from exact only by singular values within (0.6, 1.25] x the threshold.
     Approx,
-    /// Exact up to 2^22 elements (2048x2048), approx above; `rank_method` says which.
+    /// Exact wherever it is cheap; approx only for a matrix above 2^22 elements (2048x2048) whose
+    /// rank only the slow SVD fallback could decide; `rank_method` says which.
     Auto,
     /// No rank.
     None,

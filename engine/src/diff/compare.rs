@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 use weightlens_analyzers::delta::{DeltaMetrics, DeltaSums, WeightedSums};
-use weightlens_analyzers::rank::{numerical_rank, rank_working_bytes};
+use weightlens_analyzers::rank::{exact_or_approx_rank, numerical_rank, rank_working_bytes};
 use weightlens_analyzers::rank_approx::approx_rank;
 use weightlens_analyzers::RankMode;
 
@@ -219,10 +219,12 @@ fn compare_views(
             let (r, c) = (r as usize, c as usize);
             let mode = options.rank.for_matrix(r as u64, c as u64);
             let rank = match mode {
-                RankMode::Approx => approx_rank(&d, r, c),
-                _ => numerical_rank(&d, r, c),
+                RankMode::Approx => approx_rank(&d, r, c).map(|x| (x, mode)),
+                RankMode::Auto => exact_or_approx_rank(&d, r, c),
+                _ => numerical_rank(&d, r, c).map(|x| (x, RankMode::Exact)),
             };
-            Some((rank.map_err(|e| fail(e.to_string()))? as u64, mode.as_str()))
+            let (rank, method) = rank.map_err(|e| fail(e.to_string()))?;
+            Some((rank as u64, method.as_str()))
         }
         _ => None,
     };
