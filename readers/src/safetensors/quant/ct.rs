@@ -465,9 +465,21 @@ impl Float<'_> {
             let c = c0 + done;
             let n = (run - c % run).min(seg.len() - done);
             let at = base + c / run;
-            let (s, z) = (self.scales[at], self.zeros.as_ref().map_or(0.0, |z| z[at]));
-            for (v, &b) in seg[done..done + n].iter_mut().zip(bytes.get(done..done + n).unwrap_or(&[])) {
-                *v = O::of((self.lut[usize::from(b)] - z) * s);
+            let s = self.scales[at];
+            let (out, codes) = (&mut seg[done..done + n], bytes.get(done..done + n).unwrap_or(&[]));
+            match &self.zeros {
+                // Symmetric (every FP8 layout): no subtraction in the loop (x - 0.0 is x anyway).
+                None => {
+                    for (v, &b) in out.iter_mut().zip(codes) {
+                        *v = O::of(self.lut[usize::from(b)] * s);
+                    }
+                }
+                Some(zeros) => {
+                    let z = zeros[at];
+                    for (v, &b) in out.iter_mut().zip(codes) {
+                        *v = O::of((self.lut[usize::from(b)] - z) * s);
+                    }
+                }
             }
             done += n;
         }
