@@ -508,19 +508,17 @@ fn rank_of_view(view: &TensorView<'_>, rows: usize, cols: usize, mode: RankMode)
         };
         return rank.map(Some).map_err(fail);
     }
-    let Some(gram) = gram_of_view(view, rows, cols)? else { return Ok(None) };
+    let Some(mut gram) = gram_of_view(view, rows, cols)? else { return Ok(None) };
     if !svd_fallback {
         return exact_or_approx_from_gram(gram, rows).map(Some).map_err(fail);
     }
-    let mut gram = gram;
-    match rank_from_gram(&mut gram, rows).map_err(fail)? {
-        Some(rank) => Ok(Some((rank, RankMode::Exact))),
-        None => {
-            drop(gram);
-            let rank = rank_by_svd(&view.to_f64_vec()?, rows, cols).map_err(fail)?;
-            Ok(Some((rank, RankMode::Exact)))
-        }
+    if let Some(rank) = rank_from_gram(&mut gram, rows).map_err(fail)? {
+        return Ok(Some((rank, RankMode::Exact)));
     }
+    // The SVD's f64 copy of the matrix takes the Gram matrix's place.
+    drop(gram);
+    let rank = rank_by_svd(&view.to_f64_vec()?, rows, cols).map_err(fail)?;
+    Ok(Some((rank, RankMode::Exact)))
 }
 
 /// The tensor's values as `f64`, or `None` when one is NaN or infinite (no rank or spectrum).
@@ -624,8 +622,8 @@ impl TensorAnalyzer for RankAnalyzer {
         let Some((rows, cols)) = info.matrix_dims() else { return none() };
         let mode = self.mode.for_matrix(rows, cols);
         if rows == 0 || cols == 0 {
-            let method = if mode == RankMode::Approx { RankMode::Approx } else { RankMode::Exact };
-            return Ok(vec![Value::Int(0), Value::Str(method.as_str().into())]);
+            // An empty matrix resolves to `Exact` or `Approx` (never `Auto`: 0 elements).
+            return Ok(vec![Value::Int(0), Value::Str(mode.as_str().into())]);
         }
         let (rows, cols) = working_dims(info, rows, cols, self.max_bytes, "rank")?;
         let rank = match mode {

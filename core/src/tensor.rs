@@ -321,6 +321,12 @@ impl<'a> TensorView<'a> {
         TensorView { release: Some(release), ..self }
     }
 
+    /// Whether [`TensorView::done_with`] hands bytes back: a release function is set and the
+    /// elements are plain stored bytes. Streaming analyzers read in windows only then.
+    pub fn releases(&self) -> bool {
+        self.release.is_some() && matches!(self.data, ViewData::Plain { .. })
+    }
+
     /// Says that elements `start .. start + len` will not be read again soon, so that their
     /// stored bytes can leave resident memory (reading them later still works: a memory map
     /// faults them in again). For analyzers streaming through a large tensor; does nothing

@@ -184,8 +184,9 @@ pub fn moments(view: &TensorView<'_>, zero_eps: f64) -> Result<Moments> {
     let chunk = CHUNK.div_ceil(granule) * granule;
     let starts: Vec<usize> = (0..n).step_by(chunk).collect();
     let fast = view.plain_bytes().and_then(|(dtype, order, bytes)| Some((kernel::Format::of(dtype, order)?, bytes)));
+    // Windows only where the bytes can be handed back; otherwise all chunks run as one batch.
     let chunk_bytes = (view.raw_bytes().len() / n.max(1)).max(1) * chunk;
-    let per_window = (RELEASE_WINDOW / chunk_bytes).max(1);
+    let per_window = if view.releases() { (RELEASE_WINDOW / chunk_bytes).max(1) } else { starts.len().max(1) };
     let mut parts = Vec::with_capacity(starts.len());
     for window in starts.chunks(per_window) {
         let moments = window.par_iter().map_init(Vec::new, |buf: &mut Vec<f64>, &start| {
