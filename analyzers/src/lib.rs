@@ -22,6 +22,7 @@ pub mod singular;
 pub mod spectral;
 pub mod spectral_summary;
 pub mod stats;
+pub mod sym_eigen;
 
 pub use rank::{RankAnalyzer, RankError, RankMode};
 pub use spectral::SpectralAnalyzer;

@@ -276,9 +276,7 @@ fn rank_from_gram(gram: &mut Mat<f64>, k: usize) -> std::result::Result<Option<u
     let upper = lower * LAMBDA_MAX_SLACK;
     if !is_below(gram.as_ref(), upper) {
         tracing::debug!("rank: lambda_max bracket failed, using the eigenvalues");
-        let eig = gram
-            .self_adjoint_eigenvalues(Side::Lower)
-            .map_err(|e| RankError::no_convergence("eigenvalues of the Gram matrix", e))?;
+        let eig = crate::sym_eigen::symmetric_eigenvalues(gram.clone())?;
         return Ok(count_eigenvalues(&eig, k, n));
     }
     let Some(delta) = guard(upper, k, n) else { return Ok(None) };

@@ -34,7 +34,6 @@
 //! nothing on square matrices and a quarter of `G` on 4096x11008, while distorting every singular
 //! value by an unknown `1 +- epsilon` factor. Measurements are in the report of this change.
 
-use faer::Side;
 use weightlens_core::{Error, Result, TensorView};
 
 use crate::rank::{
@@ -83,10 +82,7 @@ pub(crate) fn approx_rank_from_gram(mut gram: faer::Mat<f64>) -> std::result::Re
     if lambda_max.is_nan() || lambda_max <= 0.0 {
         // No Ritz value above 0 from the fixed start (G is zero to rounding, or the start was
         // unlucky): count from the eigenvalues.
-        let eig = gram
-            .self_adjoint_eigenvalues(Side::Lower)
-            .map_err(|e| RankError::no_convergence("eigenvalues of the Gram matrix", e))?;
-        return Ok(count_eigenvalues_above(&eig));
+        return Ok(count_eigenvalues_above(&crate::sym_eigen::symmetric_eigenvalues(gram)?));
     }
     let shift = RANK_RTOL * RANK_RTOL * lambda_max;
     if all_greater(gram.as_ref(), shift) {

@@ -17,13 +17,14 @@
 //!   below the resolution (numerically rank-deficient or very ill-conditioned); the norms and
 //!   the stable rank move by less than `1e-12` relative.
 
-use faer::{Mat, MatRef, Side};
+use faer::{Mat, MatRef};
 use weightlens_core::{Result, TensorView};
 
 use crate::rank::{
     check_len, count_above, count_eigenvalues, count_eigenvalues_above, finite_values, gram_of, gram_of_view,
     rounding_noise, RankError,
 };
+use crate::sym_eigen::symmetric_eigenvalues;
 
 /// Matrices whose smaller side is at most this get the SVD of `W`; larger ones the Gram path.
 pub const SVD_MAX_SIDE: usize = 512;
@@ -123,10 +124,7 @@ fn by_svd(a: MatRef<'_, f64>) -> std::result::Result<SingularValues, RankError> 
 
 fn by_gram(gram: Mat<f64>, k: usize) -> std::result::Result<SingularValues, RankError> {
     let n = gram.nrows();
-    let eig = gram
-        .self_adjoint_eigenvalues(Side::Lower)
-        .map_err(|e| RankError::no_convergence("eigenvalues of the Gram matrix", e))?;
-    drop(gram);
+    let eig = symmetric_eigenvalues(gram)?;
     let lambda_max = eig.iter().copied().fold(0.0, f64::max);
     let noise = rounding_noise(lambda_max, k, n);
     let mut values: Vec<f64> = eig.iter().map(|&l| if l > noise { l.sqrt() } else { 0.0 }).collect();
