@@ -24,6 +24,8 @@ use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::tridiagonal_self_adjoint_evd;
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, ColRef, Mat, MatMut, MatRef, Par, Side};
 
@@ -41,7 +43,7 @@ const BAND: usize = 48;
 /// The eigenvalues of the symmetric `a` (lower half read), in nondecreasing order.
 pub fn symmetric_eigenvalues(a: Mat<f64>) -> std::result::Result<Vec<f64>, RankError> {
     let n = a.nrows();
-    if n < TWO_STAGE_MIN_DIM {
+    if n < TWO_STAGE_MIN_DIM && a.ncols() == n {
         return a
             .self_adjoint_eigenvalues(Side::Lower)
             .map_err(|e| RankError::no_convergence("eigenvalues of the Gram matrix", e));
@@ -51,16 +53,24 @@ pub fn symmetric_eigenvalues(a: Mat<f64>) -> std::result::Result<Vec<f64>, RankE
 
 /// The two-stage path with half-bandwidth `b` (any `n`, `b >= 1`), nondecreasing.
 pub fn two_stage_eigenvalues(mut a: Mat<f64>, b: usize) -> std::result::Result<Vec<f64>, RankError> {
-    let n = a.nrows();
+    let (n, b) = (a.nrows(), b.max(1));
+    if a.ncols() != n {
+        return Err(RankError::Length { values: n * a.ncols(), rows: n, cols: n });
+    }
     if n == 0 {
         return Ok(Vec::new());
     }
+    let start = std::time::Instant::now();
     reduce_to_band(a.as_mut(), b, Par::rayon(0));
+    let banded = start.elapsed();
     let mut band = Band::from_lower(a.as_ref(), b);
     drop(a);
     band.chase_to_tridiagonal();
+    let chased = start.elapsed();
     let (diag, sub) = band.tridiagonal();
-    tridiagonal_eigenvalues(&diag, &sub)
+    let values = tridiagonal_eigenvalues(&diag, &sub);
+    tracing::debug!(n, b, ?banded, ?chased, total = ?start.elapsed(), "two-stage eigenvalues");
+    values
 }
 
 /// A Householder reflector `H = I - tau v v^T` (`v[0] = 1`) with `H x = beta e_1`, computed in
@@ -254,12 +264,6 @@ impl Band {
         Band { n, b, ld, data }
     }
 
-    /// Rows `first..=last` of column `j` (`j <= first`, `last <= j + 2b`).
-    fn col(&mut self, j: usize, first: usize, last: usize) -> &mut [f64] {
-        let base = j * self.ld - j;
-        &mut self.data[base + first..=base + last]
-    }
-
     /// Stage 2: chases the band to tridiagonal form (B. Lang's schedule, as in LAPACK's
     /// `dsb2st_kernels`). Sweep `k` annihilates column `k` below its subdiagonal with one
     /// reflector on rows `k+1..=k+b`; applied from the right to the rows below, it fills a
@@ -268,22 +272,99 @@ impl Band {
     /// blocks of the lower half it touches (the bulge columns to its left, the diagonal block
     /// from both sides, the rows below from the right). The rest of each bulge is removed by the
     /// following sweeps; it never reaches more than `2b - 1` below the diagonal.
+    ///
+    /// Sweeps run on [`CHASE_THREADS`] threads in a pipeline (sweep `k` on thread `k mod T`,
+    /// as LAPACK's `dsytrd_sb2st` does with tasks): step `s` of sweep `k` touches rows and columns
+    /// `k+1+(s-1)b ..= k+(s+2)b` (step 0: `k ..= k+2b`), and sweep `k-1`'s step `s'` stays clear
+    /// of them once `s' >= s + 4`; so step `s` of sweep `k` waits until sweep `k-1` has finished
+    /// its steps up to `s + 3`. Every entry is then updated in the same order as by one thread,
+    /// and the result is bit-identical.
     fn chase_to_tridiagonal(&mut self) {
+        self.chase_on(std::thread::available_parallelism().map_or(1, |p| p.get()).clamp(1, CHASE_THREADS));
+    }
+
+    fn chase_on(&mut self, threads: usize) {
         let (n, b) = (self.n, self.b);
         if n < 3 {
             return;
         }
+        let shared = SharedBand { ptr: self.data.as_mut_ptr(), len: self.data.len(), n, b, ld: self.ld };
+        let stride = n / b + 8;
+        let progress: Vec<AtomicUsize> = (0..threads).map(|_| AtomicUsize::new(0)).collect();
+        if threads == 1 {
+            shared.sweeps(0, 1, stride, &progress);
+            return;
+        }
+        // OS threads, not rayon tasks: each waits on the other, so both must run at once.
+        std::thread::scope(|scope| {
+            for first in 0..threads {
+                let (shared, progress) = (&shared, &progress);
+                scope.spawn(move || shared.sweeps(first, threads, stride, progress));
+            }
+        });
+    }
+
+    fn tridiagonal(&self) -> (Vec<f64>, Vec<f64>) {
+        let n = self.n;
+        let diag = (0..n).map(|i| self.data[i * self.ld]).collect();
+        let sub = (0..n.saturating_sub(1)).map(|i| self.data[i * self.ld + 1]).collect();
+        (diag, sub)
+    }
+}
+
+/// Threads of the band-to-tridiagonal pipeline (more would wait on each other: each sweep is
+/// at most a few steps behind the one before).
+const CHASE_THREADS: usize = 2;
+
+/// The band's storage shared by the pipeline's threads ([`Band::chase_to_tridiagonal`] says
+/// why their accesses never overlap).
+struct SharedBand {
+    ptr: *mut f64,
+    len: usize,
+    n: usize,
+    b: usize,
+    ld: usize,
+}
+
+// SAFETY: the threads write disjoint entries at any time (the pipeline's waits), and the waits'
+// acquire/release pairs order every write before the next thread's reads of that entry.
+unsafe impl Sync for SharedBand {}
+
+impl SharedBand {
+    /// Rows `first..=last` of column `j` (`j <= first`, `last <= j + 2b`).
+    ///
+    /// # Safety
+    /// No other live reference may overlap these entries (the pipeline's schedule).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn col(&self, j: usize, first: usize, last: usize) -> &mut [f64] {
+        let start = j * self.ld + first - j;
+        let end = j * self.ld + last - j + 1;
+        assert!(first >= j && last < j + self.ld && end <= self.len, "band entry out of storage");
+        // SAFETY: in bounds (checked above); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), end - start) }
+    }
+
+    /// Sweeps `first, first + every, ...`, each step waiting for the sweep before it (on
+    /// another thread) to be four steps ahead; `progress[k % every]` holds `k * stride +
+    /// steps done` of sweep `k` (`stride - 1` when it is finished).
+    fn sweeps(&self, first: usize, every: usize, stride: usize, progress: &[AtomicUsize]) {
+        let (n, b) = (self.n, self.b);
         let mut v = vec![0.0; b];
         let mut y = vec![0.0; b];
         let mut t = vec![0.0; b];
-        for k in 0..n - 2 {
+        for k in (first..n - 2).step_by(every) {
+            let mut step = 0;
             let mut j = k;
             let mut r1 = k + 1;
             while r1 < n {
+                if k > 0 {
+                    wait_until(&progress[(k - 1) % every], (k - 1) * stride + (step + 4).min(stride - 1));
+                }
                 let r2 = (r1 + b - 1).min(n - 1);
                 let len = r2 - r1 + 1;
                 let v = &mut v[..len];
-                let x = self.col(j, r1, r2);
+                // SAFETY: column j's rows r1..=r2 lie in this step's window (the schedule).
+                let x = unsafe { self.col(j, r1, r2) };
                 let tau = householder(x);
                 if tau != 0.0 {
                     v.copy_from_slice(x);
@@ -291,6 +372,8 @@ impl Band {
                     v[0] = 1.0;
                     self.reflect(v, tau, j, r1, &mut y[..len], &mut t);
                 }
+                step += 1;
+                progress[k % every].store(k * stride + step, Ordering::Release);
                 // The next reflector annihilates the bulge's first column, `b` rows further.
                 j = if j == k { k + 1 } else { j + b };
                 r1 = j + b;
@@ -298,25 +381,28 @@ impl Band {
                     break;
                 }
             }
+            progress[k % every].store(k * stride + stride - 1, Ordering::Release);
         }
     }
 
     /// Applies `H = I - tau v v^T` (rows and columns `r1..r1+len`) from both sides, where the
     /// reflector was built from column `j` (already set).
-    fn reflect(&mut self, v: &[f64], tau: f64, j: usize, r1: usize, y: &mut [f64], t: &mut [f64]) {
+    fn reflect(&self, v: &[f64], tau: f64, j: usize, r1: usize, y: &mut [f64], t: &mut [f64]) {
         let (n, b) = (self.n, self.b);
         let r2 = r1 + v.len() - 1;
+        // SAFETY (every `col` below): the entries lie in this step's window, which no other
+        // thread touches until this step is published (the schedule); one slice at a time.
         // The bulge columns left of the block: rows r1..=r2, from the left.
         for c in j + 1..r1 {
-            let seg = self.col(c, r1, r2);
+            let seg = unsafe { self.col(c, r1, r2) };
             let s = tau * dot(v, seg);
             seg.iter_mut().zip(v).for_each(|(x, &vi)| *x -= s * vi);
         }
         // The diagonal block from both sides: D - v w^T - w v^T with w = tau D v + alpha v.
         y.iter_mut().for_each(|e| *e = 0.0);
         for (c, &vc) in v.iter().enumerate() {
-            let seg = self.col(r1 + c, r1 + c, r2);
-            y[c] += dot(&seg[..], &v[c..]);
+            let seg = unsafe { self.col(r1 + c, r1 + c, r2) };
+            y[c] += dot(seg, &v[c..]);
             y[c + 1..].iter_mut().zip(&seg[1..]).for_each(|(e, &x)| *e += vc * x);
         }
         y.iter_mut().for_each(|e| *e *= tau);
@@ -324,7 +410,7 @@ impl Band {
         y.iter_mut().zip(v).for_each(|(e, &vi)| *e += alpha * vi);
         for c in 0..v.len() {
             let (vc, wc) = (v[c], y[c]);
-            let seg = self.col(r1 + c, r1 + c, r2);
+            let seg = unsafe { self.col(r1 + c, r1 + c, r2) };
             seg.iter_mut().zip(&v[c..]).zip(&y[c..]).for_each(|((x, &vi), &wi)| *x -= vi * wc + wi * vc);
         }
         // The rows below the block, from the right.
@@ -335,21 +421,28 @@ impl Band {
         let t = &mut t[..r3 - r2];
         t.iter_mut().for_each(|e| *e = 0.0);
         for (c, &vc) in v.iter().enumerate() {
-            let seg = self.col(r1 + c, r2 + 1, r3);
+            let seg = unsafe { self.col(r1 + c, r2 + 1, r3) };
             t.iter_mut().zip(seg.iter()).for_each(|(e, &x)| *e += vc * x);
         }
         for (c, &vc) in v.iter().enumerate() {
             let s = tau * vc;
-            let seg = self.col(r1 + c, r2 + 1, r3);
+            let seg = unsafe { self.col(r1 + c, r2 + 1, r3) };
             seg.iter_mut().zip(t.iter()).for_each(|(x, &e)| *x -= s * e);
         }
     }
+}
 
-    fn tridiagonal(&self) -> (Vec<f64>, Vec<f64>) {
-        let n = self.n;
-        let diag = (0..n).map(|i| self.data[i * self.ld]).collect();
-        let sub = (0..n.saturating_sub(1)).map(|i| self.data[i * self.ld + 1]).collect();
-        (diag, sub)
+/// Spins (then yields: the machine may be busy with other tensors) until `progress` reaches
+/// `target`.
+fn wait_until(progress: &AtomicUsize, target: usize) {
+    let mut spins = 0u32;
+    while progress.load(Ordering::Acquire) < target {
+        if spins < 200 {
+            std::hint::spin_loop();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
+        }
     }
 }
 
@@ -429,6 +522,8 @@ mod tests {
             let two = two_stage_eigenvalues(a, b).expect("two stage");
             assert_close(&two, &one, &format!("n={n} b={b}"));
         }
+        assert!(two_stage_eigenvalues(Mat::<f64>::zeros(3, 4), 2).is_err());
+        assert_eq!(two_stage_eigenvalues(Mat::<f64>::zeros(5, 5), 0).expect("b = 0 is b = 1"), vec![0.0; 5]);
     }
 
     #[test]
@@ -461,6 +556,20 @@ mod tests {
         let one = g.self_adjoint_eigenvalues(Side::Lower).expect("faer");
         let two = two_stage_eigenvalues(g, 12).expect("two stage");
         assert_close(&two, &one, "low rank");
+    }
+
+    #[test]
+    fn the_pipelined_chase_is_bit_identical_to_one_thread() {
+        for &(n, b) in &[(3, 1), (50, 4), (301, 7), (400, 16)] {
+            let mut a = random_symmetric(n, 5 + n as u64);
+            reduce_to_band(a.as_mut(), b, Par::Seq);
+            let mut one = Band::from_lower(a.as_ref(), b);
+            let mut three = Band::from_lower(a.as_ref(), b);
+            one.chase_on(1);
+            three.chase_on(3);
+            assert_eq!(one.tridiagonal(), three.tridiagonal(), "n={n} b={b}");
+            assert!(one.tridiagonal().1.iter().any(|&e| e != 0.0) || n < 3);
+        }
     }
 
     #[test]
