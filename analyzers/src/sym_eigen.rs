@@ -5,7 +5,7 @@
 //! reduction streams about 180 GB through memory and runs at memory speed, not at the speed of
 //! the multiply-adds (about two thirds of the spectral time of such a matrix). The two-stage
 //! reduction (as in LAPACK's `dsytrd_2stage`) does the same work with blocked products:
-//! 1. **dense to band** (half-bandwidth [`BAND`]): a Householder QR of each block column below
+//! 1. **dense to band** (half-bandwidth 48): a Householder QR of each block column below
 //!    the band, applied to the trailing matrix from both sides as one symmetric rank-`2b`
 //!    update (`4/3 n^3` flops, all of them matrix products);
 //! 2. **band to tridiagonal** by bulge chasing with short Householder reflectors (B. Lang's
