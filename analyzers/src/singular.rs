@@ -7,8 +7,8 @@
 //! - larger: the eigenvalues of the `f64` Gram matrix of the smaller side (`n^2 k / 2`
 //!   multiply-adds, tall matrices streamed), `sigma_i = sqrt(lambda_i)`, by faer's symmetric
 //!   eigensolver or, from side [`crate::sym_eigen::TWO_STAGE_MIN_DIM`] up, the two-stage
-//!   reduction of [`crate::sym_eigen`] (same backward error, matrix-product speed). The SVD of `W` costs far more there (161 s against ~60 s for a 4096x4096
-//!   matrix on 2 cores). Rounding moves each eigenvalue by up to about `16 u (sqrt(k) + sqrt(n))
+//!   reduction of [`crate::sym_eigen`] (same backward error, matrix-product speed). The SVD of
+//!   `W` costs far more there (161 s against ~60 s for a 4096x4096 matrix on 2 cores). Rounding moves each eigenvalue by up to about `16 u (sqrt(k) + sqrt(n))
 //!   lambda_max` (the exact rank's guard band, [`crate::rank`]), so singular values below
 //!   `sqrt(16 u (sqrt(k) + sqrt(n))) * sigma_max` (`~5e-7 sigma_max` for 4096x4096, `~6e-7` for
 //!   4096x11008) are noise and are set to 0. Where it matters: a condition number above ~2e6

@@ -504,6 +504,20 @@ mod tests {
         a
     }
 
+    /// `W W^T`.
+    fn gram(w: MatRef<'_, f64>) -> Mat<f64> {
+        let mut g = Mat::<f64>::zeros(w.nrows(), w.nrows());
+        matmul(g.as_mut(), Accum::Replace, w, w.transpose(), 1.0, Par::Seq);
+        g
+    }
+
+    /// The two-stage eigenvalues of `a` with half-bandwidth `b` against faer's.
+    fn assert_matches_faer(a: Mat<f64>, b: usize, what: &str) {
+        let one = a.self_adjoint_eigenvalues(Side::Lower).expect("faer");
+        let two = two_stage_eigenvalues(a, b).expect("two stage");
+        assert_close(&two, &one, what);
+    }
+
     fn assert_close(two: &[f64], one: &[f64], what: &str) {
         assert_eq!(two.len(), one.len());
         let top = one.iter().fold(0.0f64, |m, x| m.max(x.abs()));
@@ -517,10 +531,7 @@ mod tests {
         for &(n, b) in
             &[(1, 4), (2, 4), (3, 1), (5, 4), (9, 4), (17, 4), (40, 8), (64, 8), (131, 8), (200, 32), (97, 5)]
         {
-            let a = random_symmetric(n, n as u64 * 31 + b as u64);
-            let one = a.self_adjoint_eigenvalues(Side::Lower).expect("faer");
-            let two = two_stage_eigenvalues(a, b).expect("two stage");
-            assert_close(&two, &one, &format!("n={n} b={b}"));
+            assert_matches_faer(random_symmetric(n, n as u64 * 31 + b as u64), b, &format!("n={n} b={b}"));
         }
         assert!(two_stage_eigenvalues(Mat::<f64>::zeros(3, 4), 2).is_err());
         assert_eq!(two_stage_eigenvalues(Mat::<f64>::zeros(5, 5), 0).expect("b = 0 is b = 1"), vec![0.0; 5]);
@@ -531,11 +542,7 @@ mod tests {
         // A Gram matrix with a wide range of eigenvalues, as the rank and spectral paths give it.
         let (n, k) = (150, 300);
         let w = random_symmetric(k, 7).submatrix(0, 0, k, n).to_owned();
-        let mut g = Mat::<f64>::zeros(n, n);
-        matmul(g.as_mut(), Accum::Replace, w.transpose(), w.as_ref(), 1.0, Par::Seq);
-        let one = g.self_adjoint_eigenvalues(Side::Lower).expect("faer");
-        let two = two_stage_eigenvalues(g, 16).expect("two stage");
-        assert_close(&two, &one, "gram");
+        assert_matches_faer(gram(w.transpose()), 16, "gram");
     }
 
     #[test]
@@ -551,11 +558,7 @@ mod tests {
         // Rank 10: 110 eigenvalues at zero to rounding, the 10 others as faer finds them.
         let (n, k) = (120, 10);
         let w = random_symmetric(n, 11).submatrix(0, 0, n, k).to_owned();
-        let mut g = Mat::<f64>::zeros(n, n);
-        matmul(g.as_mut(), Accum::Replace, w.as_ref(), w.transpose(), 1.0, Par::Seq);
-        let one = g.self_adjoint_eigenvalues(Side::Lower).expect("faer");
-        let two = two_stage_eigenvalues(g, 12).expect("two stage");
-        assert_close(&two, &one, "low rank");
+        assert_matches_faer(gram(w.as_ref()), 12, "low rank");
     }
 
     #[test]
