@@ -330,10 +330,16 @@ fn guard(lambda_max: f64, k: usize, n: usize) -> Option<f64> {
     Some(delta)
 }
 
-/// The expected rounding error of the eigenvalues of an `n`-side Gram matrix formed from
-/// `k`-term products, with largest eigenvalue `lambda_max` (module docs).
+/// The rounding band of the eigenvalues of an `n`-side Gram matrix formed from `k`-term
+/// products, with largest eigenvalue `lambda_max`: 16 times [`expected_rounding`] (module docs).
 pub(crate) fn rounding_noise(lambda_max: f64, k: usize, n: usize) -> f64 {
-    16.0 * U * ((k as f64).sqrt() + (n as f64).sqrt()) * lambda_max
+    16.0 * expected_rounding(lambda_max, k, n)
+}
+
+/// The expected (first-order) rounding error of those eigenvalues, `u (sqrt(k) + sqrt(n))
+/// lambda_max`: forming `G` and the backward-stable eigensolver (module docs).
+pub(crate) fn expected_rounding(lambda_max: f64, k: usize, n: usize) -> f64 {
+    U * ((k as f64).sqrt() + (n as f64).sqrt()) * lambda_max
 }
 
 /// Eigenvalues above `tau = RANK_RTOL^2 * lambda_max`, or `None` when one lies within the

@@ -98,7 +98,8 @@ fn spectral_metrics_match_numpy() {
         let index = source.tensors().iter().position(|t| t.name == name).expect("matrix present");
         let view = source.view(index).expect("view");
         assert_close(&analyzer.analyze(&view).expect("analyze"), r, name);
-        // Both methods, directly (the analyzer uses the SVD at these sizes).
+        // Both methods, directly (the analyzer checks the Gram eigenvalues at these sizes and
+        // falls back to the SVD for the ill-conditioned matrices).
         let (rows, cols) = view.info().matrix_dims().expect("2-d");
         let (rows, cols) = (rows as usize, cols as usize);
         let data = view.to_f64_vec().expect("decode");
