@@ -23,6 +23,7 @@ pub mod spectral;
 pub mod spectral_summary;
 pub mod stats;
 pub mod sym_eigen;
+pub mod tridiagonal;
 
 pub use rank::{RankAnalyzer, RankError, RankMode};
 pub use spectral::SpectralAnalyzer;
