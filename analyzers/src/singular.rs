@@ -13,12 +13,14 @@
 //!   estimate (condition number 28 899: 4.4e-8 relative, where the estimate says 1.8e-6), and the
 //!   Gram eigenvalues differ from the SVD's by at most `1e-12` in every WeightWatcher metric.
 //! - larger: the eigenvalues of the `f64` Gram matrix of the smaller side (`n^2 k / 2`
-//!   multiply-adds, tall matrices streamed), `sigma_i = sqrt(lambda_i)`, by faer's tridiagonalization
-//!   and a root-free QL/QR ([`crate::tridiagonal`]) or, from side [`crate::sym_eigen::TWO_STAGE_MIN_DIM`] up, the two-stage
-//!   reduction of [`crate::sym_eigen`] (same backward error, matrix-product speed). The SVD of
+//!   multiply-adds, tall matrices streamed), `sigma_i = sqrt(lambda_i)`, by faer's
+//!   tridiagonalization and a root-free QL/QR ([`crate::tridiagonal`]) or, from side
+//!   [`crate::sym_eigen::TWO_STAGE_MIN_DIM`] up, the two-stage reduction of
+//!   [`crate::sym_eigen`] (same backward error, matrix-product speed). The SVD of
 //!   `W` costs far more there (161 s against ~60 s for a 4096x4096 matrix on 2 cores).
 //!   Rounding moves each eigenvalue by up to about `16 u (sqrt(k) + sqrt(n)) lambda_max` (the
-//!   exact rank's guard band, [`crate::rank`]), so singular values below `sqrt(16 u (sqrt(k) + sqrt(n))) * sigma_max` (`~5e-7 sigma_max` for 4096x4096, `~6e-7` for
+//!   exact rank's guard band, [`crate::rank`]), so singular values below
+//!   `sqrt(16 u (sqrt(k) + sqrt(n))) * sigma_max` (`~5e-7 sigma_max` for 4096x4096, `~6e-7` for
 //!   4096x11008) are noise and are set to 0. Where it matters: a condition number above ~2e6
 //!   reads as `+Inf` (numerically singular at that resolution); `effective_rank` loses the share
 //!   `d` of `sum s` held by those values (relative change at most `d (1 + ln(n / d))`) and `alpha`
@@ -35,7 +37,8 @@ use crate::rank::{
 };
 use crate::sym_eigen::symmetric_eigenvalues;
 
-/// Matrices whose smaller side is at most this get the SVD of `W`; larger ones the Gram path.
+/// Matrices whose smaller side is at most this get [`Method::Checked`] (the SVD of `W` where the
+/// Gram eigenvalues are not accurate enough); larger ones the Gram path.
 pub const SVD_MAX_SIDE: usize = 512;
 
 /// The Gram path of [`Method::Checked`] is kept when its rounding bound moves no singular value by

@@ -11,10 +11,10 @@
 //!
 //! The steps follow `dsterf`: split where an off-diagonal is negligible against its diagonal
 //! neighbours, scale each unreduced block into a safe range, square its off-diagonals, iterate
-//! QL when its last diagonal is the larger in magnitude and QR otherwise (chasing from the
-//! larger end keeps the small eigenvalues accurate for graded matrices), with a Wilkinson-type
-//! shift from the top 2x2 block, deflating 1x1 and 2x2 blocks (the latter in closed form, as
-//! LAPACK's `dlae2`), at most 30 iterations per eigenvalue.
+//! QL when its last diagonal is the larger in magnitude and QR otherwise (run as QL on the
+//! reversed block; chasing from the larger end keeps the small eigenvalues accurate for graded
+//! matrices), with a Wilkinson-type shift from the top 2x2 block, deflating 1x1 and 2x2 blocks
+//! (the latter in closed form, as LAPACK's `dlae2`), at most 30 iterations per eigenvalue.
 
 use crate::rank::RankError;
 
@@ -77,12 +77,14 @@ pub fn tridiagonal_eigenvalues(diag: &[f64], sub: &[f64]) -> Result<Vec<f64>, Ra
         for x in &mut e[first..last] {
             *x *= *x;
         }
-        let budget = max_iterations - iterations;
-        iterations += if d[last].abs() < d[first].abs() {
-            qr_block(&mut d, &mut e, first, last, eps2, budget)
-        } else {
-            ql_block(&mut d, &mut e, first, last, eps2, budget)
-        };
+        // dsterf chases from the end with the larger diagonal: QR when that is the first one,
+        // which is exactly QL on the reversed block (the order of the eigenvalues does not matter:
+        // they are sorted at the end).
+        if d[last].abs() < d[first].abs() {
+            d[first..=last].reverse();
+            e[first..last].reverse();
+        }
+        iterations += ql_block(&mut d, &mut e, first, last, eps2, max_iterations - iterations);
         if scale != 1.0 {
             d[first..=last].iter_mut().for_each(|x| *x /= scale);
         }
@@ -107,7 +109,8 @@ fn shift(p: f64, next: f64, e2: f64) -> f64 {
     p - root / (sigma + r.copysign(sigma))
 }
 
-/// QL on the block `l..=lend` (squared off-diagonals in `e`), deflating from the top;
+/// QL on the block `l..=lend` (squared off-diagonals in `e`, `|d[lend]| >= |d[l]|`), deflating
+/// from the top;
 /// returns the iterations used (stops at `budget`).
 fn ql_block(d: &mut [f64], e: &mut [f64], mut l: usize, lend: usize, eps2: f64, budget: usize) -> usize {
     let mut used = 0;
@@ -156,62 +159,6 @@ fn ql_block(d: &mut [f64], e: &mut [f64], mut l: usize, lend: usize, eps2: f64, 
         d[l] = sigma + gamma;
     }
     used
-}
-
-/// QR on the block `lend..=l` (`l > lend`), deflating from the bottom; returns the
-/// iterations used (stops at `budget`).
-fn qr_block(d: &mut [f64], e: &mut [f64], lend: usize, mut l: usize, eps2: f64, budget: usize) -> usize {
-    let mut used = 0;
-    loop {
-        let mut m = l;
-        while m > lend && e[m - 1].abs() > eps2 * (d[m] * d[m - 1]).abs() {
-            m -= 1;
-        }
-        if m > lend {
-            e[m - 1] = 0.0;
-        }
-        if m == l {
-            if l == lend {
-                return used;
-            }
-            l -= 1;
-            continue;
-        }
-        if m + 1 == l {
-            (d[l], d[l - 1]) = eigenvalues_2x2(d[l], e[l - 1].sqrt(), d[l - 1]);
-            e[l - 1] = 0.0;
-            if l < lend + 2 {
-                return used;
-            }
-            l -= 2;
-            continue;
-        }
-        if used == budget {
-            return used;
-        }
-        used += 1;
-        let sigma = shift(d[l], d[l - 1], e[l - 1]);
-        let (mut c, mut s) = (1.0, 0.0);
-        let mut gamma = d[m] - sigma;
-        let mut p = gamma * gamma;
-        for i in m..l {
-            let bb = e[i];
-            let r = p + bb;
-            if i != m {
-                e[i - 1] = s * r;
-            }
-            let old_c = c;
-            c = p / r;
-            s = bb / r;
-            let old_gamma = gamma;
-            let alpha = d[i + 1];
-            gamma = c * (alpha - sigma) - s * old_gamma;
-            d[i] = old_gamma + (alpha - gamma);
-            p = if c != 0.0 { gamma * gamma / c } else { old_c * bb };
-        }
-        e[l - 1] = s * p;
-        d[l] = sigma + gamma;
-    }
 }
 
 /// The eigenvalues of `[[a, b], [b, c]]`, the larger in magnitude first, computed as LAPACK's
