@@ -25,9 +25,8 @@ use weightlens_core::{ByteOrder, Dtype, ElementDecoder, TensorInfo};
 
 use super::gptq::SCALE_DTYPES;
 use super::parts::{
-    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_fields, map_nibbles,
-    map_nibbles_with, map_stream, stream_field, to_usize, unpack_stream, word, word_field, Kernel, Out, Parts, E2M1,
-    RUN,
+    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_affine, map_fields, map_nibbles,
+    map_nibbles_with, stream_field, to_usize, unpack_stream, word, word_field, Kernel, Out, Parts, E2M1, RUN,
 };
 
 /// How scales are shared along a row.
@@ -256,13 +255,8 @@ impl Kernel for Pack<'_> {
                 let value = |(shift, s): (i64, f64), q: u8| O::of((i64::from(q) - shift) as f64 * s);
                 if !self.legacy && self.groups.is_none() {
                     let (shift, s) = affine(self.grouping.index(r, c, self.groups_per_row, (self.group, 1)));
-                    // The same integer in i32 when it fits (a loop the compiler vectorizes).
-                    return match i32::try_from(shift).ok().filter(|s| s.unsigned_abs() < 1 << 30) {
-                        Some(shift) => map_stream(at, self.bits, c, run, &mut fields, |q| {
-                            O::of(f64::from(i32::from(q) - shift) * s)
-                        }),
-                        None => map_stream(at, self.bits, c, run, &mut fields, |q| value((shift, s), q)),
-                    };
+                    // The zero points come from f64 values: exact as f64 again.
+                    return map_affine(at, self.bits, c, run, &mut fields, shift as f64, s);
                 }
                 let fields = &mut fields[..run.len()];
                 if self.legacy {

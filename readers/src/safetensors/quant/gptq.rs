@@ -18,7 +18,7 @@ use super::parts::LayoutError;
 use weightlens_core::{Dtype, ElementDecoder};
 
 use super::parts::{
-    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_fields, map_stream, split_rows,
+    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_affine, map_fields, split_rows,
     stream_field, to_usize, unpack_stream, word, Kernel, Out, Parts, RUN,
 };
 
@@ -143,8 +143,8 @@ impl Kernel for Gptq<'_> {
             let value = |(s, z): (f64, f64), q: u8| O::of(s * (f64::from(q) - z));
             match &self.groups {
                 None => for_runs(self.group, i0, seg, |i, g, run| {
-                    let a = affine(g);
-                    map_stream(column, self.bits, i, run, &mut fields, |q| value(a, q));
+                    let (s, z) = affine(g);
+                    map_affine(column, self.bits, i, run, &mut fields, z, s);
                 }),
                 Some(groups) if self.bits <= 4 && seg.len() >= 16 * self.n_groups => {
                     tables.clear();

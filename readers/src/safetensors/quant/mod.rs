@@ -16,6 +16,7 @@ pub mod gptq;
 pub mod mlx;
 pub mod mxfp4;
 pub mod parts;
+mod simd;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -326,10 +326,58 @@ pub fn map_stream<O: Out>(
     }
 }
 
-/// [`map_stream`] through a table, for widths dividing 32.
+/// [`map_stream`] through a table, for widths dividing 32. 4-bit fields go a word boundary
+/// first one at a time, then whole words, gathered into a small buffer (GPTQ's words are
+/// strided), through [`Out::nibble_words`].
 #[inline]
 fn map_words<O: Out, const B: u32>(word_at: impl Fn(usize) -> u32, from: usize, out: &mut [O], table: &[O; 16]) {
-    fields_of_words::<O, B>(word_at, from, out, |code| table[(code & 0xF) as usize]);
+    if B != 4 {
+        return fields_of_words::<O, B>(word_at, from, out, |code| table[(code & 0xF) as usize]);
+    }
+    let head = ((8 - from % 8) % 8).min(out.len());
+    let (first, rest) = out.split_at_mut(head);
+    for (k, v) in first.iter_mut().enumerate() {
+        *v = table[(stream_field(&word_at, from + k, 4) & 0xF) as usize];
+    }
+    let mut words = [0u32; RUN / 8];
+    let mut w = (from + head) / 8;
+    for chunk in rest.chunks_mut(RUN) {
+        let n = chunk.len() / 8;
+        for (k, slot) in words[..n].iter_mut().enumerate() {
+            *slot = word_at(w + k);
+        }
+        let (whole, tail) = chunk.split_at_mut(8 * n);
+        O::nibble_words(&words[..n], table, whole);
+        w += n;
+        let last = word_at(w);
+        for (k, v) in tail.iter_mut().enumerate() {
+            *v = table[((last >> (4 * k)) & 0xF) as usize];
+        }
+    }
+}
+
+/// `scale * (q - zero)` of fields `from .. from + out.len()` of a dense LSB-first stream of
+/// `bits`-bit values (`bits <= 8`): GPTQ's and compressed-tensors' integer formula, through a
+/// table for up to 4 bits, else [`Out::affine`] over the unpacked fields of each run.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn map_affine<O: Out>(
+    word_at: impl Fn(usize) -> u32,
+    bits: u32,
+    from: usize,
+    out: &mut [O],
+    scratch: &mut [u8; RUN],
+    zero: f64,
+    scale: f64,
+) {
+    if bits <= 4 {
+        return map_stream(word_at, bits, from, out, scratch, |q| O::of(scale * (f64::from(q) - zero)));
+    }
+    for (k, run) in out.chunks_mut(RUN).enumerate() {
+        let fields = &mut scratch[..run.len()];
+        unpack_stream(&word_at, bits, from + k * RUN, fields);
+        O::affine(fields, zero, scale, run);
+    }
 }
 
 /// `value(code)` of elements `from .. from + out.len()` of 4-bit codes two per byte (as
@@ -386,6 +434,25 @@ pub fn map_nibbles_with<O: Out>(bytes: &[u8], high_first: bool, from: usize, out
 pub trait Out: Copy + Default + Send {
     /// The output of value `v`.
     fn of(v: f64) -> Self;
+
+    /// `table` of the eight 4-bit fields of each word (least significant first) into
+    /// `out[.. 8 * words.len()]`.
+    #[inline]
+    fn nibble_words(words: &[u32], table: &[Self; 16], out: &mut [Self]) {
+        for (chunk, &w) in out.chunks_exact_mut(8).zip(words) {
+            for (k, v) in chunk.iter_mut().enumerate() {
+                *v = table[((w >> (4 * k)) & 0xF) as usize];
+            }
+        }
+    }
+
+    /// `scale * (q - zero)` of each field.
+    #[inline]
+    fn affine(fields: &[u8], zero: f64, scale: f64, out: &mut [Self]) {
+        for (v, &q) in out.iter_mut().zip(fields) {
+            *v = Self::of(scale * (f64::from(q) - zero));
+        }
+    }
 }
 
 impl Out for f64 {
@@ -399,6 +466,21 @@ impl Out for f32 {
     #[inline(always)]
     fn of(v: f64) -> f32 {
         v as f32
+    }
+
+    #[inline]
+    fn nibble_words(words: &[u32], table: &[f32; 16], out: &mut [f32]) {
+        super::simd::nibbles_f32(words, table, out);
+    }
+
+    #[inline]
+    fn affine(fields: &[u8], zero: f64, scale: f64, out: &mut [f32]) {
+        if super::simd::exact_in_f32(zero, scale) {
+            return super::simd::affine_f32(fields, zero as f32, scale as f32, out);
+        }
+        for (v, &q) in out.iter_mut().zip(fields) {
+            *v = (scale * (f64::from(q) - zero)) as f32;
+        }
     }
 }
 
