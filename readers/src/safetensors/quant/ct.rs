@@ -335,9 +335,9 @@ enum Element {
 struct Float<'a> {
     weight: &'a [u8],
     element: Element,
-    /// The value of every byte, for one-byte elements (FP8, int8): one load per element
-    /// instead of decoding the bits.
-    lut: Box<[f64; 256]>,
+    /// The value of every byte, for one-byte elements (FP8, int8; all exact in `f32`): one
+    /// load per element instead of decoding the bits.
+    lut: Box<[f32; 256]>,
     cols: usize,
     scales: Vec<f64>,
     zeros: Option<Vec<f64>>,
@@ -389,11 +389,11 @@ pub fn float_decoder<'a>(
     if rows.checked_mul(cols).and_then(|n| n.checked_mul(size)) != Some(weight.len()) {
         return Err(format!("{} holds {} bytes, not {rows} x {cols} elements", info.name, weight.len()).into());
     }
-    let mut lut = Box::new([0f64; 256]);
+    let mut lut = Box::new([0f32; 256]);
     for (b, v) in lut.iter_mut().enumerate() {
         *v = match element {
-            Element::Fp8 { e5m2 } => fp8(b as u8, e5m2),
-            Element::Int(_) => f64::from(b as u8 as i8),
+            Element::Fp8 { e5m2 } => fp8(b as u8, e5m2) as f32,
+            Element::Int(_) => f32::from(b as u8 as i8),
         };
     }
     Ok(fused(Float {
@@ -463,15 +463,11 @@ impl Float<'_> {
             let (out, codes) = (&mut seg[done..done + n], bytes.get(done..done + n).unwrap_or(&[]));
             match &self.zeros {
                 // Symmetric (every FP8 layout): no subtraction in the loop (x - 0.0 is x anyway).
-                None => {
-                    for (v, &b) in out.iter_mut().zip(codes) {
-                        *v = O::of(self.lut[usize::from(b)] * s);
-                    }
-                }
+                None => O::lut_scaled(codes, &self.lut, s, out),
                 Some(zeros) => {
                     let z = zeros[at];
                     for (v, &b) in out.iter_mut().zip(codes) {
-                        *v = O::of((self.lut[usize::from(b)] - z) * s);
+                        *v = O::of((f64::from(self.lut[usize::from(b)]) - z) * s);
                     }
                 }
             }

@@ -68,28 +68,39 @@ impl Mxfp4<'_> {
         }
     }
 
-    /// Whole logical rows from `first` (`rows` holds them): each stored row's bytes are read
-    /// in order, and its values scattered into the logical rows (the transpose).
+    /// Whole logical rows from `first` (`rows` holds them). The logical rows are the
+    /// transpose of the stored ones: tiles of 16 stored rows by one 32-code block are decoded
+    /// in order into a small buffer, already transposed, then copied out as 32 runs of 16
+    /// contiguous values, one per logical row.
     fn rows<O: Out>(&self, first: usize, rows: &mut [O]) {
+        const TILE_R: usize = 16;
         let (k_len, r_len) = (self.k.max(1), self.r);
         let groups = k_len / 32;
         let count = rows.len() / r_len.max(1);
+        let mut tile = [O::default(); 32 * TILE_R];
         let mut done = 0;
         while done < count {
             // The rows of one expert.
             let (e, k0) = ((first + done) / k_len, (first + done) % k_len);
             let n = (k_len - k0).min(count - done);
-            let tile = &mut rows[done * r_len..(done + n) * r_len];
-            // Blocks of 16 stored rows: 16 read streams, and each logical row's writes contiguous.
-            for r_block in (0..r_len).step_by(16) {
-                let block = r_block..(r_block + 16).min(r_len);
-                for k in k0..k0 + n {
-                    let dst = &mut tile[(k - k0) * r_len..][block.clone()];
-                    for (v, r) in dst.iter_mut().zip(block.clone()) {
-                        let stored_row = e * r_len + r;
-                        let b = self.blocks.get(stored_row * k_len / 2 + k / 2).copied().unwrap_or(0);
-                        let s = self.scales.get(stored_row * groups + k / 32).copied().unwrap_or(0);
-                        *v = O::of(self.value(s, (b >> (4 * (k % 2))) & 0xF));
+            let out = &mut rows[done * r_len..(done + n) * r_len];
+            for r_block in (0..r_len).step_by(TILE_R) {
+                let width = TILE_R.min(r_len - r_block);
+                for g in k0 / 32..(k0 + n).div_ceil(32) {
+                    for i in 0..width {
+                        let stored_row = e * r_len + r_block + i;
+                        let s = usize::from(self.scales.get(stored_row * groups + g).copied().unwrap_or(0));
+                        let table = self.values.get(s * 16..s * 16 + 16).unwrap_or(&[0.0; 16]);
+                        let at = stored_row * k_len / 2 + g * 16;
+                        let bytes = self.blocks.get(at..at + 16).unwrap_or(&[0; 16]);
+                        for (j, &b) in bytes.iter().enumerate() {
+                            tile[2 * j * TILE_R + i] = O::of(table[usize::from(b & 0xF)]);
+                            tile[(2 * j + 1) * TILE_R + i] = O::of(table[usize::from(b >> 4)]);
+                        }
+                    }
+                    for k in (g * 32).max(k0)..(g * 32 + 32).min(k0 + n) {
+                        let src = &tile[(k - g * 32) * TILE_R..][..width];
+                        out[(k - k0) * r_len + r_block..][..width].copy_from_slice(src);
                     }
                 }
             }
@@ -134,5 +145,34 @@ mod tests {
         // w[k, r]: k even -> 1.0 * 2, k odd -> -0.5 * 2 for r = 0; 6.0 / 2 for r = 1.
         assert_eq!(&w[..4], &[2.0, 3.0, -1.0, 3.0]);
         assert!(mxfp4_shape(&info("b", Dtype::U8, vec![1, 2, 1, 8]), &scales).is_err());
+    }
+
+    #[test]
+    fn tiles_equal_the_element_formula_for_any_window() {
+        let (e, r, g) = (2usize, 37usize, 3usize);
+        let k = g * 32;
+        let blocks = info("x_blocks", Dtype::U8, vec![e as u64, r as u64, g as u64, 16]);
+        let scales = info("x_scales", Dtype::U8, vec![e as u64, r as u64, g as u64]);
+        let shape = mxfp4_shape(&blocks, &scales).unwrap();
+        let bytes: Vec<u8> =
+            (0..e * r * g * 16).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3]).collect();
+        let codes: Vec<u8> = (0..e * r * g).map(|i| 120 + (i % 13) as u8).collect();
+        let want = |at: usize| {
+            let (ex, kk, rr) = (at / (k * r), at / r % k, at % r);
+            let stored = ex * r + rr;
+            let b = bytes[stored * k / 2 + kk / 2] >> (4 * (kk % 2));
+            E2M1[usize::from(b & 0xF)] * 2f64.powi(i32::from(codes[stored * g + kk / 32]) - 127)
+        };
+        let data = [bytes.clone(), codes.clone()];
+        let parts = Parts::new(vec![&blocks, &scales], data.iter().map(Vec::as_slice).collect());
+        let d = mxfp4_decoder(&parts, &shape).unwrap();
+        let total = e * k * r;
+        for (start, len) in [(0, total), (5, 1000), (r * 30 + 3, r * 40), (r * (k - 1), r * 2 + 1), (total - 7, 7)] {
+            let mut w = vec![f64::NAN; len];
+            d.decode_f64(start, &mut w).unwrap();
+            for (i, v) in w.iter().enumerate() {
+                assert_eq!(v.to_bits(), want(start + i).to_bits(), "element {}", start + i);
+            }
+        }
     }
 }

@@ -453,6 +453,14 @@ pub trait Out: Copy + Default + Send {
             *v = Self::of(scale * (f64::from(q) - zero));
         }
     }
+
+    /// `table[code] * scale` of each one-byte code.
+    #[inline]
+    fn lut_scaled(codes: &[u8], table: &[f32; 256], scale: f64, out: &mut [Self]) {
+        for (v, &b) in out.iter_mut().zip(codes) {
+            *v = Self::of(f64::from(table[usize::from(b)]) * scale);
+        }
+    }
 }
 
 impl Out for f64 {
@@ -480,6 +488,16 @@ impl Out for f32 {
         }
         for (v, &q) in out.iter_mut().zip(fields) {
             *v = (scale * (f64::from(q) - zero)) as f32;
+        }
+    }
+
+    #[inline]
+    fn lut_scaled(codes: &[u8], table: &[f32; 256], scale: f64, out: &mut [f32]) {
+        if super::simd::is_f32(scale) {
+            return super::simd::lut_scaled_f32(codes, table, scale as f32, out);
+        }
+        for (v, &b) in out.iter_mut().zip(codes) {
+            *v = (f64::from(table[usize::from(b)]) * scale) as f32;
         }
     }
 }

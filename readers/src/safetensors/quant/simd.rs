@@ -1,9 +1,10 @@
-//! The two inner loops of the integer schemes' `f32` decode, vectorized (AVX-512 or AVX2,
-//! chosen at run time; the same loop in scalar code elsewhere): 4-bit codes looked up in a
-//! table of their 16 values, and wider codes mapped through `(code - zero) * scale`. Both give
-//! exactly what the scalar formulas give: the lookups copy table entries, and the affine map is
-//! only used where its `f32` arithmetic is exact up to the one final rounding (see
-//! [`exact_in_f32`]).
+//! The inner loops of the quantized schemes' `f32` decode, vectorized (AVX-512 or AVX2, chosen
+//! at run time; the same loop in scalar code elsewhere): 4-bit codes looked up in a table of
+//! their 16 values, wider codes mapped through `(code - zero) * scale`, and one-byte codes (FP8,
+//! int8) looked up in a table of their 256 values times a scale. All give exactly what the
+//! scalar `f64` formulas rounded to `f32` give: the 4-bit lookups copy table entries, and the
+//! products are only computed in `f32` where that arithmetic is exact up to the one final
+//! rounding (see [`exact_in_f32`] and [`is_f32`]).
 
 /// `out[8 j + k] = table[(words[j] >> 4 k) & 15]`: the eight 4-bit fields of each word, least
 /// significant first, through the table. Writes `8 * min(words.len(), out.len() / 8)` values.
@@ -38,7 +39,38 @@ fn nibbles_scalar(words: &[u32], table: &[f32; 16], out: &mut [f32]) {
 /// small integer in both, and the `f64` product of a 24-bit and a 17-bit significand is exact,
 /// so both round the same exact product once.
 pub fn exact_in_f32(zero: f64, scale: f64) -> bool {
-    f64::from(scale as f32).to_bits() == scale.to_bits() && zero.fract() == 0.0 && zero.abs() <= 65_536.0
+    is_f32(scale) && zero.fract() == 0.0 && zero.abs() <= 65_536.0
+}
+
+/// Whether `v` is an `f32` value. The product of two `f32` values is exact in `f64` (two 24-bit
+/// significands), so rounding it to `f32` gives what the `f32` product gives, overflow and
+/// subnormal results included.
+pub fn is_f32(v: f64) -> bool {
+    f64::from(v as f32).to_bits() == v.to_bits()
+}
+
+/// `out[k] = table[codes[k]] * scale` in `f32` (exact in the sense of [`is_f32`]; callers check
+/// the scale). Writes `min(codes.len(), out.len())` values.
+pub fn lut_scaled_f32(codes: &[u8], table: &[f32; 256], scale: f32, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F.
+            return unsafe { x86::lut_scaled_avx512(codes, table, scale, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2.
+            return unsafe { x86::lut_scaled_avx2(codes, table, scale, out) };
+        }
+    }
+    lut_scaled_scalar(codes, table, scale, out);
+}
+
+#[inline(always)]
+fn lut_scaled_scalar(codes: &[u8], table: &[f32; 256], scale: f32, out: &mut [f32]) {
+    for (v, &b) in out.iter_mut().zip(codes) {
+        *v = table[usize::from(b)] * scale;
+    }
 }
 
 /// `out[k] = (codes[k] - zero) * scale` in `f32` (callers check [`exact_in_f32`]).
@@ -147,6 +179,43 @@ mod x86 {
         }
         super::affine_scalar(&codes[8 * blocks..n], zero, scale, &mut out[8 * blocks..n]);
     }
+
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn lut_scaled_avx512(codes: &[u8], table: &[f32; 256], scale: f32, out: &mut [f32]) {
+        let n = codes.len().min(out.len());
+        let blocks = n / 16;
+        // SAFETY: 16 codes read and 16 values written per block, below `n`; every gathered index
+        // is a byte, inside the 256-entry table.
+        unsafe {
+            let s = _mm512_set1_ps(scale);
+            for b in 0..blocks {
+                let idx = _mm512_cvtepu8_epi32(_mm_loadu_si128(codes.as_ptr().add(16 * b).cast()));
+                let v = _mm512_i32gather_ps::<4>(idx, table.as_ptr());
+                _mm512_storeu_ps(out.as_mut_ptr().add(16 * b), _mm512_mul_ps(v, s));
+            }
+        }
+        super::lut_scaled_scalar(&codes[16 * blocks..n], table, scale, &mut out[16 * blocks..n]);
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn lut_scaled_avx2(codes: &[u8], table: &[f32; 256], scale: f32, out: &mut [f32]) {
+        let n = codes.len().min(out.len());
+        let blocks = n / 8;
+        // SAFETY: 8 codes read and 8 values written per block, below `n`; indices are bytes.
+        unsafe {
+            let s = _mm256_set1_ps(scale);
+            for b in 0..blocks {
+                let idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(codes.as_ptr().add(8 * b).cast()));
+                let v = _mm256_i32gather_ps::<4>(table.as_ptr(), idx);
+                _mm256_storeu_ps(out.as_mut_ptr().add(8 * b), _mm256_mul_ps(v, s));
+            }
+        }
+        super::lut_scaled_scalar(&codes[8 * blocks..n], table, scale, &mut out[8 * blocks..n]);
+    }
 }
 
 #[cfg(test)]
@@ -186,6 +255,25 @@ mod tests {
             }
         }
         assert!(!exact_in_f32(0.5, 1.0), "fractional zero");
+        assert!(!is_f32(0.1) && is_f32(0.1f32 as f64));
+    }
+
+    #[test]
+    fn vector_table_products_equal_the_f64_formula() {
+        use weightlens_core::decode::f8_e4m3_to_f32;
+        let codes: Vec<u8> = (0..=255u8).chain((0..100u32).map(|i| (i.wrapping_mul(131) % 256) as u8)).collect();
+        let table: [f32; 256] = std::array::from_fn(|b| f8_e4m3_to_f32(b as u8));
+        // A full-significand scale, one that overflows the largest codes, a subnormal range.
+        for scale in [0.000_123_456_79_f32, 3.0e36, 1.0e-42] {
+            for n in [0, 7, 16, 40, codes.len()] {
+                let mut fast = vec![0f32; n];
+                lut_scaled_f32(&codes[..n], &table, scale, &mut fast);
+                for (k, v) in fast.iter().enumerate() {
+                    let want = (f64::from(table[usize::from(codes[k])]) * f64::from(scale)) as f32;
+                    assert!(v.to_bits() == want.to_bits() || (v.is_nan() && want.is_nan()), "scale {scale} k {k}");
+                }
+            }
+        }
         assert!(!exact_in_f32(1.0, 0.1), "an f64 scale");
     }
 }
