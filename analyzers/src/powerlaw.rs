@@ -161,8 +161,13 @@ fn ks_distance(tail: &[f64], alpha: f64) -> f64 {
 }
 
 /// `fit_power_law_standard`: every candidate's MLE and its KS distance (1 when `alpha <= 1`).
+/// The candidates are independent (`O(n^2)` powers in all: 0.13 s of one core for 4096
+/// eigenvalues), so they are computed in parallel.
 fn standard_candidates(x: &[f64], logs: &[f64]) -> Vec<Candidate> {
+    use rayon::prelude::*;
     (0..x.len() - 1)
+        .into_par_iter()
+        .with_min_len(128)
         .map(|i| {
             let n = (x.len() - i) as f64;
             let alpha = 1.0 + n / tail_log_sum(logs, i);

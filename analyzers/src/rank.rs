@@ -446,7 +446,7 @@ pub(crate) fn count_greater(g: MatRef<'_, f64>, shift: f64) -> usize {
 /// rows`, `rows <= cols`).
 fn gram_wide(a: MatRef<'_, f64>) -> Mat<f64> {
     let n = a.ncols();
-    let mut g = Mat::<f64>::zeros(n, n);
+    let mut g = zeroed_square(n);
     tri_matmul(
         g.as_mut(),
         BlockStructure::TriangularLower,
@@ -467,7 +467,7 @@ fn gram_tall_block(a: MatRef<'_, f64>, into: Option<Mat<f64>>) -> Mat<f64> {
     let n = a.nrows();
     let (mut g, accum) = match into {
         Some(g) => (g, Accum::Add),
-        None => (Mat::<f64>::zeros(n, n), Accum::Replace),
+        None => (zeroed_square(n), Accum::Replace),
     };
     tri_matmul(
         g.as_mut(),
@@ -480,6 +480,34 @@ fn gram_tall_block(a: MatRef<'_, f64>, into: Option<Mat<f64>>) -> Mat<f64> {
         1.0,
         Par::rayon(0),
     );
+    g
+}
+
+/// An `n x n` matrix of zeros, written by every thread. The first write to freshly mapped memory
+/// is slow on some machines (the page faults, not the stores: 0.35 s of one core for the 128 MB
+/// of a 4096x4096 Gram matrix on the 2-core VM, a tenth of that matrix's spectrum), and
+/// `Mat::zeros` writes on one thread.
+fn zeroed_square(n: usize) -> Mat<f64> {
+    use rayon::prelude::*;
+    /// The matrix's storage, shared by the threads that zero its columns.
+    struct Columns(*mut f64);
+    // SAFETY: each task writes its own columns only (disjoint ranges of one allocation).
+    unsafe impl Sync for Columns {}
+    impl Columns {
+        fn base(&self) -> *mut f64 {
+            self.0
+        }
+    }
+    let mut g = Mat::<f64>::with_capacity(n, n);
+    let stride = usize::try_from(g.col_stride()).unwrap_or(n).max(n);
+    let columns = Columns(g.as_ptr_mut());
+    (0..n).into_par_iter().with_min_len(64).for_each(|j| {
+        // SAFETY: the allocation holds `n` columns of `stride >= n` entries (its capacity), and
+        // column `j` is written by this task only.
+        unsafe { columns.base().add(j * stride).write_bytes(0, n) }
+    });
+    // SAFETY: within the capacity, and every entry of the `n x n` matrix was just written.
+    unsafe { g.set_dims(n, n) };
     g
 }
 
@@ -539,6 +567,9 @@ pub(crate) fn finite_values(view: &TensorView<'_>) -> Result<Option<Vec<f64>>> {
 /// (`rows, cols > 0`); `None` when it holds NaN/Inf. Tall matrices are streamed into it a block
 /// of rows at a time.
 pub(crate) fn gram_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> Result<Option<Mat<f64>>> {
+    if rows <= cols && view.plain_bytes().is_some() {
+        return gram_of_wide_view(view, rows, cols);
+    }
     if rows <= cols {
         let Some(data) = finite_values(view)? else { return Ok(None) };
         return Ok(Some(gram_wide(MatRef::from_column_major_slice(&data, cols, rows))));
@@ -565,6 +596,33 @@ pub(crate) fn gram_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> R
             view.done_with(row * cols, take * cols);
         }
         row += take;
+    }
+    Ok(gram)
+}
+
+/// [`gram_of_view`] of a wide matrix of plain elements (`rows <= cols`), streamed a block of
+/// columns at a time: `W W^T` is the sum of `W_c W_c^T` over the column blocks `W_c`, each decoded
+/// row segment by row segment into one small buffer, so no `f64` copy of the whole matrix is made
+/// (its first writes alone took 0.3 s for a 4096x4096 matrix). Quantized and computed views decode
+/// whole rows or groups, not arbitrary segments, and keep the copy.
+fn gram_of_wide_view(view: &TensorView<'_>, rows: usize, cols: usize) -> Result<Option<Mat<f64>>> {
+    let block_cols = stream_block_rows(rows).min(cols);
+    let mut buf = vec![0f64; block_cols * rows];
+    let mut gram = None;
+    let mut c0 = 0;
+    while c0 < cols {
+        let take = block_cols.min(cols - c0);
+        let chunk = &mut buf[..take * rows];
+        for (row, segment) in chunk.chunks_exact_mut(take).enumerate() {
+            view.decode_f64(row * cols + c0, segment)?;
+        }
+        if !chunk.iter().all(|x| x.is_finite()) {
+            return Ok(None);
+        }
+        // The row-major `rows x take` block is the column-major `take x rows` `W_c^T`.
+        let block = MatRef::from_column_major_slice(chunk, take, rows);
+        gram = Some(gram_tall_block(block.transpose(), gram));
+        c0 += take;
     }
     Ok(gram)
 }
@@ -657,6 +715,46 @@ mod tests {
         assert_eq!(numerical_rank(&[1.0, 0.0, 0.0, 2e-6], 2, 2), Ok(2));
         assert_eq!(numerical_rank(&[1.0, 0.0, 0.0, 5e-7], 2, 2), Ok(1));
         assert!(numerical_rank(&[1.0; 5], 2, 3).is_err());
+    }
+
+    /// The streamed Gram matrix of a wide plain view (several column blocks, one partial) equals
+    /// the one from the whole `f64` copy to rounding, and a NaN in any block gives `None`.
+    #[test]
+    fn wide_views_stream_their_gram_matrix_by_column_blocks() {
+        use std::borrow::Cow;
+        use std::sync::Arc;
+        use weightlens_core::{ByteOrder, Dtype, Framework};
+        let (rows, cols) = (40, 3 * STREAM_MIN_ROWS + 77);
+        let mut rng = Rng(17);
+        let values: Vec<f32> = (0..rows * cols).map(|_| rng.normal() as f32).collect();
+        let file: Arc<std::path::Path> = Arc::from(std::path::Path::new("w.safetensors"));
+        let info = TensorInfo::new("w", Dtype::F32, Framework::SAFETENSORS, vec![rows as u64, cols as u64], file, 0, 0);
+        let view_of = |v: &[f32]| {
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            let view = TensorView::plain(&info, Cow::Owned(bytes), Dtype::F32, ByteOrder::Little).expect("view");
+            gram_of_view(&view, rows, cols).expect("decodes")
+        };
+        let streamed = view_of(&values).expect("finite");
+        let data: Vec<f64> = values.iter().map(|&x| f64::from(x)).collect();
+        let whole = gram_wide(MatRef::from_column_major_slice(&data, cols, rows));
+        let top = (0..rows).map(|i| whole[(i, i)]).fold(0.0f64, f64::max);
+        for j in 0..rows {
+            for i in j..rows {
+                assert!((streamed[(i, j)] - whole[(i, j)]).abs() <= 1e-13 * top, "({i}, {j})");
+            }
+        }
+        let mut with_nan = values.clone();
+        with_nan[rows * cols - 5] = f32::NAN;
+        assert!(view_of(&with_nan).is_none());
+    }
+
+    #[test]
+    fn zeroed_square_is_all_zeros() {
+        for n in [0, 1, 7, 300] {
+            let z = zeroed_square(n);
+            assert_eq!((z.nrows(), z.ncols()), (n, n));
+            assert!((0..n).all(|j| (0..n).all(|i| z[(i, j)] == 0.0)), "n={n}");
+        }
     }
 
     /// A tiny seeded generator (xorshift64*), so the property tests need no extra crate.

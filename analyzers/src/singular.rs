@@ -150,7 +150,10 @@ pub(crate) fn singular_values_of_view(
         let Some(data) = finite_values(view)? else { return Ok(None) };
         return Ok(Some(singular_values(&data, rows, cols, method)));
     }
-    Ok(gram_of_view(view, rows, cols)?.map(|gram| by_gram(gram, rows.max(cols))))
+    let start = std::time::Instant::now();
+    let gram = gram_of_view(view, rows, cols)?;
+    tracing::debug!(rows, cols, elapsed = ?start.elapsed(), "Gram matrix");
+    Ok(gram.map(|gram| by_gram(gram, rows.max(cols))))
 }
 
 fn by_svd(a: MatRef<'_, f64>) -> std::result::Result<SingularValues, RankError> {
