@@ -526,13 +526,13 @@ pub fn rank_working_bytes(rows: u64, cols: u64) -> u64 {
 }
 
 /// The rank of a tensor's `rows x cols` matrix; `None` when it holds NaN/Inf. Tall matrices
-/// are streamed into their Gram matrix a block of rows at a time (no `f64` copy of the whole
-/// tensor unless the SVD fallback needs it).
+/// are streamed into their Gram matrix a block of rows at a time, wide plain ones a block of
+/// columns at a time (no `f64` copy of the whole tensor unless the SVD fallback needs it).
 fn rank_of_view(view: &TensorView<'_>, rows: usize, cols: usize, mode: RankMode) -> Result<Option<(usize, RankMode)>> {
     let info = view.info();
     let fail = |e: RankError| Error::tensor(info.file.as_ref(), &info.name, e.to_string());
     let svd_fallback = mode != RankMode::Auto;
-    if rows <= cols || cols < GRAM_MIN_SIDE {
+    if rows.min(cols) < GRAM_MIN_SIDE {
         let Some(data) = finite_values(view)? else { return Ok(None) };
         let rank = match svd_fallback {
             true => numerical_rank(&data, rows, cols).map(|r| (r, RankMode::Exact)),
@@ -541,10 +541,12 @@ fn rank_of_view(view: &TensorView<'_>, rows: usize, cols: usize, mode: RankMode)
         return rank.map(Some).map_err(fail);
     }
     let Some(mut gram) = gram_of_view(view, rows, cols)? else { return Ok(None) };
+    // The products that formed the Gram matrix ran over the longer side.
+    let k = rows.max(cols);
     if !svd_fallback {
-        return exact_or_approx_from_gram(gram, rows).map(Some).map_err(fail);
+        return exact_or_approx_from_gram(gram, k).map(Some).map_err(fail);
     }
-    if let Some(rank) = rank_from_gram(&mut gram, rows).map_err(fail)? {
+    if let Some(rank) = rank_from_gram(&mut gram, k).map_err(fail)? {
         return Ok(Some((rank, RankMode::Exact)));
     }
     // The SVD's f64 copy of the matrix takes the Gram matrix's place.
