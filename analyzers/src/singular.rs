@@ -13,11 +13,11 @@
 //!   estimate (condition number 28 899: 4.4e-8 relative, where the estimate says 1.8e-6), and the
 //!   Gram eigenvalues differ from the SVD's by at most `1e-12` in every WeightWatcher metric.
 //! - larger: the eigenvalues of the `f64` Gram matrix of the smaller side (`n^2 k / 2`
-//!   multiply-adds, tall matrices streamed), `sigma_i = sqrt(lambda_i)`, by faer's
-//!   tridiagonalization and a root-free QL/QR ([`crate::tridiagonal`]) or, from side
-//!   [`crate::sym_eigen::TWO_STAGE_MIN_DIM`] up, the two-stage reduction of
-//!   [`crate::sym_eigen`] (same backward error, matrix-product speed). The SVD of
-//!   `W` costs far more there (161 s against ~60 s for a 4096x4096 matrix on 2 cores).
+//!   multiply-adds; tall matrices and wide plain ones streamed into it),
+//!   `sigma_i = sqrt(lambda_i)`, by faer's tridiagonalization and a root-free QL/QR
+//!   ([`crate::tridiagonal`]) or, from side [`crate::sym_eigen::TWO_STAGE_MIN_DIM`] up, the
+//!   two-stage reduction of [`crate::sym_eigen`] (same backward error, matrix-product speed).
+//!   The SVD of `W` costs far more there (161 s against about 3 s for a 4096x4096 matrix on 2 cores).
 //!   Rounding moves each eigenvalue by up to about `16 u (sqrt(k) + sqrt(n)) lambda_max` (the
 //!   exact rank's guard band, [`crate::rank`]), so singular values below
 //!   `sqrt(16 u (sqrt(k) + sqrt(n))) * sigma_max` (`~5e-7 sigma_max` for 4096x4096, `~6e-7` for
