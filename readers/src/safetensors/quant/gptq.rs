@@ -129,8 +129,10 @@ pub fn gptq_decoder<'a>(
     Ok(fused(Gptq { qweight: parts.bytes(0)?, out, bits: p.bits, affine, n_groups, groups, group, inputs }))
 }
 
-impl Kernel for Gptq<'_> {
-    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
+impl Gptq<'_> {
+    /// Elements `start .. start + out.len()` row piece by row piece: each row reads one word per
+    /// 8 (4-bit) inputs from its own column of `qweight`.
+    fn rows<O: Out>(&self, start: usize, out: &mut [O]) {
         let n_out = self.out;
         let mut fields = [0u8; RUN];
         // Act-order, at most 4 bits: the 16 values of every group of a row, once per row.
@@ -168,6 +170,73 @@ impl Kernel for Gptq<'_> {
                 }),
             }
         });
+    }
+
+    /// The [`BLOCK_ROWS`] whole rows `o0 ..` (4-bit, groups of a multiple of 8 inputs): their
+    /// words are side by side in `qweight` (one 64-byte line per 8 inputs), so each line is read
+    /// once for all of them and its words dealt to the rows, each row then mapped through its
+    /// group's table of 16 values as [`Self::rows`] does (the same values, bit for bit).
+    fn block_rows<O: Out>(&self, o0: usize, rows: &mut [O]) {
+        let n = self.inputs;
+        let mut split = rows.chunks_exact_mut(n.max(1));
+        let mut rows: [&mut [O]; BLOCK_ROWS] = std::array::from_fn(|_| split.next().unwrap_or_default());
+        let mut words = [[0u32; RUN / 8]; BLOCK_ROWS];
+        let mut tables = [[O::default(); 16]; BLOCK_ROWS];
+        for i0 in (0..n).step_by(self.group) {
+            let g = i0 / self.group;
+            for (j, table) in tables.iter_mut().enumerate() {
+                let (s, z) = self.affine.get((o0 + j) * self.n_groups + g).copied().unwrap_or((f64::NAN, 0.0));
+                *table = std::array::from_fn(|q| O::of(s * (q as f64 - z)));
+            }
+            let group_end = (i0 + self.group).min(n);
+            for i in (i0..group_end).step_by(RUN) {
+                let count = (group_end - i).min(RUN) / 8;
+                for k in 0..count {
+                    let at = ((i / 8 + k) * self.out + o0) * 4;
+                    let line = self.qweight.get(at..at + 4 * BLOCK_ROWS).unwrap_or(&[]);
+                    for (j, row_words) in words.iter_mut().enumerate() {
+                        row_words[k] =
+                            line.get(4 * j..4 * j + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                    }
+                }
+                for ((row, row_words), table) in rows.iter_mut().zip(&words).zip(&tables) {
+                    if let Some(seg) = row.get_mut(i..i + 8 * count) {
+                        O::nibble_words(&row_words[..count], table, seg);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rows [`Gptq::block_rows`] decodes together: 16 words, one 64-byte line.
+const BLOCK_ROWS: usize = 16;
+
+impl Kernel for Gptq<'_> {
+    fn run<O: Out>(&self, start: usize, out: &mut [O]) {
+        let n = self.inputs;
+        let blocks = self.bits == 4 && self.groups.is_none() && self.group.is_multiple_of(8) && n.is_multiple_of(8);
+        if !blocks || n == 0 {
+            return self.rows(start, out);
+        }
+        let ((o, i0, head), (first, body), (last, tail)) = split_rows(n, start, out);
+        self.rows(o * n + i0, head);
+        // Whole rows: blocks of BLOCK_ROWS where aligned, the others one by one.
+        let mut o = first;
+        let mut rest = body;
+        while !rest.is_empty() {
+            let block = o.is_multiple_of(BLOCK_ROWS) && o + BLOCK_ROWS <= self.out && rest.len() >= BLOCK_ROWS * n;
+            let take = if block { BLOCK_ROWS } else { 1 };
+            let (now, after) = rest.split_at_mut(take * n);
+            if block {
+                self.block_rows(o, now);
+            } else {
+                self.rows(o * n, now);
+            }
+            o += take;
+            rest = after;
+        }
+        self.rows(last * n, tail);
     }
 
     fn packed(&self) -> &[u8] {
@@ -318,8 +387,8 @@ mod tests {
         words
     }
 
-    fn check_gptq(bits: u32, v2: bool) {
-        let (inputs, out, gs) = (64usize, 8usize, 32u64);
+    fn check_gptq(bits: u32, v2: bool, out: usize) {
+        let (inputs, gs) = (64usize, 32u64);
         let q: Vec<Vec<u32>> =
             (0..inputs).map(|i| (0..out).map(|o| ((i * 7 + o * 3) % (1 << bits)) as u32).collect()).collect();
         let groups = inputs / gs as usize;
@@ -358,13 +427,27 @@ mod tests {
                 assert_eq!(w[o * inputs + i], want, "bits {bits} o {o} i {i}");
             }
         }
+        // Any window, f32 too (4-bit whole rows go 16 at a time where aligned): the same values.
+        for (start, len) in
+            [(0, inputs * out), (5, 3 * inputs), (inputs * 3 + 7, 20 * inputs + 9), (inputs * 16, 16 * inputs)]
+        {
+            let Some(left) = (inputs * out).checked_sub(start) else { continue };
+            let len = len.min(left);
+            let mut part = vec![0f32; len];
+            d.decode_f32(start, &mut part).unwrap();
+            for (k, v) in part.iter().enumerate() {
+                assert_eq!(*v, w[start + k] as f32, "bits {bits} out {out} element {}", start + k);
+            }
+        }
     }
 
     #[test]
     fn gptq_decodes_every_width_and_format() {
         for bits in [2, 3, 4, 8] {
-            check_gptq(bits, false);
-            check_gptq(bits, true);
+            for out in [8, 40] {
+                check_gptq(bits, false, out);
+                check_gptq(bits, true, out);
+            }
         }
     }
 
