@@ -569,10 +569,10 @@ pub(crate) fn finite_values(view: &TensorView<'_>) -> Result<Option<Vec<f64>>> {
 /// (`rows, cols > 0`); `None` when it holds NaN/Inf. Tall matrices are streamed into it a block
 /// of rows at a time.
 pub(crate) fn gram_of_view(view: &TensorView<'_>, rows: usize, cols: usize) -> Result<Option<Mat<f64>>> {
-    if rows <= cols && view.plain_bytes().is_some() {
-        return gram_of_wide_view(view, rows, cols);
-    }
     if rows <= cols {
+        if view.plain_bytes().is_some() {
+            return gram_of_wide_view(view, rows, cols);
+        }
         let Some(data) = finite_values(view)? else { return Ok(None) };
         return Ok(Some(gram_wide(MatRef::from_column_major_slice(&data, cols, rows))));
     }

@@ -195,8 +195,7 @@ impl Gptq<'_> {
                     let at = ((i / 8 + k) * self.out + o0) * 4;
                     let line = self.qweight.get(at..at + 4 * BLOCK_ROWS).unwrap_or(&[]);
                     for (j, row_words) in words.iter_mut().enumerate() {
-                        row_words[k] =
-                            line.get(4 * j..4 * j + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                        row_words[k] = word(line, j);
                     }
                 }
                 for ((row, row_words), table) in rows.iter_mut().zip(&words).zip(&tables) {
