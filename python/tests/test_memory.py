@@ -42,7 +42,10 @@ def write_safetensors(path, rows: int, cols: int) -> None:
 def test_one_gib_tensor_without_a_copy(tmp_path):
     path = tmp_path / "big.safetensors"
     write_safetensors(path, 16384, 16384)  # 2^28 float32 = 1 GiB
-    out = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=True)
+    try:
+        out = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=True)
+    finally:
+        path.unlink()  # do not leave 1 GiB behind, whatever the outcome
     r = json.loads(out.stdout)
     assert r["rows"] == 1
     assert abs(r["mean"] - (16384 - 1) / 2 / 16384) < 1e-6
