@@ -463,6 +463,9 @@ impl Float<'_> {
             let (out, codes) = (&mut seg[done..done + n], bytes.get(done..done + n).unwrap_or(&[]));
             match &self.zeros {
                 // Symmetric (every FP8 layout): no subtraction in the loop (x - 0.0 is x anyway).
+                None if matches!(self.element, Element::Fp8 { e5m2: false }) => {
+                    O::e4m3_scaled(codes, &self.lut, s, out)
+                }
                 None => O::lut_scaled(codes, &self.lut, s, out),
                 Some(zeros) => {
                     let z = zeros[at];

@@ -172,37 +172,109 @@ impl Gptq<'_> {
         });
     }
 
-    /// The [`BLOCK_ROWS`] whole rows `o0 ..` (4-bit, groups of a multiple of 8 inputs): their
-    /// words are side by side in `qweight` (one 64-byte line per 8 inputs), so each line is read
-    /// once for all of them and its words dealt to the rows, each row then mapped through its
-    /// group's table of 16 values as [`Self::rows`] does (the same values, bit for bit).
+    /// The [`BLOCK_ROWS`] whole rows `o0 ..` (4- or 8-bit, groups of whole words): their words
+    /// are side by side in `qweight` (one 64-byte line per word of inputs), so each line is read
+    /// once for all of them and its words dealt to the rows. Each row is then mapped as
+    /// [`Self::rows`] maps it (the same values, bit for bit): 4-bit words through its group's
+    /// table of 16 values, 8-bit ones (whose little-endian bytes are the fields) by
+    /// [`Out::affine`].
     fn block_rows<O: Out>(&self, o0: usize, rows: &mut [O]) {
+        match (&self.groups, self.bits) {
+            (Some(groups), _) => self.block_rows_act_order(groups, o0, rows),
+            (None, 4) => self.block_rows_of::<O, 4, { RUN / 8 }>(o0, rows),
+            _ => self.block_rows_of::<O, 8, { RUN / 4 }>(o0, rows),
+        }
+    }
+
+    /// [`Self::block_rows`] of `BITS`-bit values, `WORDS` (`RUN * BITS / 32`) words per row and
+    /// run (constants: word and field arithmetic by shifts, buffers no larger than needed).
+    fn block_rows_of<O: Out, const BITS: u32, const WORDS: usize>(&self, o0: usize, rows: &mut [O]) {
         let n = self.inputs;
+        let per_word = (32 / BITS) as usize;
         let mut split = rows.chunks_exact_mut(n.max(1));
         let mut rows: [&mut [O]; BLOCK_ROWS] = std::array::from_fn(|_| split.next().unwrap_or_default());
-        let mut words = [[0u32; RUN / 8]; BLOCK_ROWS];
+        let mut words = [[0u32; WORDS]; BLOCK_ROWS];
         let mut tables = [[O::default(); 16]; BLOCK_ROWS];
+        let mut affine = [(0f64, 0f64); BLOCK_ROWS];
+        let mut fields = [0u8; RUN];
         for i0 in (0..n).step_by(self.group) {
             let g = i0 / self.group;
-            for (j, table) in tables.iter_mut().enumerate() {
+            for (j, (table, affine)) in tables.iter_mut().zip(affine.iter_mut()).enumerate() {
                 let (s, z) = self.affine.get((o0 + j) * self.n_groups + g).copied().unwrap_or((f64::NAN, 0.0));
-                *table = std::array::from_fn(|q| O::of(s * (q as f64 - z)));
+                if BITS == 4 {
+                    *table = std::array::from_fn(|q| O::of(s * (q as f64 - z)));
+                } else {
+                    *affine = (s, z);
+                }
             }
             let group_end = (i0 + self.group).min(n);
             for i in (i0..group_end).step_by(RUN) {
-                let count = (group_end - i).min(RUN) / 8;
-                for k in 0..count {
-                    let at = ((i / 8 + k) * self.out + o0) * 4;
-                    let line = self.qweight.get(at..at + 4 * BLOCK_ROWS).unwrap_or(&[]);
-                    for (j, row_words) in words.iter_mut().enumerate() {
-                        row_words[k] = word(line, j);
-                    }
-                }
-                for ((row, row_words), table) in rows.iter_mut().zip(&words).zip(&tables) {
-                    if let Some(seg) = row.get_mut(i..i + 8 * count) {
+                let count = (group_end - i).min(RUN) / per_word;
+                self.deal_lines(o0, i / per_word, count, &mut words);
+                let len = count * per_word;
+                for ((row, row_words), (table, &(s, z))) in rows.iter_mut().zip(&words).zip(tables.iter().zip(&affine))
+                {
+                    let Some(seg) = row.get_mut(i..i + len) else { continue };
+                    if BITS == 4 {
                         O::nibble_words(&row_words[..count], table, seg);
+                        continue;
                     }
+                    for (f, w) in fields.chunks_exact_mut(4).zip(&row_words[..count]) {
+                        f.copy_from_slice(&w.to_le_bytes());
+                    }
+                    O::affine(&fields[..len], z, s, seg);
                 }
+            }
+        }
+    }
+}
+
+impl Gptq<'_> {
+    /// Act-order 4-bit rows for [`Self::block_rows`]: each row's 16 values of every group in
+    /// one table (what [`Self::rows`] builds per row), each input looked up in its `g_idx`
+    /// group's part by [`Out::grouped_nibble_words`].
+    fn block_rows_act_order<O: Out>(&self, groups: &[u32], o0: usize, rows: &mut [O]) {
+        let n = self.inputs;
+        let width = self.n_groups * 16;
+        let mut split = rows.chunks_exact_mut(n.max(1));
+        let mut rows: [&mut [O]; BLOCK_ROWS] = std::array::from_fn(|_| split.next().unwrap_or_default());
+        let mut tables = vec![O::default(); BLOCK_ROWS * width];
+        let affine = self.affine.get(o0 * self.n_groups..).unwrap_or(&[]);
+        // Rows and groups are adjacent in both: one table of 16 per (row, group) pair, in order.
+        for (table, &(s, z)) in tables.chunks_exact_mut(16).zip(affine) {
+            let values: [O; 16] = std::array::from_fn(|q| O::of(s * (q as f64 - z)));
+            table.copy_from_slice(&values);
+        }
+        let mut words = [[0u32; RUN / 8]; BLOCK_ROWS];
+        for i in (0..n).step_by(RUN) {
+            let count = (n - i).min(RUN) / 8;
+            self.deal_lines(o0, i / 8, count, &mut words);
+            let groups = groups.get(i..i + 8 * count).unwrap_or(&[]);
+            for (j, row) in rows.iter_mut().enumerate() {
+                let (Some(seg), Some(table)) = (row.get_mut(i..i + 8 * count), tables.get(j * width..(j + 1) * width))
+                else {
+                    continue;
+                };
+                O::grouped_nibble_words(&words[j][..count], groups, table, seg);
+            }
+        }
+    }
+
+    /// Words `w0 .. w0 + count` of the [`BLOCK_ROWS`] columns `o0 ..` of `qweight`, one 64-byte
+    /// line per word index, dealt to `words[j][..count]` (row `o0 + j`).
+    #[inline]
+    fn deal_lines<const WORDS: usize>(
+        &self,
+        o0: usize,
+        w0: usize,
+        count: usize,
+        words: &mut [[u32; WORDS]; BLOCK_ROWS],
+    ) {
+        for k in 0..count {
+            let at = ((w0 + k) * self.out + o0) * 4;
+            let line = self.qweight.get(at..at + 4 * BLOCK_ROWS).unwrap_or(&[]);
+            for (j, row_words) in words.iter_mut().enumerate() {
+                row_words[k] = word(line, j);
             }
         }
     }
@@ -214,7 +286,12 @@ const BLOCK_ROWS: usize = 16;
 impl Kernel for Gptq<'_> {
     fn run<O: Out>(&self, start: usize, out: &mut [O]) {
         let n = self.inputs;
-        let blocks = self.bits == 4 && self.groups.is_none() && self.group.is_multiple_of(8) && n.is_multiple_of(8);
+        // Groups and rows of whole words, so that a block never splits a word.
+        let per_word = (32 / self.bits) as usize;
+        let blocks = match self.groups {
+            None => matches!(self.bits, 4 | 8) && self.group.is_multiple_of(per_word) && n.is_multiple_of(per_word),
+            Some(_) => self.bits == 4 && n.is_multiple_of(8),
+        };
         if !blocks || n == 0 {
             return self.rows(start, out);
         }
@@ -386,11 +463,13 @@ mod tests {
         words
     }
 
-    fn check_gptq(bits: u32, v2: bool, out: usize) {
+    /// `act_order`: a `g_idx` that is not `i / group_size`, as `desc_act` writes.
+    fn check_gptq(bits: u32, v2: bool, out: usize, act_order: bool) {
         let (inputs, gs) = (64usize, 32u64);
         let q: Vec<Vec<u32>> =
             (0..inputs).map(|i| (0..out).map(|o| ((i * 7 + o * 3) % (1 << bits)) as u32).collect()).collect();
         let groups = inputs / gs as usize;
+        let group_of = |i: usize| if act_order { (i * 5 + i / 7) % groups } else { i / gs as usize };
         let zero = |g: usize, o: usize| ((g + o) % ((1 << bits) - 1) + 1) as u32;
         let stored: Vec<Vec<u32>> =
             (0..groups).map(|g| (0..out).map(|o| if v2 { zero(g, o) } else { zero(g, o) - 1 }).collect()).collect();
@@ -406,27 +485,34 @@ mod tests {
         }
         let scales: Vec<f32> = (0..groups * out).map(|k| 0.01 * (k as f32 + 1.0)).collect();
         let qweight = gptq_pack(&q, bits);
-        let infos = [
+        let mut infos = vec![
             info("qweight", Dtype::I32, vec![qweight.len() as u64 / out as u64, out as u64]),
             info("qzeros", Dtype::I32, vec![groups as u64, zrows as u64]),
             info("scales", Dtype::F32, vec![groups as u64, out as u64]),
         ];
+        let g_idx: Vec<u8> = (0..inputs).flat_map(|i| (group_of(i) as i32).to_le_bytes()).collect();
+        if act_order {
+            infos.push(info("g_idx", Dtype::I32, vec![inputs as u64]));
+        }
         let p = GptqParams { bits, group_size: Some(gs), v2 };
         let shape = gptq_shape(&p, &infos.iter().collect::<Vec<_>>()).unwrap();
         assert_eq!(shape, [out as u64, inputs as u64]);
-        let bytes = [le_words(&qweight), le_words(&qzeros), scales.iter().flat_map(|s| s.to_le_bytes()).collect()];
+        let bytes =
+            [le_words(&qweight), le_words(&qzeros), scales.iter().flat_map(|s| s.to_le_bytes()).collect(), g_idx];
+        let bytes = &bytes[..infos.len()];
         let parts = Parts::new(infos.iter().collect(), bytes.iter().map(Vec::as_slice).collect());
         let d = gptq_decoder(&p, &parts, &shape).unwrap();
         let mut w = vec![0f64; inputs * out];
         d.decode_f64(0, &mut w).unwrap();
         for o in 0..out {
             for i in 0..inputs {
-                let g = i / gs as usize;
+                let g = group_of(i);
                 let want = f64::from(scales[g * out + o]) * (f64::from(q[i][o]) - f64::from(zero(g, o)));
-                assert_eq!(w[o * inputs + i], want, "bits {bits} o {o} i {i}");
+                assert_eq!(w[o * inputs + i], want, "bits {bits} act-order {act_order} o {o} i {i}");
             }
         }
-        // Any window, f32 too (4-bit whole rows go 16 at a time where aligned): the same values.
+        // Any window, f32 too (4- and 8-bit whole rows go 16 at a time where aligned, act-order
+        // 4-bit ones too): the same values.
         for (start, len) in
             [(0, inputs * out), (5, 3 * inputs), (inputs * 3 + 7, 20 * inputs + 9), (inputs * 16, 16 * inputs)]
         {
@@ -435,7 +521,12 @@ mod tests {
             let mut part = vec![0f32; len];
             d.decode_f32(start, &mut part).unwrap();
             for (k, v) in part.iter().enumerate() {
-                assert_eq!(*v, w[start + k] as f32, "bits {bits} out {out} element {}", start + k);
+                assert_eq!(
+                    *v,
+                    w[start + k] as f32,
+                    "bits {bits} act-order {act_order} out {out} element {}",
+                    start + k
+                );
             }
         }
     }
@@ -444,8 +535,10 @@ mod tests {
     fn gptq_decodes_every_width_and_format() {
         for bits in [2, 3, 4, 8] {
             for out in [8, 40] {
-                check_gptq(bits, false, out);
-                check_gptq(bits, true, out);
+                for act_order in [false, true] {
+                    check_gptq(bits, false, out, act_order);
+                    check_gptq(bits, true, out, act_order);
+                }
             }
         }
     }

@@ -446,12 +446,26 @@ pub trait Out: Copy + Default + Send {
         }
     }
 
+    /// [`Self::nibble_words`] with a table per value: the field of `out[e]` looked up in the 16
+    /// values `tables[16 * groups[e] ..]` (act-order GPTQ, whose inputs each have a group).
+    /// Writes `8 * min(words.len(), groups.len() / 8, out.len() / 8)` values.
+    #[inline]
+    fn grouped_nibble_words(words: &[u32], groups: &[u32], tables: &[Self], out: &mut [Self]) {
+        super::simd::grouped_nibbles_scalar(words, groups, tables, out);
+    }
+
     /// `scale * (q - zero)` of each field.
     #[inline]
     fn affine(fields: &[u8], zero: f64, scale: f64, out: &mut [Self]) {
         for (v, &q) in out.iter_mut().zip(fields) {
             *v = Self::of(scale * (f64::from(q) - zero));
         }
+    }
+
+    /// [`Self::lut_scaled`] of E4M3 codes, `table` their values.
+    #[inline]
+    fn e4m3_scaled(codes: &[u8], table: &[f32; 256], scale: f64, out: &mut [Self]) {
+        Self::lut_scaled(codes, table, scale, out);
     }
 
     /// `table[code] * scale` of each one-byte code.
@@ -482,6 +496,11 @@ impl Out for f32 {
     }
 
     #[inline]
+    fn grouped_nibble_words(words: &[u32], groups: &[u32], tables: &[f32], out: &mut [f32]) {
+        super::simd::grouped_nibbles_f32(words, groups, tables, out);
+    }
+
+    #[inline]
     fn affine(fields: &[u8], zero: f64, scale: f64, out: &mut [f32]) {
         if super::simd::exact_in_f32(zero, scale) {
             return super::simd::affine_f32(fields, zero as f32, scale as f32, out);
@@ -489,6 +508,14 @@ impl Out for f32 {
         for (v, &q) in out.iter_mut().zip(fields) {
             *v = (scale * (f64::from(q) - zero)) as f32;
         }
+    }
+
+    #[inline]
+    fn e4m3_scaled(codes: &[u8], table: &[f32; 256], scale: f64, out: &mut [f32]) {
+        if super::simd::is_f32(scale) {
+            return super::simd::e4m3_scaled_f32(codes, table, scale as f32, out);
+        }
+        Self::lut_scaled(codes, table, scale, out);
     }
 
     #[inline]

@@ -33,6 +33,37 @@ fn nibbles_scalar(words: &[u32], table: &[f32; 16], out: &mut [f32]) {
     }
 }
 
+/// `out[8 j + k] = tables[16 * groups[8 j + k] + ((words[j] >> 4 k) & 15)]`: each field looked
+/// up in its own group's 16 values (an index past `tables` reads the last entry: callers check
+/// the groups, and the vector loop must stay in bounds whatever they hold). Writes
+/// `8 * min(words.len(), groups.len() / 8, out.len() / 8)` values.
+pub fn grouped_nibbles_f32(words: &[u32], groups: &[u32], tables: &[f32], out: &mut [f32]) {
+    let n = words.len().min(groups.len() / 8).min(out.len() / 8);
+    let (words, groups, out) = (&words[..n], &groups[..8 * n], &mut out[..8 * n]);
+    #[cfg(target_arch = "x86_64")]
+    {
+        // The gather's indices are i32: larger tables (never written by GPTQ) take the scalar loop.
+        let indexable = !tables.is_empty() && i32::try_from(tables.len()).is_ok();
+        if indexable && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2; `words`, `groups` and `out` have the same length in
+            // words; `tables` is non-empty and indexable by i32.
+            return unsafe { x86::grouped_nibbles_avx2(words, groups, tables, out) };
+        }
+    }
+    grouped_nibbles_scalar(words, groups, tables, out);
+}
+
+/// The scalar loop of [`grouped_nibbles_f32`], for any output type.
+pub fn grouped_nibbles_scalar<T: Copy + Default>(words: &[u32], groups: &[u32], tables: &[T], out: &mut [T]) {
+    let last = tables.len().saturating_sub(1);
+    for ((chunk, &w), groups) in out.chunks_exact_mut(8).zip(words).zip(groups.chunks_exact(8)) {
+        for (k, (v, &g)) in chunk.iter_mut().zip(groups).enumerate() {
+            let at = (g as usize).saturating_mul(16).saturating_add(((w >> (4 * k)) & 0xF) as usize);
+            *v = tables.get(at.min(last)).copied().unwrap_or_default();
+        }
+    }
+}
+
 /// Whether `scale * (code - zero)` for 8-bit codes, computed in `f64` and rounded to `f32`,
 /// equals the same product computed in `f32`: true when the scale is an `f32` value (every F16,
 /// BF16 and F32 scale is) and the zero point a small integer. Then `code - zero` is an exact
@@ -47,6 +78,23 @@ pub fn exact_in_f32(zero: f64, scale: f64) -> bool {
 /// subnormal results included.
 pub fn is_f32(v: f64) -> bool {
     f64::from(v as f32).to_bits() == v.to_bits()
+}
+
+/// [`lut_scaled_f32`] of E4M3 codes (`table` their values): with AVX-512 each code's `f32`
+/// is built from its bits (sign, exponent + 120, mantissa; `m * 2^-9` for subnormals; NaN for
+/// `0x7F`/`0xFF`) instead of gathered, the same values as the table's (NaN payloads aside).
+pub fn e4m3_scaled_f32(codes: &[u8], table: &[f32; 256], scale: f32, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            let n = codes.len().min(out.len());
+            let done = 16 * (n / 16);
+            // SAFETY: the CPU supports AVX-512F; `done` codes and values are in bounds.
+            unsafe { x86::e4m3_scaled_avx512(&codes[..done], scale, &mut out[..done]) };
+            return lut_scaled_scalar(&codes[done..n], table, scale, &mut out[done..n]);
+        }
+    }
+    lut_scaled_f32(codes, table, scale, out);
 }
 
 /// `out[k] = table[codes[k]] * scale` in `f32` (exact in the sense of [`is_f32`]; callers check
@@ -147,6 +195,29 @@ mod x86 {
     }
 
     /// # Safety
+    /// The CPU must support AVX2, `groups.len() == out.len() == 8 * words.len()`, and `tables`
+    /// must be non-empty with a length that fits in an i32.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn grouped_nibbles_avx2(words: &[u32], groups: &[u32], tables: &[f32], out: &mut [f32]) {
+        // SAFETY (whole body): one word, 8 groups read and 8 values written per iteration, in
+        // bounds; every gathered index is clamped to the last entry of `tables`.
+        unsafe {
+            let shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+            let mask = _mm256_set1_epi32(0xF);
+            let last = _mm256_set1_epi32(tables.len() as i32 - 1);
+            for (j, &w) in words.iter().enumerate() {
+                let q = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(w as i32), shifts), mask);
+                let g = _mm256_loadu_si256(groups.as_ptr().add(8 * j).cast());
+                // Unsigned minimum: a group index past the table (or whose 16x wraps) is clamped.
+                let g = _mm256_min_epu32(g, _mm256_srli_epi32::<4>(last));
+                let at = _mm256_min_epu32(_mm256_add_epi32(_mm256_slli_epi32::<4>(g), q), last);
+                let v = _mm256_i32gather_ps::<4>(tables.as_ptr(), at);
+                _mm256_storeu_ps(out.as_mut_ptr().add(8 * j), v);
+            }
+        }
+    }
+
+    /// # Safety
     /// The CPU must support AVX-512F.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn affine_avx512(codes: &[u8], zero: f32, scale: f32, out: &mut [f32]) {
@@ -178,6 +249,33 @@ mod x86 {
             }
         }
         super::affine_scalar(&codes[8 * blocks..n], zero, scale, &mut out[8 * blocks..n]);
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F and `codes.len() == out.len()`, a multiple of 16.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn e4m3_scaled_avx512(codes: &[u8], scale: f32, out: &mut [f32]) {
+        // SAFETY: 16 codes read and 16 values written per block, within both slices.
+        unsafe {
+            let s = _mm512_set1_ps(scale);
+            let (low7, sign_bit, low3) = (_mm512_set1_epi32(0x7F), _mm512_set1_epi32(0x80), _mm512_set1_epi32(7));
+            let bias = _mm512_set1_epi32(120 << 23);
+            let (eight, nan_code) = (_mm512_set1_epi32(8), _mm512_set1_epi32(0x7F));
+            let quiet_nan = _mm512_set1_epi32(0x7FC0_0000);
+            let sub_unit = _mm512_set1_ps(1.0 / 512.0);
+            for b in 0..codes.len() / 16 {
+                let c = _mm512_cvtepu8_epi32(_mm_loadu_si128(codes.as_ptr().add(16 * b).cast()));
+                let mag = _mm512_and_si512(c, low7);
+                // Normal: exponent e - 7 + 127 and the 3 mantissa bits at the top of f32's 23.
+                let normal = _mm512_add_epi32(_mm512_slli_epi32::<20>(mag), bias);
+                // Exponent 0 (magnitude below 8): m * 2^-9, exact.
+                let sub = _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(c, low3)), sub_unit));
+                let v = _mm512_mask_mov_epi32(normal, _mm512_cmplt_epu32_mask(mag, eight), sub);
+                let v = _mm512_mask_mov_epi32(v, _mm512_cmpeq_epi32_mask(mag, nan_code), quiet_nan);
+                let v = _mm512_or_si512(v, _mm512_slli_epi32::<24>(_mm512_and_si512(c, sign_bit)));
+                _mm512_storeu_ps(out.as_mut_ptr().add(16 * b), _mm512_mul_ps(_mm512_castsi512_ps(v), s));
+            }
+        }
     }
 
     /// # Safety
@@ -236,6 +334,48 @@ mod tests {
                 slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             );
             assert!(fast[8 * n..].iter().all(|v| v.is_nan()), "nothing written past the words");
+        }
+    }
+
+    #[test]
+    fn vector_grouped_lookups_equal_the_scalar_loop() {
+        let words: Vec<u32> = (0..37u32).map(|i| i.wrapping_mul(2_654_435_761) ^ 0x9e37_79b9).collect();
+        let tables: Vec<f32> = (0..5 * 16).map(|k| (k as f32 - 40.5) * 0.37).collect();
+        let groups: Vec<u32> = (0..8 * 37u32).map(|i| i.wrapping_mul(7) % 5).collect();
+        for n in [0, 1, 2, 3, 16, 37] {
+            let mut fast = vec![f32::NAN; 8 * n + 3];
+            let mut slow = fast.clone();
+            grouped_nibbles_f32(&words[..n], &groups, &tables, &mut fast);
+            grouped_nibbles_scalar(&words[..n], &groups, &tables, &mut slow);
+            for (e, v) in fast[..8 * n].iter().enumerate() {
+                let q = (words[e / 8] >> (4 * (e % 8))) & 0xF;
+                let want = tables[(groups[e] * 16 + q) as usize];
+                assert_eq!(v.to_bits(), want.to_bits(), "element {e}");
+            }
+            assert_eq!(fast[..8 * n], slow[..8 * n]);
+            assert!(fast[8 * n..].iter().all(|v| v.is_nan()), "nothing written past the words");
+        }
+        // Groups past the tables (refused before decoding) still read inside them.
+        let wild = vec![u32::MAX; 16];
+        let mut out = vec![0f32; 16];
+        grouped_nibbles_f32(&words[..2], &wild, &tables, &mut out);
+        assert!(out.iter().all(|v| tables.contains(v)));
+    }
+
+    #[test]
+    fn e4m3_from_bits_equals_the_table() {
+        use weightlens_core::decode::f8_e4m3_to_f32;
+        let table: [f32; 256] = std::array::from_fn(|b| f8_e4m3_to_f32(b as u8));
+        let codes: Vec<u8> = (0..=255u8).chain((0..77u32).map(|i| (i.wrapping_mul(131) % 256) as u8)).collect();
+        for scale in [1.0f32, 0.000_123_456_79, 3.0e36, 1.0e-42, -2.5] {
+            for n in [0, 7, 16, 40, codes.len()] {
+                let mut fast = vec![0f32; n];
+                e4m3_scaled_f32(&codes[..n], &table, scale, &mut fast);
+                for (k, v) in fast.iter().enumerate() {
+                    let want = (f64::from(table[usize::from(codes[k])]) * f64::from(scale)) as f32;
+                    assert!(v.to_bits() == want.to_bits() || (v.is_nan() && want.is_nan()), "scale {scale} k {k}");
+                }
+            }
         }
     }
 
