@@ -370,6 +370,9 @@ pub fn map_affine<O: Out>(
     zero: f64,
     scale: f64,
 ) {
+    if bits == 4 && out.len() >= 32 {
+        return map_words::<O, 4>(word_at, from, out, &O::affine_table(zero, scale));
+    }
     if bits <= 4 {
         return map_stream(word_at, bits, from, out, scratch, |q| O::of(scale * (f64::from(q) - zero)));
     }
@@ -454,6 +457,12 @@ pub trait Out: Copy + Default + Send {
         super::simd::grouped_nibbles_scalar(words, groups, tables, out);
     }
 
+    /// The 16 values `scale * (q - zero)` of 4-bit fields.
+    #[inline]
+    fn affine_table(zero: f64, scale: f64) -> [Self; 16] {
+        std::array::from_fn(|q| Self::of(scale * (q as f64 - zero)))
+    }
+
     /// `scale * (q - zero)` of each field.
     #[inline]
     fn affine(fields: &[u8], zero: f64, scale: f64, out: &mut [Self]) {
@@ -498,6 +507,16 @@ impl Out for f32 {
     #[inline]
     fn grouped_nibble_words(words: &[u32], groups: &[u32], tables: &[f32], out: &mut [f32]) {
         super::simd::grouped_nibbles_f32(words, groups, tables, out);
+    }
+
+    #[inline]
+    fn affine_table(zero: f64, scale: f64) -> [f32; 16] {
+        // Exact in f32 (see `exact_in_f32`): one vector operation instead of 16 f64 products.
+        if super::simd::exact_in_f32(zero, scale) {
+            let (zero, scale) = (zero as f32, scale as f32);
+            return std::array::from_fn(|q| (q as f32 - zero) * scale);
+        }
+        std::array::from_fn(|q| (scale * (q as f64 - zero)) as f32)
     }
 
     #[inline]
@@ -615,6 +634,21 @@ mod tests {
         }
         for (i, v) in values.iter().enumerate() {
             assert_eq!(stream_field(|w| words[w], i, 3), *v, "value {i}");
+        }
+    }
+
+    #[test]
+    fn f32_affine_tables_equal_the_f64_formula() {
+        // f32 scales with full significands, a bf16 one, a subnormal range, integer zero points
+        // (computed in f32), and a fractional zero point and an f64 scale (computed in f64).
+        for (zero, scale) in
+            [(8.0, 0.012_345_679_f32 as f64), (3.0, 0.0078125), (0.0, 1.1e-40_f32 as f64), (7.5, 0.1), (-2.0, 0.1)]
+        {
+            let table = <f32 as Out>::affine_table(zero, scale);
+            for (q, v) in table.iter().enumerate() {
+                let want = (scale * (q as f64 - zero)) as f32;
+                assert_eq!(v.to_bits(), want.to_bits(), "zero {zero} scale {scale} q {q}");
+            }
         }
     }
 
