@@ -256,6 +256,12 @@ impl Kernel for Pack<'_> {
                 if !self.legacy && self.groups.is_none() {
                     let (shift, s) = affine(self.grouping.index(r, c, self.groups_per_row, (self.group, 1)));
                     // The zero points come from f64 values: exact as f64 again.
+                    if self.bits == 4 && run.len() >= 32 {
+                        // Little-endian int32 words of LSB-first fields: the row's bytes, low
+                        // nibble first, read in place.
+                        let row = base.checked_mul(4).and_then(|b| self.packed.get(b..)).unwrap_or(&[]);
+                        return map_nibbles_with(row, false, c, run, &O::affine_table(shift as f64, s));
+                    }
                     return map_affine(at, self.bits, c, run, &mut fields, shift as f64, s);
                 }
                 let fields = &mut fields[..run.len()];

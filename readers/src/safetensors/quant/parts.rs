@@ -421,9 +421,11 @@ pub fn map_nibbles_with<O: Out>(bytes: &[u8], high_first: bool, from: usize, out
     let (body, last) = rest.split_at_mut(pairs * 2);
     let avail = bytes.get(start..).unwrap_or(&[]);
     let src = &avail[..pairs.min(avail.len())];
-    for (pair, &b) in body.chunks_exact_mut(2).zip(src) {
-        pair[0] = table[usize::from((b >> even) & 0xF)];
-        pair[1] = table[usize::from((b >> odd) & 0xF)];
+    if src.len() >= 16 {
+        O::nibble_bytes(src, high_first, table, body);
+    } else {
+        // Short runs (NVFP4's groups of 16 values) are faster inline, without the dispatch.
+        super::simd::nibble_bytes_scalar(src, high_first, table, body);
     }
     // A short buffer (refused by the layout checks before this) reads code 0, never panics.
     body[src.len() * 2..].fill(table[0]);
@@ -447,6 +449,13 @@ pub trait Out: Copy + Default + Send {
                 *v = table[((w >> (4 * k)) & 0xF) as usize];
             }
         }
+    }
+
+    /// `table` of the two 4-bit codes of each byte (the low first, or the high when
+    /// `high_first`) into `out[.. 2 * bytes.len()]`.
+    #[inline]
+    fn nibble_bytes(bytes: &[u8], high_first: bool, table: &[Self; 16], out: &mut [Self]) {
+        super::simd::nibble_bytes_scalar(bytes, high_first, table, out);
     }
 
     /// [`Self::nibble_words`] with a table per value: the field of `out[e]` looked up in the 16
@@ -502,6 +511,11 @@ impl Out for f32 {
     #[inline]
     fn nibble_words(words: &[u32], table: &[f32; 16], out: &mut [f32]) {
         super::simd::nibbles_f32(words, table, out);
+    }
+
+    #[inline]
+    fn nibble_bytes(bytes: &[u8], high_first: bool, table: &[f32; 16], out: &mut [f32]) {
+        super::simd::nibble_bytes_f32(bytes, high_first, table, out);
     }
 
     #[inline]

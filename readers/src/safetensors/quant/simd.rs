@@ -11,25 +11,51 @@
 pub fn nibbles_f32(words: &[u32], table: &[f32; 16], out: &mut [f32]) {
     let n = words.len().min(out.len() / 8);
     let (words, out) = (&words[..n], &mut out[..8 * n]);
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(target_endian = "little")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F; `out` holds 8 values per word.
-            return unsafe { x86::nibbles_avx512(words, table, out) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2; `out` holds 8 values per word.
-            return unsafe { x86::nibbles_avx2(words, table, out) };
-        }
+        // Little-endian: field k of word j is nibble k % 2 (low first) of byte 4 j + k / 2.
+        // SAFETY: the `4 * n` bytes of `words`; `u8` has no alignment or validity requirement.
+        let bytes = unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), 4 * n) };
+        nibble_bytes_f32(bytes, false, table, out);
     }
+    #[cfg(not(target_endian = "little"))]
     nibbles_scalar(words, table, out);
 }
 
+#[cfg(any(test, not(target_endian = "little")))]
 fn nibbles_scalar(words: &[u32], table: &[f32; 16], out: &mut [f32]) {
     for (chunk, &w) in out.chunks_exact_mut(8).zip(words) {
         for (k, v) in chunk.iter_mut().enumerate() {
             *v = table[((w >> (4 * k)) & 0xF) as usize];
         }
+    }
+}
+
+/// `out[2 j]`, `out[2 j + 1]`: `table` of the low then the high 4 bits of `bytes[j]` (the high
+/// first when `high_first`). Writes `2 * min(bytes.len(), out.len() / 2)` values.
+pub fn nibble_bytes_f32(bytes: &[u8], high_first: bool, table: &[f32; 16], out: &mut [f32]) {
+    let n = bytes.len().min(out.len() / 2);
+    let (bytes, out) = (&bytes[..n], &mut out[..2 * n]);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F; `out` holds 2 values per byte.
+            return unsafe { x86::nibble_bytes_avx512(bytes, high_first, table, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2; `out` holds 2 values per byte.
+            return unsafe { x86::nibble_bytes_avx2(bytes, high_first, table, out) };
+        }
+    }
+    nibble_bytes_scalar(bytes, high_first, table, out);
+}
+
+/// The scalar loop of [`nibble_bytes_f32`], for any output type.
+pub fn nibble_bytes_scalar<T: Copy>(bytes: &[u8], high_first: bool, table: &[T; 16], out: &mut [T]) {
+    let (first, second) = if high_first { (4, 0) } else { (0, 4) };
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = table[usize::from((b >> first) & 0xF)];
+        pair[1] = table[usize::from((b >> second) & 0xF)];
     }
 }
 
@@ -148,50 +174,69 @@ fn affine_scalar(codes: &[u8], zero: f32, scale: f32, out: &mut [f32]) {
 mod x86 {
     use std::arch::x86_64::*;
 
+    /// The per-lane shifts that bring each of the 8 nibbles of 4 little-endian bytes to the
+    /// bottom of its lane, in element order.
+    fn nibble_shifts(high_first: bool) -> [i32; 8] {
+        if high_first {
+            [4, 0, 12, 8, 20, 16, 28, 24]
+        } else {
+            [0, 4, 8, 12, 16, 20, 24, 28]
+        }
+    }
+
     /// # Safety
-    /// The CPU must support AVX-512F and `out.len() == 8 * words.len()`.
+    /// The CPU must support AVX-512F and `out.len() == 2 * bytes.len()`.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn nibbles_avx512(words: &[u32], table: &[f32; 16], out: &mut [f32]) {
-        // SAFETY (whole body): every load reads within `words` (pairs below `words.len()`) and
-        // every store writes within `out` (16 values per pair).
+    pub(super) unsafe fn nibble_bytes_avx512(bytes: &[u8], high_first: bool, table: &[f32; 16], out: &mut [f32]) {
+        let blocks = bytes.len() / 8;
+        let s = nibble_shifts(high_first);
+        // SAFETY (whole body): each iteration reads 8 bytes below `8 * blocks` and writes 16
+        // values below `16 * blocks`.
         unsafe {
             let t = _mm512_loadu_ps(table.as_ptr());
-            // Lanes 0-7 take the pair's first word, lanes 8-15 its second; each lane shifts its
-            // field down. `permutexvar_ps` reads only the low 4 bits of each index: no mask.
+            // Lanes 0-7 take the first 4 bytes, lanes 8-15 the next 4; each lane shifts its
+            // nibble down. `permutexvar_ps` reads only the low 4 bits of each index: no mask.
             let pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-            let shifts = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
-            let pairs = words.len() / 2;
-            let (src, dst) = (words.as_ptr(), out.as_mut_ptr());
-            for p in 0..pairs {
-                let two = _mm_loadl_epi64(src.add(2 * p).cast());
-                let lanes = _mm512_permutexvar_epi32(pick, _mm512_castsi128_si512(two));
+            let shifts = _mm512_setr_epi32(
+                s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7],
+            );
+            let (src, dst) = (bytes.as_ptr(), out.as_mut_ptr());
+            for p in 0..blocks {
+                let eight = _mm_loadl_epi64(src.add(8 * p).cast());
+                let lanes = _mm512_permutexvar_epi32(pick, _mm512_castsi128_si512(eight));
                 let v = _mm512_permutexvar_ps(_mm512_srlv_epi32(lanes, shifts), t);
                 _mm512_storeu_ps(dst.add(16 * p), v);
             }
         }
-        super::nibbles_scalar(&words[2 * (words.len() / 2)..], table, &mut out[16 * (words.len() / 2)..]);
+        super::nibble_bytes_scalar(&bytes[8 * blocks..], high_first, table, &mut out[16 * blocks..]);
     }
 
     /// # Safety
-    /// The CPU must support AVX2 and `out.len() == 8 * words.len()`.
+    /// The CPU must support AVX2 and `out.len() == 2 * bytes.len()`.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn nibbles_avx2(words: &[u32], table: &[f32; 16], out: &mut [f32]) {
-        // SAFETY (whole body): one word read and 8 values written per iteration, in bounds.
+    pub(super) unsafe fn nibble_bytes_avx2(bytes: &[u8], high_first: bool, table: &[f32; 16], out: &mut [f32]) {
+        let blocks = bytes.len() / 4;
+        let s = nibble_shifts(high_first);
+        // SAFETY (whole body): each iteration reads 4 bytes below `4 * blocks` and writes 8
+        // values below `8 * blocks`.
         unsafe {
             let lo = _mm256_loadu_ps(table.as_ptr());
             let hi = _mm256_loadu_ps(table.as_ptr().add(8));
-            let shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-            for (j, &w) in words.iter().enumerate() {
-                let idx = _mm256_srlv_epi32(_mm256_set1_epi32(w as i32), shifts);
+            let shifts = _mm256_setr_epi32(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+            let (src, dst) = (bytes.as_ptr(), out.as_mut_ptr());
+            for p in 0..blocks {
+                let four = src.add(4 * p).cast::<i32>().read_unaligned();
+                let idx = _mm256_srlv_epi32(_mm256_set1_epi32(four), shifts);
                 // permutevar8x32 reads the low 3 bits; bit 3 (moved to the sign) picks the half.
                 let v = _mm256_blendv_ps(
                     _mm256_permutevar8x32_ps(lo, idx),
                     _mm256_permutevar8x32_ps(hi, idx),
                     _mm256_castsi256_ps(_mm256_slli_epi32::<28>(idx)),
                 );
-                _mm256_storeu_ps(out.as_mut_ptr().add(8 * j), v);
+                _mm256_storeu_ps(dst.add(8 * p), v);
             }
         }
+        super::nibble_bytes_scalar(&bytes[4 * blocks..], high_first, table, &mut out[8 * blocks..]);
     }
 
     /// # Safety
@@ -334,6 +379,31 @@ mod tests {
                 slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             );
             assert!(fast[8 * n..].iter().all(|v| v.is_nan()), "nothing written past the words");
+        }
+    }
+
+    #[test]
+    fn vector_byte_lookups_equal_the_scalar_loop() {
+        let bytes: Vec<u8> = (0..45u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let table: [f32; 16] = std::array::from_fn(|k| (k as f32 - 7.5) * 0.37);
+        for high_first in [false, true] {
+            for n in [0, 1, 3, 4, 7, 8, 9, 16, 17, 20, 24, 45] {
+                let mut fast = vec![f32::NAN; 2 * n + 3];
+                let mut slow = fast.clone();
+                nibble_bytes_f32(&bytes[..n], high_first, &table, &mut fast);
+                nibble_bytes_scalar(&bytes[..n], high_first, &table, &mut slow);
+                assert_eq!(
+                    fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    "high_first {high_first} n {n}"
+                );
+                assert!(fast[2 * n..].iter().all(|v| v.is_nan()), "nothing written past the bytes");
+                // The element order itself: the first value of byte 0 is its high nibble when asked.
+                if n > 0 {
+                    let first = if high_first { bytes[0] >> 4 } else { bytes[0] & 0xF };
+                    assert_eq!(fast[0].to_bits(), table[usize::from(first)].to_bits());
+                }
+            }
         }
     }
 
