@@ -26,7 +26,8 @@ use weightlens_core::{ByteOrder, Dtype, ElementDecoder, TensorInfo};
 use super::gptq::SCALE_DTYPES;
 use super::parts::{
     dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_affine, map_fields, map_nibbles,
-    map_nibbles_with, stream_field, to_usize, unpack_stream, word, word_field, Kernel, Out, Parts, E2M1, RUN,
+    map_nibbles_with, stream_field, to_usize, unpack_stream, word, word_field, Kernel, Out, Parts, E2M1, NIBBLE_GROUPS,
+    RUN,
 };
 
 /// How scales are shared along a row.
@@ -236,33 +237,66 @@ pub fn pack_decoder<'a>(
 impl Kernel for Pack<'_> {
     fn run<O: Out>(&self, start: usize, out: &mut [O]) {
         let offset = 1i64 << (self.bits - 1);
-        let mut fields = [0u8; RUN];
+        // Scratch space for unpacked fields (one per closure below), set up once per call.
+        let (mut fields, mut scratch) = ([0u8; RUN], [0u8; RUN]);
         // Columns sharing one scale (and zero point) without g_idx.
         let run_len = match self.grouping {
             Grouping::Group(_) => self.group,
             Grouping::Tensor | Grouping::Channel | Grouping::Block(..) => self.cols,
         };
+        // Whole groups of 4-bit codes (a multiple of 16 values, no g_idx) go many at a time.
+        let nibble_groups =
+            self.bits == 4 && !self.legacy && self.groups.is_none() && run_len > 0 && run_len.is_multiple_of(16);
         for_rows(self.cols, start, out, |r, c0, seg| {
             let base = r * self.words_per_row;
             let at = |w: usize| word(self.packed, base + w);
             let group = if self.groups.is_some() { RUN } else { run_len };
+            // The zero point (0 without) and scale of group index `s`.
+            let affine = |s: usize| {
+                let zp = self.zeros.as_ref().map_or(0, |z| z.get(s).copied().unwrap_or(0));
+                (offset + zp, self.scales.get(s).copied().unwrap_or(f64::NAN))
+            };
+            // Little-endian int32 words of LSB-first fields: 4- and 8-bit codes are read in place
+            // from the row's bytes (4-bit low nibble first).
+            let row = base.checked_mul(4).and_then(|b| self.packed.get(b..)).unwrap_or(&[]);
+            // Without g_idx: one zero point and scale per run.
+            let mut plain = |c: usize, run: &mut [O]| {
+                let (shift, s) = affine(self.grouping.index(r, c, self.groups_per_row, (self.group, 1)));
+                // The zero points come from f64 values: exact as f64 again.
+                if self.bits == 4 && run.len() >= 32 {
+                    return map_nibbles_with(row, false, c, run, &O::affine_table(shift as f64, s));
+                }
+                // 8-bit codes are the row's bytes themselves.
+                if let Some(codes) = row.get(c..c + run.len()).filter(|_| self.bits == 8) {
+                    return O::affine(codes, shift as f64, s, run);
+                }
+                map_affine(at, self.bits, c, run, &mut scratch, shift as f64, s);
+            };
+            if nibble_groups {
+                let len = run_len;
+                let head = ((len - c0 % len) % len).min(seg.len());
+                let (first, rest) = seg.split_at_mut(head);
+                for_runs(group, c0, first, |c, _, run| plain(c, run));
+                let whole = rest.len() / len * len;
+                let (body, tail) = rest.split_at_mut(whole);
+                let mut c = c0 + head;
+                for chunk in body.chunks_mut(len.saturating_mul(NIBBLE_GROUPS)) {
+                    let mut pairs = [(0.0, 0.0); NIBBLE_GROUPS];
+                    let n = chunk.len() / len;
+                    for (k, pair) in pairs[..n].iter_mut().enumerate() {
+                        let (shift, s) =
+                            affine(self.grouping.index(r, c + k * len, self.groups_per_row, (self.group, 1)));
+                        *pair = (shift as f64, s);
+                    }
+                    O::affine_nibble_groups(row.get(c / 2..).unwrap_or(&[]), len, &pairs[..n], chunk);
+                    c += chunk.len();
+                }
+                return for_runs(group, c, tail, |c, _, run| plain(c, run));
+            }
             for_runs(group, c0, seg, |c, _, run| {
-                // The zero point (0 without) and scale of group index `s`.
-                let affine = |s: usize| {
-                    let zp = self.zeros.as_ref().map_or(0, |z| z.get(s).copied().unwrap_or(0));
-                    (offset + zp, self.scales.get(s).copied().unwrap_or(f64::NAN))
-                };
                 let value = |(shift, s): (i64, f64), q: u8| O::of((i64::from(q) - shift) as f64 * s);
                 if !self.legacy && self.groups.is_none() {
-                    let (shift, s) = affine(self.grouping.index(r, c, self.groups_per_row, (self.group, 1)));
-                    // The zero points come from f64 values: exact as f64 again.
-                    if self.bits == 4 && run.len() >= 32 {
-                        // Little-endian int32 words of LSB-first fields: the row's bytes, low
-                        // nibble first, read in place.
-                        let row = base.checked_mul(4).and_then(|b| self.packed.get(b..)).unwrap_or(&[]);
-                        return map_nibbles_with(row, false, c, run, &O::affine_table(shift as f64, s));
-                    }
-                    return map_affine(at, self.bits, c, run, &mut fields, shift as f64, s);
+                    return plain(c, run);
                 }
                 let fields = &mut fields[..run.len()];
                 if self.legacy {

@@ -434,6 +434,17 @@ pub fn map_nibbles_with<O: Out>(bytes: &[u8], high_first: bool, from: usize, out
     }
 }
 
+/// The most groups one [`Out::affine_nibble_groups`] call takes.
+pub const NIBBLE_GROUPS: usize = 32;
+
+/// [`Out::affine_nibble_groups`] one group at a time, each through its table.
+#[inline]
+fn affine_nibble_groups_each<O: Out>(bytes: &[u8], len: usize, affine: &[(f64, f64)], out: &mut [O]) {
+    for (k, (values, &(zero, scale))) in out.chunks_mut(len.max(1)).zip(affine).enumerate() {
+        map_nibbles_with(bytes, false, k * len, values, &O::affine_table(zero, scale));
+    }
+}
+
 /// What a decoder writes: `f64`, or the `f64` value rounded to `f32` (so that both outputs
 /// come from one code path, and the `f32` one needs no intermediate `f64` buffer).
 pub trait Out: Copy + Default + Send {
@@ -470,6 +481,14 @@ pub trait Out: Copy + Default + Send {
     #[inline]
     fn affine_table(zero: f64, scale: f64) -> [Self; 16] {
         std::array::from_fn(|q| Self::of(scale * (q as f64 - zero)))
+    }
+
+    /// `scale * (q - zero)` of 4-bit codes two per byte (low nibble first) in consecutive
+    /// groups of `len` values, group `k` with `affine[k] = (zero, scale)`: `len * affine.len()`
+    /// values (fewer if `out` is shorter; codes past `bytes` read 0).
+    #[inline]
+    fn affine_nibble_groups(bytes: &[u8], len: usize, affine: &[(f64, f64)], out: &mut [Self]) {
+        affine_nibble_groups_each(bytes, len, affine, out);
     }
 
     /// `scale * (q - zero)` of each field.
@@ -531,6 +550,24 @@ impl Out for f32 {
             return std::array::from_fn(|q| (q as f32 - zero) * scale);
         }
         std::array::from_fn(|q| (scale * (q as f64 - zero)) as f32)
+    }
+
+    #[inline]
+    fn affine_nibble_groups(bytes: &[u8], len: usize, affine: &[(f64, f64)], out: &mut [f32]) {
+        let n = affine.len();
+        let whole = n <= NIBBLE_GROUPS
+            && len.is_multiple_of(16)
+            && bytes.len().saturating_mul(2) >= n.saturating_mul(len)
+            && out.len() >= n.saturating_mul(len)
+            && affine.iter().all(|&(z, s)| super::simd::exact_in_f32(z, s));
+        if !whole {
+            return affine_nibble_groups_each(bytes, len, affine, out);
+        }
+        let (mut zeros, mut scales) = ([0f32; NIBBLE_GROUPS], [0f32; NIBBLE_GROUPS]);
+        for ((z, s), &(zero, scale)) in zeros.iter_mut().zip(scales.iter_mut()).zip(affine) {
+            (*z, *s) = (zero as f32, scale as f32);
+        }
+        super::simd::affine_nibble_groups_f32(bytes, len, &zeros[..n], &scales[..n], out);
     }
 
     #[inline]

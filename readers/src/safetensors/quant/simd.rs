@@ -59,6 +59,32 @@ pub fn nibble_bytes_scalar<T: Copy>(bytes: &[u8], high_first: bool, table: &[T; 
     }
 }
 
+/// `out[e] = (q_e - zeros[e / len]) * scales[e / len]` in `f32` for `q_e` the `e`-th 4-bit code
+/// of `bytes` (low nibble first): consecutive groups of `len` values, each with its zero point
+/// and scale (callers check [`exact_in_f32`] for each pair). Writes whole groups only, as many
+/// as `zeros`, `scales`, `bytes` and `out` hold; `len` must be a multiple of 16 (else nothing
+/// is written).
+pub fn affine_nibble_groups_f32(bytes: &[u8], len: usize, zeros: &[f32], scales: &[f32], out: &mut [f32]) {
+    if len == 0 || !len.is_multiple_of(16) {
+        return;
+    }
+    let n = zeros.len().min(scales.len()).min(out.len() / len).min(2 * bytes.len() / len);
+    let (bytes, out) = (&bytes[..n * len / 2], &mut out[..n * len]);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F; `n` whole groups of `len` values (a multiple of
+            // 16) in `out` and of `len / 2` bytes in `bytes`, `n` zeros and scales.
+            return unsafe { x86::affine_nibble_groups_avx512(bytes, len, &zeros[..n], &scales[..n], out) };
+        }
+    }
+    let groups = bytes.chunks_exact(len / 2).zip(out.chunks_exact_mut(len));
+    for ((codes, values), (&z, &s)) in groups.zip(zeros.iter().zip(scales)) {
+        let table = std::array::from_fn(|q| (q as f32 - z) * s);
+        nibble_bytes_f32(codes, false, &table, values);
+    }
+}
+
 /// `out[8 j + k] = tables[16 * groups[8 j + k] + ((words[j] >> 4 k) & 15)]`: each field looked
 /// up in its own group's 16 values (an index past `tables` reads the last entry: callers check
 /// the groups, and the vector loop must stay in bounds whatever they hold). Writes
@@ -240,6 +266,41 @@ mod x86 {
     }
 
     /// # Safety
+    /// The CPU must support AVX-512F; `len` is a multiple of 16, `zeros` and `scales` hold one
+    /// value per group, `out` `len` values per group and `bytes` `len / 2` per group.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn affine_nibble_groups_avx512(
+        bytes: &[u8],
+        len: usize,
+        zeros: &[f32],
+        scales: &[f32],
+        out: &mut [f32],
+    ) {
+        let s = nibble_shifts(false);
+        // SAFETY (whole body): group g reads bytes `g len / 2 ..` and writes values `g len ..`,
+        // 8 bytes and 16 values per block, `len / 16` blocks: within the slices.
+        unsafe {
+            let pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+            let shifts = _mm512_setr_epi32(
+                s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7],
+            );
+            let codes = _mm512_setr_ps(0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15.);
+            let (src, dst) = (bytes.as_ptr(), out.as_mut_ptr());
+            for (g, (&z, &scale)) in zeros.iter().zip(scales).enumerate() {
+                // The group's 16 values, (q - z) * s for q = 0..15, built in a register.
+                let t = _mm512_mul_ps(_mm512_sub_ps(codes, _mm512_set1_ps(z)), _mm512_set1_ps(scale));
+                let (src, dst) = (src.add(g * len / 2), dst.add(g * len));
+                for p in 0..len / 16 {
+                    let eight = _mm_loadl_epi64(src.add(8 * p).cast());
+                    let lanes = _mm512_permutexvar_epi32(pick, _mm512_castsi128_si512(eight));
+                    let v = _mm512_permutexvar_ps(_mm512_srlv_epi32(lanes, shifts), t);
+                    _mm512_storeu_ps(dst.add(16 * p), v);
+                }
+            }
+        }
+    }
+
+    /// # Safety
     /// The CPU must support AVX2, `groups.len() == out.len() == 8 * words.len()`, and `tables`
     /// must be non-empty with a length that fits in an i32.
     #[target_feature(enable = "avx2")]
@@ -405,6 +466,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn grouped_affine_nibbles_equal_the_f64_formula() {
+        let bytes: Vec<u8> = (0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+        let zeros = [8.0f32, 3.0, 0.0, -2.0, 15.0];
+        let scales = [0.012_345_679_f32, 0.0078125, 1.1e-40, 3.0e38, -0.25];
+        for len in [16, 32, 64, 80] {
+            let groups = (2 * bytes.len() / len).min(zeros.len());
+            let mut out = vec![f32::NAN; groups * len + 5];
+            affine_nibble_groups_f32(&bytes, len, &zeros, &scales, &mut out);
+            for (e, v) in out[..groups * len].iter().enumerate() {
+                let q = (bytes[e / 2] >> (4 * (e % 2))) & 0xF;
+                let (z, s) = (f64::from(zeros[e / len]), f64::from(scales[e / len]));
+                let want = ((f64::from(q) - z) * s) as f32;
+                assert_eq!(v.to_bits(), want.to_bits(), "len {len} e {e}");
+            }
+            assert!(out[groups * len..].iter().all(|v| v.is_nan()), "whole groups only");
+        }
+        let mut out = vec![f32::NAN; 40];
+        affine_nibble_groups_f32(&bytes, 20, &zeros, &scales, &mut out);
+        assert!(out.iter().all(|v| v.is_nan()), "a group length not a multiple of 16 writes nothing");
     }
 
     #[test]
