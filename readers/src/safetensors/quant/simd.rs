@@ -122,7 +122,9 @@ pub fn grouped_nibbles_scalar<T: Copy + Default>(words: &[u32], groups: &[u32], 
 /// small integer in both, and the `f64` product of a 24-bit and a 17-bit significand is exact,
 /// so both round the same exact product once.
 pub fn exact_in_f32(zero: f64, scale: f64) -> bool {
-    is_f32(scale) && zero.fract() == 0.0 && zero.abs() <= 65_536.0
+    // `fract()` would be a libm call on baseline x86-64; the round trip through i32 is exact
+    // for every integer in range (and false for NaN, which converts to 0).
+    is_f32(scale) && zero.abs() <= 65_536.0 && f64::from(zero as i32) == zero
 }
 
 /// Whether `v` is an `f32` value. The product of two `f32` values is exact in `f64` (two 24-bit
@@ -488,6 +490,21 @@ mod tests {
         let mut out = vec![f32::NAN; 40];
         affine_nibble_groups_f32(&bytes, 20, &zeros, &scales, &mut out);
         assert!(out.iter().all(|v| v.is_nan()), "a group length not a multiple of 16 writes nothing");
+    }
+
+    #[test]
+    fn f32_exactness_needs_an_f32_scale_and_a_small_integer_zero() {
+        for (zero, scale, want) in [
+            (8.0, 0.5, true),
+            (-65_536.0, 0.1f32 as f64, true),
+            (65_537.0, 0.5, false),
+            (7.5, 0.5, false),
+            (f64::NAN, 0.5, false),
+            (f64::INFINITY, 0.5, false),
+            (3.0, 0.1, false),
+        ] {
+            assert_eq!(exact_in_f32(zero, scale), want, "zero {zero} scale {scale}");
+        }
     }
 
     #[test]
