@@ -18,8 +18,8 @@ use super::parts::LayoutError;
 use weightlens_core::{Dtype, ElementDecoder};
 
 use super::parts::{
-    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, map_affine, map_fields, split_rows,
-    stream_field, to_usize, unpack_stream, word, Kernel, Out, Parts, RUN,
+    dense_words, dims2, expect_dtype, expect_shape, for_rows, for_runs, fused, le_bytes, map_affine, map_fields,
+    split_rows, stream_field, to_usize, unpack_stream, word, Kernel, Out, Parts, RUN,
 };
 
 /// Float dtypes a scale may have.
@@ -210,6 +210,16 @@ impl Gptq<'_> {
             let group_end = (i0 + self.group).min(n);
             for i in (i0..group_end).step_by(RUN) {
                 let count = (group_end - i).min(RUN) / per_word;
+                if BITS == 8 {
+                    let at = (i / per_word)
+                        .checked_mul(self.out)
+                        .and_then(|l| l.checked_add(o0))
+                        .and_then(|w| w.checked_mul(4));
+                    let lines = at.and_then(|at| self.qweight.get(at..)).unwrap_or(&[]);
+                    if O::affine_byte_lines(lines, 4 * self.out, count, &affine, &mut rows, i) {
+                        continue;
+                    }
+                }
                 self.deal_lines(o0, i / per_word, count, &mut words);
                 let len = count * per_word;
                 for ((row, row_words), (table, &(s, z))) in rows.iter_mut().zip(&words).zip(tables.iter().zip(&affine))
@@ -219,10 +229,7 @@ impl Gptq<'_> {
                         O::nibble_words(&row_words[..count], table, seg);
                         continue;
                     }
-                    for (f, w) in fields.chunks_exact_mut(4).zip(&row_words[..count]) {
-                        f.copy_from_slice(&w.to_le_bytes());
-                    }
-                    O::affine(&fields[..len], z, s, seg);
+                    O::affine(le_bytes(&row_words[..count], &mut fields), z, s, seg);
                 }
             }
         }

@@ -100,6 +100,26 @@ pub fn word(bytes: &[u8], index: usize) -> u32 {
     }
 }
 
+/// The little-endian bytes of `words`: viewed in place on little-endian targets, else copied
+/// into `scratch` (as many as it holds).
+#[inline]
+pub fn le_bytes<'a>(words: &'a [u32], scratch: &'a mut [u8]) -> &'a [u8] {
+    #[cfg(target_endian = "little")]
+    {
+        let _ = scratch;
+        // SAFETY: the `4 * len` bytes of `words`; `u8` has no alignment or validity requirement.
+        unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), 4 * words.len()) }
+    }
+    #[cfg(not(target_endian = "little"))]
+    {
+        let n = words.len().min(scratch.len() / 4);
+        for (b, w) in scratch.chunks_exact_mut(4).zip(&words[..n]) {
+            b.copy_from_slice(&w.to_le_bytes());
+        }
+        &scratch[..4 * n]
+    }
+}
+
 /// Value `i` of a dense LSB-first bit stream of `bits`-bit values whose `w`-th 32-bit word is
 /// `word_at(w)`: it starts at bit `i * bits` and may straddle two words.
 #[inline]
@@ -491,6 +511,22 @@ pub trait Out: Copy + Default + Send {
         affine_nibble_groups_each(bytes, len, affine, out);
     }
 
+    /// GPTQ's 8-bit `qweight` lines decoded in place (see [`super::simd::affine_byte_lines_f32`]),
+    /// row `j` with `affine[j] = (scale, zero)`. Returns whether it wrote them (else the caller
+    /// takes its general path).
+    #[inline]
+    fn affine_byte_lines(
+        lines: &[u8],
+        stride: usize,
+        count: usize,
+        affine: &[(f64, f64); 16],
+        rows: &mut [&mut [Self]; 16],
+        from: usize,
+    ) -> bool {
+        let _ = (lines, stride, count, affine, rows, from);
+        false
+    }
+
     /// `scale * (q - zero)` of each field.
     #[inline]
     fn affine(fields: &[u8], zero: f64, scale: f64, out: &mut [Self]) {
@@ -568,6 +604,23 @@ impl Out for f32 {
             (*z, *s) = (zero as f32, scale as f32);
         }
         super::simd::affine_nibble_groups_f32(bytes, len, &zeros[..n], &scales[..n], out);
+    }
+
+    #[inline]
+    fn affine_byte_lines(
+        lines: &[u8],
+        stride: usize,
+        count: usize,
+        affine: &[(f64, f64); 16],
+        rows: &mut [&mut [f32]; 16],
+        from: usize,
+    ) -> bool {
+        if !affine.iter().all(|&(s, z)| super::simd::exact_in_f32(z, s)) {
+            return false;
+        }
+        let zeros = affine.map(|(_, z)| z as f32);
+        let scales = affine.map(|(s, _)| s as f32);
+        super::simd::affine_byte_lines_f32(lines, stride, count, &zeros, &scales, rows, from)
     }
 
     #[inline]

@@ -85,6 +85,39 @@ pub fn affine_nibble_groups_f32(bytes: &[u8], len: usize, zeros: &[f32], scales:
     }
 }
 
+/// GPTQ's 8-bit lines in place: line `k` starts at byte `k * stride` of `lines` and holds 16
+/// little-endian words, word `j` the 4 one-byte codes of inputs `4 k ..` of output `j`; writes
+/// `rows[j][from + 4 k + b] = (code - zeros[j]) * scales[j]` in `f32` for `k < count` (callers
+/// check [`exact_in_f32`] for each pair). Returns whether it wrote them: only with AVX-512, and
+/// only when every line and row is in bounds.
+pub fn affine_byte_lines_f32(
+    lines: &[u8],
+    stride: usize,
+    count: usize,
+    zeros: &[f32; 16],
+    scales: &[f32; 16],
+    rows: &mut [&mut [f32]; 16],
+    from: usize,
+) -> bool {
+    if count == 0 {
+        return true;
+    }
+    let lines_fit =
+        (count - 1).checked_mul(stride).and_then(|a| a.checked_add(64)).is_some_and(|end| end <= lines.len());
+    let rows_fit = from.checked_add(4 * count).is_some_and(|end| rows.iter().all(|r| r.len() >= end));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if lines_fit && rows_fit && std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F; lines and rows checked just above.
+            unsafe { x86::affine_byte_lines_avx512(lines, stride, count, zeros, scales, rows, from) };
+            return true;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (lines_fit, rows_fit, zeros, scales, rows, from);
+    false
+}
+
 /// `out[8 j + k] = tables[16 * groups[8 j + k] + ((words[j] >> 4 k) & 15)]`: each field looked
 /// up in its own group's 16 values (an index past `tables` reads the last entry: callers check
 /// the groups, and the vector loop must stay in bounds whatever they hold). Writes
@@ -303,6 +336,63 @@ mod x86 {
     }
 
     /// # Safety
+    /// The CPU must support AVX-512F; `count >= 1` lines of 64 bytes `stride` apart fit in
+    /// `lines`, and every row holds `from + 4 * count` values.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn affine_byte_lines_avx512(
+        lines: &[u8],
+        stride: usize,
+        count: usize,
+        zeros: &[f32; 16],
+        scales: &[f32; 16],
+        rows: &mut [&mut [f32]; 16],
+        from: usize,
+    ) {
+        // SAFETY (whole body): line k reads bytes `k stride .. k stride + 64` and writes values
+        // `from + 4 k .. from + 4 k + 4` of each row, within bounds by the caller's checks.
+        unsafe {
+            // Quarter q of a line (16 bytes) is outputs 4 q .. 4 q + 3, four codes each: its
+            // lanes 4 l .. 4 l + 3 take output 4 q + l's zero point and scale.
+            let spread = |v: &[f32; 16], q: usize| {
+                let [a, b, c, d] = [v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]];
+                _mm512_setr_ps(a, a, a, a, b, b, b, b, c, c, c, c, d, d, d, d)
+            };
+            let z: [__m512; 4] = std::array::from_fn(|q| spread(zeros, q));
+            let s: [__m512; 4] = std::array::from_fn(|q| spread(scales, q));
+            let dst: [*mut f32; 16] = std::array::from_fn(|j| rows[j].as_mut_ptr().add(from));
+            let value = |k: usize, q: usize| {
+                let codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(lines.as_ptr().add(k * stride + 16 * q).cast()));
+                _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(codes), z[q]), s[q])
+            };
+            // Four lines at a time: a 4 x 4 transpose of 128-bit blocks turns each quarter's
+            // four vectors (line t: outputs 4 q .. 4 q + 3) into one 64-byte store per output.
+            let quads = count / 4;
+            for k in (0..4 * quads).step_by(4) {
+                for q in 0..4 {
+                    let [v0, v1, v2, v3] = [value(k, q), value(k + 1, q), value(k + 2, q), value(k + 3, q)];
+                    let a = _mm512_shuffle_f32x4::<0x44>(v0, v1);
+                    let b = _mm512_shuffle_f32x4::<0x44>(v2, v3);
+                    let c = _mm512_shuffle_f32x4::<0xEE>(v0, v1);
+                    let d = _mm512_shuffle_f32x4::<0xEE>(v2, v3);
+                    _mm512_storeu_ps(dst[4 * q].add(4 * k), _mm512_shuffle_f32x4::<0x88>(a, b));
+                    _mm512_storeu_ps(dst[4 * q + 1].add(4 * k), _mm512_shuffle_f32x4::<0xDD>(a, b));
+                    _mm512_storeu_ps(dst[4 * q + 2].add(4 * k), _mm512_shuffle_f32x4::<0x88>(c, d));
+                    _mm512_storeu_ps(dst[4 * q + 3].add(4 * k), _mm512_shuffle_f32x4::<0xDD>(c, d));
+                }
+            }
+            for k in 4 * quads..count {
+                for q in 0..4 {
+                    let v = value(k, q);
+                    _mm_storeu_ps(dst[4 * q].add(4 * k), _mm512_castps512_ps128(v));
+                    _mm_storeu_ps(dst[4 * q + 1].add(4 * k), _mm512_extractf32x4_ps::<1>(v));
+                    _mm_storeu_ps(dst[4 * q + 2].add(4 * k), _mm512_extractf32x4_ps::<2>(v));
+                    _mm_storeu_ps(dst[4 * q + 3].add(4 * k), _mm512_extractf32x4_ps::<3>(v));
+                }
+            }
+        }
+    }
+
+    /// # Safety
     /// The CPU must support AVX2, `groups.len() == out.len() == 8 * words.len()`, and `tables`
     /// must be non-empty with a length that fits in an i32.
     #[target_feature(enable = "avx2")]
@@ -505,6 +595,42 @@ mod tests {
         ] {
             assert_eq!(exact_in_f32(zero, scale), want, "zero {zero} scale {scale}");
         }
+    }
+
+    #[test]
+    fn byte_lines_equal_the_f64_formula() {
+        let (stride, count, from) = (80, 9, 3);
+        let lines: Vec<u8> = (0..stride * count as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8).collect();
+        let zeros: [f32; 16] = std::array::from_fn(|j| (j as f32) * 9.0 - 20.0);
+        let scales: [f32; 16] = std::array::from_fn(|j| 0.012_345_679 * (j as f32 + 1.0));
+        let mut storage = vec![vec![f32::NAN; from + 4 * count + 2]; 16];
+        let mut rows: [&mut [f32]; 16] = {
+            let mut it = storage.iter_mut();
+            std::array::from_fn(|_| it.next().map(|r| r.as_mut_slice()).unwrap_or_default())
+        };
+        let lines = &lines[..(count - 1) * stride as usize + 64];
+        if !affine_byte_lines_f32(lines, stride as usize, count, &zeros, &scales, &mut rows, from) {
+            return; // no AVX-512 here: callers take their own path
+        }
+        for (j, row) in storage.iter().enumerate() {
+            for (e, v) in row.iter().enumerate() {
+                if e < from || e >= from + 4 * count {
+                    assert!(v.is_nan(), "row {j} value {e} written");
+                    continue;
+                }
+                let (k, b) = ((e - from) / 4, (e - from) % 4);
+                let code = lines[k * stride as usize + 4 * j + b];
+                let want = (f64::from(scales[j]) * (f64::from(code) - f64::from(zeros[j]))) as f32;
+                assert_eq!(v.to_bits(), want.to_bits(), "row {j} value {e}");
+            }
+        }
+        let mut short = [0f32; 4];
+        let mut rows: [&mut [f32]; 16] = std::array::from_fn(|_| Default::default());
+        rows[0] = &mut short;
+        assert!(
+            !affine_byte_lines_f32(lines, stride as usize, count, &zeros, &scales, &mut rows, 0),
+            "short rows refused"
+        );
     }
 
     #[test]
