@@ -245,8 +245,12 @@ impl Gptq<'_> {
         let width = self.n_groups * 16;
         let mut split = rows.chunks_exact_mut(n.max(1));
         let mut rows: [&mut [O]; BLOCK_ROWS] = std::array::from_fn(|_| split.next().unwrap_or_default());
-        let mut tables = vec![O::default(); BLOCK_ROWS * width];
         let affine = self.affine.get(o0 * self.n_groups..).unwrap_or(&[]);
+        let lines = o0.checked_mul(4).and_then(|at| self.qweight.get(at..)).unwrap_or(&[]);
+        if O::act_order_lines(lines, 4 * self.out, n / 8, groups, affine, self.n_groups, &mut rows, 0) {
+            return;
+        }
+        let mut tables = vec![O::default(); BLOCK_ROWS * width];
         // Rows and groups are adjacent in both: one table of 16 per (row, group) pair, in order.
         for (table, &(s, z)) in tables.chunks_exact_mut(16).zip(affine) {
             let values: [O; 16] = std::array::from_fn(|q| O::of(s * (q as f64 - z)));

@@ -527,6 +527,25 @@ pub trait Out: Copy + Default + Send {
         false
     }
 
+    /// Act-order GPTQ 4-bit `qweight` lines decoded in place (see
+    /// [`super::simd::act_order_lines_f32`]), `affine[j * n_groups + g] = (scale, zero)` of row
+    /// `j` and group `g`. Returns whether it wrote them (else the caller takes its general path).
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn act_order_lines(
+        lines: &[u8],
+        stride: usize,
+        count: usize,
+        groups: &[u32],
+        affine: &[(f64, f64)],
+        n_groups: usize,
+        rows: &mut [&mut [Self]; 16],
+        from: usize,
+    ) -> bool {
+        let _ = (lines, stride, count, groups, affine, n_groups, rows, from);
+        false
+    }
+
     /// `scale * (q - zero)` of each field.
     #[inline]
     fn affine(fields: &[u8], zero: f64, scale: f64, out: &mut [Self]) {
@@ -621,6 +640,30 @@ impl Out for f32 {
         let zeros = affine.map(|(_, z)| z as f32);
         let scales = affine.map(|(s, _)| s as f32);
         super::simd::affine_byte_lines_f32(lines, stride, count, &zeros, &scales, rows, from)
+    }
+
+    #[inline]
+    fn act_order_lines(
+        lines: &[u8],
+        stride: usize,
+        count: usize,
+        groups: &[u32],
+        affine: &[(f64, f64)],
+        n_groups: usize,
+        rows: &mut [&mut [f32]; 16],
+        from: usize,
+    ) -> bool {
+        let Some(affine) = n_groups.checked_mul(16).and_then(|n| affine.get(..n)) else { return false };
+        if n_groups == 0 || !affine.iter().all(|&(s, z)| super::simd::exact_in_f32(z, s)) {
+            return false;
+        }
+        // Group-major, 16 rows per group: one vector load per input and group.
+        let (mut zeros, mut scales) = (vec![0f32; 16 * n_groups], vec![0f32; 16 * n_groups]);
+        for (k, &(s, z)) in affine.iter().enumerate() {
+            let at = (k % n_groups) * 16 + k / n_groups;
+            (zeros[at], scales[at]) = (z as f32, s as f32);
+        }
+        super::simd::act_order_lines_f32(lines, stride, count, groups, &zeros, &scales, rows, from)
     }
 
     #[inline]

@@ -118,6 +118,49 @@ pub fn affine_byte_lines_f32(
     false
 }
 
+/// Act-order GPTQ 4-bit lines in place: line `k` starts at byte `k * stride` of `lines` and
+/// holds 16 little-endian words, word `j` the 8 fields (least significant first) of inputs
+/// `8 k ..` of output `j`; input `i` belongs to group `groups[i]`, whose zero point and scale
+/// for output `j` are `zeros[16 g + j]` and `scales[16 g + j]`. Writes
+/// `rows[j][from + i] = (q - zero) * scale` in `f32` for `i < 8 * count` (callers check
+/// [`exact_in_f32`] for each pair; a group past the tables reads the last one). Returns whether
+/// it wrote them: only with AVX-512, and only when everything is in bounds.
+#[allow(clippy::too_many_arguments)]
+pub fn act_order_lines_f32(
+    lines: &[u8],
+    stride: usize,
+    count: usize,
+    groups: &[u32],
+    zeros: &[f32],
+    scales: &[f32],
+    rows: &mut [&mut [f32]; 16],
+    from: usize,
+) -> bool {
+    if count == 0 {
+        return true;
+    }
+    let lines_fit =
+        (count - 1).checked_mul(stride).and_then(|a| a.checked_add(64)).is_some_and(|end| end <= lines.len());
+    let rows_fit = from.checked_add(8 * count).is_some_and(|end| rows.iter().all(|r| r.len() >= end));
+    let tables_fit = zeros.len() >= 16 && zeros.len() == scales.len() && zeros.len().is_multiple_of(16);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if lines_fit
+            && rows_fit
+            && tables_fit
+            && groups.len() >= 8 * count
+            && std::arch::is_x86_feature_detected!("avx512f")
+        {
+            // SAFETY: the CPU supports AVX-512F; lines, rows, groups and tables checked above.
+            unsafe { x86::act_order_lines_avx512(lines, stride, count, groups, zeros, scales, rows, from) };
+            return true;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (lines_fit, rows_fit, tables_fit, groups, rows, from);
+    false
+}
+
 /// `out[8 j + k] = tables[16 * groups[8 j + k] + ((words[j] >> 4 k) & 15)]`: each field looked
 /// up in its own group's 16 values (an index past `tables` reads the last entry: callers check
 /// the groups, and the vector loop must stay in bounds whatever they hold). Writes
@@ -392,6 +435,123 @@ mod x86 {
         }
     }
 
+    /// The 16 x 16 transpose of `v` (row `r` of the result is column `r` of `v`).
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn transpose16(v: [__m512; 16]) -> [__m512; 16] {
+        // Pairs of 32-bit lanes, then of 64-bit lanes (within each 128-bit block), then the
+        // 128-bit blocks across registers in two steps.
+        let t: [__m512; 16] = std::array::from_fn(|i| {
+            let (a, b) = (v[i & !1], v[i | 1]);
+            if i % 2 == 0 {
+                _mm512_unpacklo_ps(a, b)
+            } else {
+                _mm512_unpackhi_ps(a, b)
+            }
+        });
+        let u: [__m512; 16] = std::array::from_fn(|i| {
+            let base = i & !3;
+            let (a, b) = (_mm512_castps_pd(t[base + (i & 2) / 2]), _mm512_castps_pd(t[base + 2 + (i & 2) / 2]));
+            _mm512_castpd_ps(if i % 2 == 0 { _mm512_unpacklo_pd(a, b) } else { _mm512_unpackhi_pd(a, b) })
+        });
+        let w: [__m512; 16] = std::array::from_fn(|i| {
+            let (lo, hi) = (u[(i & 8) + (i & 3)], u[(i & 8) + 4 + (i & 3)]);
+            if i & 4 == 0 {
+                _mm512_shuffle_f32x4::<0x88>(lo, hi)
+            } else {
+                _mm512_shuffle_f32x4::<0xDD>(lo, hi)
+            }
+        });
+        std::array::from_fn(|i| {
+            let (lo, hi) = (w[i & 7], w[8 + (i & 7)]);
+            if i & 8 == 0 {
+                _mm512_shuffle_f32x4::<0x88>(lo, hi)
+            } else {
+                _mm512_shuffle_f32x4::<0xDD>(lo, hi)
+            }
+        })
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F; `count >= 1` lines of 64 bytes `stride` apart fit in
+    /// `lines`, `groups` holds `8 * count` entries, `zeros` and `scales` the same non-zero
+    /// multiple of 16, and every row `from + 8 * count` values.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn act_order_lines_avx512(
+        lines: &[u8],
+        stride: usize,
+        count: usize,
+        groups: &[u32],
+        zeros: &[f32],
+        scales: &[f32],
+        rows: &mut [&mut [f32]; 16],
+        from: usize,
+    ) {
+        let last = zeros.len() / 16 - 1;
+        // SAFETY (whole body): line k reads bytes `k stride .. + 64`; group vectors are read at
+        // `16 g` for `g <= last`; each pair of lines writes values `from + 8 k .. + 16` of every
+        // row: all within the caller's bounds.
+        unsafe {
+            let mask = _mm512_set1_epi32(0xF);
+            let dst: [*mut f32; 16] = std::array::from_fn(|j| rows[j].as_mut_ptr().add(from));
+            // Field b of the 16 outputs (one lane each) in group g: code, zero point and scale.
+            let column = |words: __m512i, g: u32, b: u32| {
+                let g = (g as usize).min(last);
+                let q = _mm512_and_si512(_mm512_srlv_epi32(words, _mm512_set1_epi32(4 * b as i32)), mask);
+                let z = _mm512_loadu_ps(zeros.as_ptr().add(16 * g));
+                let s = _mm512_loadu_ps(scales.as_ptr().add(16 * g));
+                _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(q), z), s)
+            };
+            let pairs = count / 2;
+            for p in 0..pairs {
+                let (k, i) = (2 * p, 16 * p);
+                let first = _mm512_loadu_si512(lines.as_ptr().add(k * stride).cast());
+                let second = _mm512_loadu_si512(lines.as_ptr().add((k + 1) * stride).cast());
+                let g: [u32; 16] = groups.get(i..i + 16).and_then(|g| g.try_into().ok()).unwrap_or_default();
+                let (a, b) = (first, second);
+                // Spelled out so that each field's shift is a constant and nothing spills.
+                let v = [
+                    column(a, g[0], 0),
+                    column(a, g[1], 1),
+                    column(a, g[2], 2),
+                    column(a, g[3], 3),
+                    column(a, g[4], 4),
+                    column(a, g[5], 5),
+                    column(a, g[6], 6),
+                    column(a, g[7], 7),
+                    column(b, g[8], 0),
+                    column(b, g[9], 1),
+                    column(b, g[10], 2),
+                    column(b, g[11], 3),
+                    column(b, g[12], 4),
+                    column(b, g[13], 5),
+                    column(b, g[14], 6),
+                    column(b, g[15], 7),
+                ];
+                for (j, r) in transpose16(v).into_iter().enumerate() {
+                    _mm512_storeu_ps(dst[j].add(i), r);
+                }
+            }
+            if count % 2 == 1 {
+                // The last line alone: its 8 inputs of every output, one lane at a time.
+                let k = count - 1;
+                let words = _mm512_loadu_si512(lines.as_ptr().add(k * stride).cast());
+                let mut values = [[0f32; 16]; 8];
+                for (b, out) in values.iter_mut().enumerate() {
+                    _mm512_storeu_ps(
+                        out.as_mut_ptr(),
+                        column(words, groups.get(8 * k + b).copied().unwrap_or(0), b as u32),
+                    );
+                }
+                for (j, &d) in dst.iter().enumerate() {
+                    for (b, row) in values.iter().enumerate() {
+                        *d.add(8 * k + b) = row[j];
+                    }
+                }
+            }
+        }
+    }
+
     /// # Safety
     /// The CPU must support AVX2, `groups.len() == out.len() == 8 * words.len()`, and `tables`
     /// must be non-empty with a length that fits in an i32.
@@ -631,6 +791,45 @@ mod tests {
             !affine_byte_lines_f32(lines, stride as usize, count, &zeros, &scales, &mut rows, 0),
             "short rows refused"
         );
+    }
+
+    #[test]
+    fn act_order_lines_equal_the_f64_formula() {
+        for count in [1, 2, 5, 8] {
+            let (stride, from, n_groups) = (72usize, 5usize, 3usize);
+            let lines: Vec<u8> =
+                (0..(stride * count) as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
+            let groups: Vec<u32> =
+                (0..8 * count as u32).map(|i| (i * 5 + i / 7) % n_groups as u32 + (i % 11 == 3) as u32 * 9).collect();
+            let zeros: Vec<f32> = (0..16 * n_groups).map(|k| (k % 17) as f32 - 3.0).collect();
+            let scales: Vec<f32> = (0..16 * n_groups).map(|k| 0.012_345_679 * (k as f32 + 1.0)).collect();
+            let mut storage = vec![vec![f32::NAN; from + 8 * count + 2]; 16];
+            let mut rows: [&mut [f32]; 16] = {
+                let mut it = storage.iter_mut();
+                std::array::from_fn(|_| it.next().map(|r| r.as_mut_slice()).unwrap_or_default())
+            };
+            let lines = &lines[..(count - 1) * stride + 64];
+            if !act_order_lines_f32(lines, stride, count, &groups, &zeros, &scales, &mut rows, from) {
+                return; // no AVX-512 here: callers take their own path
+            }
+            for (j, row) in storage.iter().enumerate() {
+                for (e, v) in row.iter().enumerate() {
+                    if e < from || e >= from + 8 * count {
+                        assert!(v.is_nan(), "count {count} row {j} value {e} written");
+                        continue;
+                    }
+                    let i = e - from;
+                    let at = (i / 8) * stride + 4 * j;
+                    let word = u32::from_le_bytes([lines[at], lines[at + 1], lines[at + 2], lines[at + 3]]);
+                    let q = (word >> (4 * (i % 8))) & 0xF;
+                    // Groups past the tables read the last one.
+                    let g = (groups[i] as usize).min(n_groups - 1);
+                    let (z, s) = (f64::from(zeros[16 * g + j]), f64::from(scales[16 * g + j]));
+                    let want = (s * (f64::from(q) - z)) as f32;
+                    assert_eq!(v.to_bits(), want.to_bits(), "count {count} row {j} input {i}");
+                }
+            }
+        }
     }
 
     #[test]
