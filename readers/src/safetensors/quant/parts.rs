@@ -511,7 +511,7 @@ pub trait Out: Copy + Default + Send {
         affine_nibble_groups_each(bytes, len, affine, out);
     }
 
-    /// GPTQ's 8-bit `qweight` lines decoded in place (see [`super::simd::affine_byte_lines_f32`]),
+    /// GPTQ's 8-bit `qweight` lines decoded in place (see `simd::affine_byte_lines_f32`),
     /// row `j` with `affine[j] = (scale, zero)`. Returns whether it wrote them (else the caller
     /// takes its general path).
     #[inline]
@@ -528,7 +528,7 @@ pub trait Out: Copy + Default + Send {
     }
 
     /// Act-order GPTQ 4-bit `qweight` lines decoded in place (see
-    /// [`super::simd::act_order_lines_f32`]), `affine[j * n_groups + g] = (scale, zero)` of row
+    /// `simd::act_order_lines_f32`), `affine[j * n_groups + g] = (scale, zero)` of row
     /// `j` and group `g`. Returns whether it wrote them (else the caller takes its general path).
     #[inline]
     #[allow(clippy::too_many_arguments)]
