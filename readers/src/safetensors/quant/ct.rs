@@ -256,12 +256,14 @@ impl Kernel for Pack<'_> {
                 let zp = self.zeros.as_ref().map_or(0, |z| z.get(s).copied().unwrap_or(0));
                 (offset + zp, self.scales.get(s).copied().unwrap_or(f64::NAN))
             };
+            // The zero point and scale of column `c` (no g_idx).
+            let affine_at = |c: usize| affine(self.grouping.index(r, c, self.groups_per_row, (self.group, 1)));
             // Little-endian int32 words of LSB-first fields: 4- and 8-bit codes are read in place
             // from the row's bytes (4-bit low nibble first).
             let row = base.checked_mul(4).and_then(|b| self.packed.get(b..)).unwrap_or(&[]);
             // Without g_idx: one zero point and scale per run.
             let mut plain = |c: usize, run: &mut [O]| {
-                let (shift, s) = affine(self.grouping.index(r, c, self.groups_per_row, (self.group, 1)));
+                let (shift, s) = affine_at(c);
                 // The zero points come from f64 values: exact as f64 again.
                 if self.bits == 4 && run.len() >= 32 {
                     return map_nibbles_with(row, false, c, run, &O::affine_table(shift as f64, s));
@@ -284,8 +286,7 @@ impl Kernel for Pack<'_> {
                     let mut pairs = [(0.0, 0.0); NIBBLE_GROUPS];
                     let n = chunk.len() / len;
                     for (k, pair) in pairs[..n].iter_mut().enumerate() {
-                        let (shift, s) =
-                            affine(self.grouping.index(r, c + k * len, self.groups_per_row, (self.group, 1)));
+                        let (shift, s) = affine_at(c + k * len);
                         *pair = (shift as f64, s);
                     }
                     O::affine_nibble_groups(row.get(c / 2..).unwrap_or(&[]), len, &pairs[..n], chunk);
@@ -314,7 +315,7 @@ impl Kernel for Pack<'_> {
                         }
                     }
                     None => {
-                        let a = affine(self.grouping.index(r, c, self.groups_per_row, (self.group, 1)));
+                        let a = affine_at(c);
                         map_fields(fields, self.bits, run, |q| value(a, q));
                     }
                 }

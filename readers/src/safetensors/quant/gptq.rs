@@ -253,8 +253,7 @@ impl Gptq<'_> {
         let mut tables = vec![O::default(); BLOCK_ROWS * width];
         // Rows and groups are adjacent in both: one table of 16 per (row, group) pair, in order.
         for (table, &(s, z)) in tables.chunks_exact_mut(16).zip(affine) {
-            let values: [O; 16] = std::array::from_fn(|q| O::of(s * (q as f64 - z)));
-            table.copy_from_slice(&values);
+            table.copy_from_slice(&O::affine_table(z, s));
         }
         let mut words = [[0u32; RUN / 8]; BLOCK_ROWS];
         for i in (0..n).step_by(RUN) {

@@ -100,24 +100,29 @@ pub fn word(bytes: &[u8], index: usize) -> u32 {
     }
 }
 
-/// The little-endian bytes of `words`: viewed in place on little-endian targets, else copied
-/// into `scratch` (as many as it holds).
+/// The bytes of `words` in place, where that is their little-endian encoding (little-endian
+/// targets); `None` elsewhere.
+#[inline]
+pub fn le_view(words: &[u32]) -> Option<&[u8]> {
+    if cfg!(target_endian = "little") {
+        // SAFETY: the `4 * len` bytes of `words`; `u8` has no alignment or validity requirement.
+        return Some(unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), 4 * words.len()) });
+    }
+    None
+}
+
+/// The little-endian bytes of `words`: [`le_view`] where it can, else copied into `scratch`
+/// (as many as it holds).
 #[inline]
 pub fn le_bytes<'a>(words: &'a [u32], scratch: &'a mut [u8]) -> &'a [u8] {
-    #[cfg(target_endian = "little")]
-    {
-        let _ = scratch;
-        // SAFETY: the `4 * len` bytes of `words`; `u8` has no alignment or validity requirement.
-        unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), 4 * words.len()) }
+    if let Some(bytes) = le_view(words) {
+        return bytes;
     }
-    #[cfg(not(target_endian = "little"))]
-    {
-        let n = words.len().min(scratch.len() / 4);
-        for (b, w) in scratch.chunks_exact_mut(4).zip(&words[..n]) {
-            b.copy_from_slice(&w.to_le_bytes());
-        }
-        &scratch[..4 * n]
+    let n = words.len().min(scratch.len() / 4);
+    for (b, w) in scratch.chunks_exact_mut(4).zip(&words[..n]) {
+        b.copy_from_slice(&w.to_le_bytes());
     }
+    &scratch[..4 * n]
 }
 
 /// Value `i` of a dense LSB-first bit stream of `bits`-bit values whose `w`-th 32-bit word is
@@ -390,9 +395,6 @@ pub fn map_affine<O: Out>(
     zero: f64,
     scale: f64,
 ) {
-    if bits == 4 && out.len() >= 32 {
-        return map_words::<O, 4>(word_at, from, out, &O::affine_table(zero, scale));
-    }
     if bits <= 4 {
         return map_stream(word_at, bits, from, out, scratch, |q| O::of(scale * (f64::from(q) - zero)));
     }

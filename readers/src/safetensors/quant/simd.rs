@@ -11,18 +11,13 @@
 pub fn nibbles_f32(words: &[u32], table: &[f32; 16], out: &mut [f32]) {
     let n = words.len().min(out.len() / 8);
     let (words, out) = (&words[..n], &mut out[..8 * n]);
-    #[cfg(target_endian = "little")]
-    {
-        // Little-endian: field k of word j is nibble k % 2 (low first) of byte 4 j + k / 2.
-        // SAFETY: the `4 * n` bytes of `words`; `u8` has no alignment or validity requirement.
-        let bytes = unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), 4 * n) };
-        nibble_bytes_f32(bytes, false, table, out);
+    // Little-endian: field k of word j is nibble k % 2 (low first) of byte 4 j + k / 2.
+    match super::parts::le_view(words) {
+        Some(bytes) => nibble_bytes_f32(bytes, false, table, out),
+        None => nibbles_scalar(words, table, out),
     }
-    #[cfg(not(target_endian = "little"))]
-    nibbles_scalar(words, table, out);
 }
 
-#[cfg(any(test, not(target_endian = "little")))]
 fn nibbles_scalar(words: &[u32], table: &[f32; 16], out: &mut [f32]) {
     for (chunk, &w) in out.chunks_exact_mut(8).zip(words) {
         for (k, v) in chunk.iter_mut().enumerate() {
@@ -85,6 +80,20 @@ pub fn affine_nibble_groups_f32(bytes: &[u8], len: usize, zeros: &[f32], scales:
     }
 }
 
+/// Whether `count >= 1` lines of 64 bytes, `stride` bytes apart, fit in `lines`.
+fn lines_fit(lines: &[u8], stride: usize, count: usize) -> bool {
+    count
+        .checked_sub(1)
+        .and_then(|k| k.checked_mul(stride))
+        .and_then(|a| a.checked_add(64))
+        .is_some_and(|end| end <= lines.len())
+}
+
+/// Whether every row holds values `from .. from + len`.
+fn rows_fit(rows: &[&mut [f32]; 16], from: usize, len: usize) -> bool {
+    from.checked_add(len).is_some_and(|end| rows.iter().all(|r| r.len() >= end))
+}
+
 /// GPTQ's 8-bit lines in place: line `k` starts at byte `k * stride` of `lines` and holds 16
 /// little-endian words, word `j` the 4 one-byte codes of inputs `4 k ..` of output `j`; writes
 /// `rows[j][from + 4 k + b] = (code - zeros[j]) * scales[j]` in `f32` for `k < count` (callers
@@ -102,9 +111,7 @@ pub fn affine_byte_lines_f32(
     if count == 0 {
         return true;
     }
-    let lines_fit =
-        (count - 1).checked_mul(stride).and_then(|a| a.checked_add(64)).is_some_and(|end| end <= lines.len());
-    let rows_fit = from.checked_add(4 * count).is_some_and(|end| rows.iter().all(|r| r.len() >= end));
+    let (lines_fit, rows_fit) = (lines_fit(lines, stride, count), rows_fit(rows, from, 4 * count));
     #[cfg(target_arch = "x86_64")]
     {
         if lines_fit && rows_fit && std::arch::is_x86_feature_detected!("avx512f") {
@@ -139,9 +146,7 @@ pub fn act_order_lines_f32(
     if count == 0 {
         return true;
     }
-    let lines_fit =
-        (count - 1).checked_mul(stride).and_then(|a| a.checked_add(64)).is_some_and(|end| end <= lines.len());
-    let rows_fit = from.checked_add(8 * count).is_some_and(|end| rows.iter().all(|r| r.len() >= end));
+    let (lines_fit, rows_fit) = (lines_fit(lines, stride, count), rows_fit(rows, from, 8 * count));
     let tables_fit = zeros.len() >= 16 && zeros.len() == scales.len() && zeros.len().is_multiple_of(16);
     #[cfg(target_arch = "x86_64")]
     {
